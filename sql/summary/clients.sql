@@ -1,0 +1,19 @@
+-- Relevant clients and how many have events: total, with any event, with a purchase, between two instants.
+-- $since TIMESTAMP  count activity from this instant (inclusive)
+-- $until TIMESTAMP  to this instant (exclusive)
+-- @events ["product_buy", "add_to_cart", "remove_from_cart", "page_visit", "search_query"]  event views to include
+-- returns: one row (relevant_clients, with_events, with_purchase).
+WITH active AS (
+    {% for event in events %}
+    SELECT client_id, '{{ event }}' AS event_type FROM {{ event }}
+    WHERE timestamp >= $since AND timestamp < $until
+    {% if not loop.last %}
+UNION ALL
+{% endif %}
+    {% endfor %}
+)
+SELECT
+    (SELECT count(*) FROM relevant_clients) AS relevant_clients,
+    (SELECT count(*) FROM relevant_clients SEMI JOIN active USING (client_id)) AS with_events,
+    (SELECT count(*) FROM relevant_clients
+        SEMI JOIN (SELECT client_id FROM active WHERE event_type = 'product_buy') USING (client_id)) AS with_purchase

@@ -1,0 +1,90 @@
+"""``ubm``: the command line of the toolkit.
+
+Each command is a thin shell: parse options, call one function of a ``ubm`` module,
+print what it returned. Bad input exits with code 1 and a message naming the file,
+column or value; bad usage exits with 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ubm.io import DataError, Settings
+from ubm.sql import TemplateError
+
+DATA_DIR = click.option(
+    "--data-dir", required=True, type=click.Path(path_type=Path), help="data directory (SPEC §2 layout)"
+)
+
+
+def settings_options(func: Callable) -> Callable:
+    """DuckDB resource options shared by every command that runs SQL."""
+    func = click.option("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")(func)
+    func = click.option("--memory-limit", default="4GB", show_default=True,
+                        help="DuckDB memory limit; larger work spills to --temp-dir")(func)
+    func = click.option("--temp-dir", type=click.Path(path_type=Path), default=None,
+                        help="DuckDB spill directory (default: DuckDB's own)")(func)
+    return func
+
+
+def make_settings(threads: int | None, memory_limit: str, temp_dir: Path | None) -> Settings:
+    return Settings(threads=threads, memory_limit=memory_limit,
+                    temp_directory=str(temp_dir) if temp_dir else None)
+
+
+def friendly_errors(func: Callable) -> Callable:
+    """Turn expected failures into one-line messages and exit codes, not tracebacks."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TemplateError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except DataError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+def echo(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(help="ubm: Universal Behavioral Profiles, SQL-first.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Write a generated data directory in the published format.")
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--size", type=click.Choice(["tiny", "small", "medium", "full"]), default="small", show_default=True)
+@click.option("--clients", type=int, default=None, help="override the preset's number of clients")
+@click.option("--days", type=int, default=None, help="override the preset's time span in days")
+@click.option("--seed", type=int, default=0, show_default=True)
+@friendly_errors
+def generate(out: Path, size: str, clients: int | None, days: int | None, seed: int) -> None:
+    from ubm.generate import generate as run_generate
+
+    summary = run_generate(out, size, clients=clients, days=days, seed=seed, progress=echo)
+    echo(f"generated {size} data in {out} ({summary.seconds:.1f}s)")
+
+
+@main.command(help="Summarise a data directory: events per type, clients, catalogue, date range.")
+@DATA_DIR
+@click.option("--window", type=click.Choice(["all", "input"]), default="all", show_default=True)
+@settings_options
+@friendly_errors
+def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+    from ubm.summary import summarise
+
+    click.echo(summarise(data_dir, window, make_settings(threads, memory_limit, temp_dir)))
+
+
+if __name__ == "__main__":
+    main()

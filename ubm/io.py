@@ -1,0 +1,317 @@
+"""The data contract: open a data directory in DuckDB as typed views.
+
+Every SQL template reads these views, never the raw files. The raw parquet files
+are registered through DuckDB's relation API (so no path is ever pasted into SQL
+text), then one typed view per table casts the published encodings:
+
+* ``timestamp``: text ``YYYY-MM-DD HH:MM:SS`` or a native timestamp -> TIMESTAMP
+* ``query`` / ``name``: text like ``[ 12 201   3 ...]`` or a list column -> UTINYINT[16]
+
+Views created (each only when its file exists):
+
+* ``product_buy``, ``add_to_cart``, ``remove_from_cart``, ``page_visit``,
+  ``search_query``: all events (``D/<type>.parquet``), or the input chunk
+  (``D/input/<type>.parquet``) when opened with ``window="input"``.
+* ``product_properties``: sku, category, price, name.
+* ``train_target``, ``validation_target``: the split's target windows.
+* ``relevant_clients`` (client_id, pos) from ``input/relevant_clients.npy``.
+* ``active_clients`` (client_id, pos) from ``target/active_clients.npy``.
+* ``label_list_<task>`` (pos, value, popularity) for each propensity task whose
+  ``target/<task>.npy`` is present.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+EVENT_TYPES: tuple[str, ...] = (
+    "product_buy",
+    "add_to_cart",
+    "remove_from_cart",
+    "page_visit",
+    "search_query",
+)
+SKU_EVENTS: tuple[str, ...] = ("product_buy", "add_to_cart", "remove_from_cart")
+PROPENSITY_TASKS: dict[str, str] = {
+    "propensity_category": "category",
+    "propensity_sku": "sku",
+    "propensity_new_sku": "sku",
+    "propensity_price": "price",
+}
+VECTOR_LEN = 16
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# Expected columns per table: name -> kind. Kinds: id (integer), ts (timestamp), vec (16 ints).
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "product_buy": {"client_id": "id", "timestamp": "ts", "sku": "id"},
+    "add_to_cart": {"client_id": "id", "timestamp": "ts", "sku": "id"},
+    "remove_from_cart": {"client_id": "id", "timestamp": "ts", "sku": "id"},
+    "page_visit": {"client_id": "id", "timestamp": "ts", "url": "id"},
+    "search_query": {"client_id": "id", "timestamp": "ts", "query": "vec"},
+    "product_properties": {"sku": "id", "category": "id", "price": "id", "name": "vec"},
+    "train_target": {
+        "client_id": "id", "timestamp": "ts", "sku": "id",
+        "category": "id", "price": "id", "name": "vec",
+    },
+}
+TABLE_COLUMNS["validation_target"] = TABLE_COLUMNS["train_target"]
+
+
+class DataError(Exception):
+    """Bad or missing input data; the message names the file, column and value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """DuckDB connection settings. Defaults suit the 2-core, 24 GiB machines."""
+
+    threads: int | None = None
+    memory_limit: str | None = "4GB"
+    temp_directory: str | None = None
+    progress_bar: bool | None = None  # None: on when stderr is a terminal
+
+
+@dataclass
+class Data:
+    """An open data directory: the DuckDB connection with its typed views."""
+
+    root: Path
+    con: duckdb.DuckDBPyConnection
+    window: str
+    paths: dict[str, Path]
+
+    def has(self, view: str) -> bool:
+        return view in self.paths
+
+    def close(self) -> None:
+        self.con.close()
+
+
+@dataclass
+class DataDir:
+    """Paths of a data directory laid out as SPEC §2."""
+
+    root: Path
+    opened: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def input_dir(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def target_dir(self) -> Path:
+        return self.root / "target"
+
+    def event_file(self, event: str, window: str = "all") -> Path:
+        base = self.input_dir if window == "input" else self.root
+        return base / f"{event}.parquet"
+
+
+def require_dir(path: Path) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"data directory not found: {path}")
+    return path
+
+
+def require_file(path: Path, what: str = "file") -> Path:
+    if not Path(path).is_file():
+        raise DataError(f"missing {what}: {path}")
+    return Path(path)
+
+
+def connect(settings: Settings = Settings()) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    if settings.threads:
+        con.execute("SET threads = $t", {"t": settings.threads})
+    if settings.memory_limit:
+        con.execute("SET memory_limit = $m", {"m": settings.memory_limit})
+    if settings.temp_directory:
+        con.execute("SET temp_directory = $d", {"d": str(settings.temp_directory)})
+    con.execute("SET preserve_insertion_order = false")
+    progress = settings.progress_bar
+    if progress is None:
+        progress = sys.stderr.isatty()
+    con.execute("SET enable_progress_bar = $p", {"p": bool(progress)})
+    return con
+
+
+def _column_expr(column: str, kind: str, duck_type: str) -> str:
+    """SQL that casts one raw column to its contract type; identifiers are from TABLE_COLUMNS."""
+    q = f'"{column}"'
+    if kind == "id":
+        return f"CAST({q} AS BIGINT) AS {q}"
+    if kind == "ts":
+        if duck_type.startswith("TIMESTAMP") or duck_type == "DATE":
+            return f"CAST({q} AS TIMESTAMP) AS {q}"
+        return f"strptime({q}, '{TIMESTAMP_FORMAT}') AS {q}"
+    if kind == "vec":
+        if duck_type.endswith("]"):
+            return f"CAST({q} AS UTINYINT[{VECTOR_LEN}]) AS {q}"
+        return (
+            "CAST(list_transform(regexp_split_to_array(trim(regexp_replace("
+            f"{q}, '[\\[\\],]', ' ', 'g')), '\\s+'), lambda x: CAST(x AS UTINYINT))"
+            f" AS UTINYINT[{VECTOR_LEN}]) AS {q}"
+        )
+    raise ValueError(kind)
+
+
+def _check_raw_type(path: Path, column: str, kind: str, duck_type: str) -> None:
+    ok = {
+        "id": duck_type in {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT",
+                            "UINTEGER", "USMALLINT", "UTINYINT", "HUGEINT"},
+        "ts": duck_type == "VARCHAR" or duck_type.startswith("TIMESTAMP") or duck_type == "DATE",
+        "vec": duck_type == "VARCHAR" or duck_type.endswith("]"),
+    }[kind]
+    if not ok:
+        want = {"id": "an integer", "ts": "text YYYY-MM-DD HH:MM:SS or a timestamp",
+                "vec": "text like '[ 12 201 ...]' or a list of 16 integers"}[kind]
+        raise DataError(f"{path}: column '{column}' has type {duck_type}, expected {want}")
+
+
+def register_table(con: duckdb.DuckDBPyConnection, view: str, path: Path, columns: dict[str, str]) -> None:
+    """Create ``raw_<view>`` over the parquet file and the typed view ``<view>``."""
+    try:
+        rel = con.read_parquet(str(path))
+    except duckdb.Error as exc:
+        raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
+    raw_types = dict(zip(rel.columns, (str(t) for t in rel.types)))
+    exprs = []
+    for column, kind in columns.items():
+        if column not in raw_types:
+            raise DataError(
+                f"{path}: missing column '{column}' (found: {', '.join(rel.columns)})"
+            )
+        _check_raw_type(path, column, kind, raw_types[column])
+        exprs.append(_column_expr(column, kind, raw_types[column]))
+    rel.create_view(f"raw_{view}", replace=True)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {', '.join(exprs)} FROM raw_{view}")
+
+
+def register_array(con: duckdb.DuckDBPyConnection, view: str, array: np.ndarray,
+                   column: str = "client_id", extra: dict[str, np.ndarray] | None = None) -> None:
+    """Expose a 1-D id array as ``<view>(pos, <column>, extra...)``, pos = file order."""
+    data = {"pos": np.arange(len(array), dtype=np.int64), column: np.asarray(array, dtype=np.int64)}
+    for name, values in (extra or {}).items():
+        data[name] = np.asarray(values, dtype=np.int64)
+    con.register(f"arr_{view}", pa.table(data))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM arr_{view}")
+
+
+def load_id_array(path: Path) -> np.ndarray:
+    """Load an organiser ``.npy`` of integer ids (int64 1-D); anything else is a DataError."""
+    require_file(path, "array file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as exc:  # numpy raises several types for corrupt files
+        raise DataError(f"{path}: not a loadable .npy file ({exc})") from exc
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise DataError(f"{path}: expected a 1-D integer array, found {array.dtype} {array.shape}")
+    return array.astype(np.int64, copy=False)
+
+
+def open_data(
+    data_dir: Path | str,
+    *,
+    window: Literal["all", "input"] = "all",
+    settings: Settings = Settings(),
+    require: tuple[str, ...] = (),
+) -> Data:
+    """Open ``data_dir`` and create the typed views listed in the module docstring.
+
+    ``require`` names views that must exist (e.g. ``("train_target",)``); a missing
+    one is a DataError naming the file it would come from.
+    """
+    data = DataDir(require_dir(Path(data_dir)))
+    con = connect(settings)
+    created: dict[str, Path] = {}
+    tables = {e: data.event_file(e, window) for e in EVENT_TYPES}
+    tables["product_properties"] = data.root / "product_properties.parquet"
+    tables["train_target"] = data.target_dir / "train_target.parquet"
+    tables["validation_target"] = data.target_dir / "validation_target.parquet"
+    for view, path in tables.items():
+        if path.is_file():
+            register_table(con, view, path, TABLE_COLUMNS[view])
+            created[view] = path
+    arrays = {"relevant_clients": data.input_dir / "relevant_clients.npy",
+              "active_clients": data.target_dir / "active_clients.npy"}
+    for view, path in arrays.items():
+        if path.is_file():
+            register_array(con, view, load_id_array(path))
+            created[view] = path
+    for task in PROPENSITY_TASKS:
+        path = data.target_dir / f"{task}.npy"
+        pop_path = data.target_dir / f"popularity_{task}.npy"
+        if path.is_file():
+            values = load_id_array(path)
+            popularity = load_popularity(pop_path, len(values))
+            register_array(con, f"label_list_{task}", values, "value", {"popularity": popularity})
+            created[f"label_list_{task}"] = path
+    expected = dict(tables)
+    expected.update(arrays)
+    for view in require:
+        if view not in created:
+            where = expected.get(view, data.target_dir / f"{view.removeprefix('label_list_')}.npy")
+            raise DataError(f"missing file for '{view}': {where}")
+    return Data(data.root, con, window, created)
+
+
+def load_popularity(path: Path, n: int) -> np.ndarray:
+    """Popularity array beside a label list; absent -> zeros (only novelty needs it)."""
+    if not path.is_file():
+        return np.zeros(n, dtype=np.int64)
+    array = np.load(path, allow_pickle=False)
+    if array.shape != (n,):
+        raise DataError(f"{path}: expected {n} popularity values, found shape {array.shape}")
+    return array.astype(np.int64, copy=False)
+
+
+def explain_conversion_error(data: Data, exc: Exception) -> DataError:
+    """Turn a cast failure inside a typed view into an error naming file, column and value."""
+    con = data.con
+    for view, path in data.paths.items():
+        columns = TABLE_COLUMNS.get(view)
+        if not columns:
+            continue
+        for column, kind in columns.items():
+            if kind == "id":
+                continue
+            bad = _first_unparseable(con, view, column, kind)
+            if bad is not None:
+                what = "timestamp (expected YYYY-MM-DD HH:MM:SS)" if kind == "ts" else \
+                    f"vector of {VECTOR_LEN} integers 0..255"
+                return DataError(f"{path}: column '{column}' has a value that is not a {what}: {bad!r}")
+    return DataError(str(exc))
+
+
+def _first_unparseable(con: duckdb.DuckDBPyConnection, view: str, column: str, kind: str) -> str | None:
+    raw = f"raw_{view}"
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {raw})").fetchall())
+    if types.get(column) != "VARCHAR":
+        return None
+    if kind == "ts":
+        test = f"try_strptime(\"{column}\", '{TIMESTAMP_FORMAT}') IS NULL"
+    else:
+        test = (
+            "TRY_CAST(list_transform(regexp_split_to_array(trim(regexp_replace("
+            f"\"{column}\", '[\\[\\],]', ' ', 'g')), '\\s+'), lambda x: TRY_CAST(x AS UTINYINT))"
+            f" AS UTINYINT[{VECTOR_LEN}]) IS NULL"
+            f" OR list_contains(CAST(list_transform(regexp_split_to_array(trim(regexp_replace("
+            f"\"{column}\", '[\\[\\],]', ' ', 'g')), '\\s+'), lambda x: TRY_CAST(x AS UTINYINT)) AS UTINYINT[]), NULL)"
+        )
+    row = con.execute(
+        f"SELECT \"{column}\" FROM {raw} WHERE \"{column}\" IS NOT NULL AND ({test}) LIMIT 1"
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def default_temp_dir(root: Path) -> str:
+    return os.path.join(str(root), ".duckdb_tmp")

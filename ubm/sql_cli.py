@@ -1,0 +1,128 @@
+"""``ubm-sql``: list, show and run the SQL templates."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import duckdb
+
+from ubm import sql
+from ubm.io import DataError, Settings, open_data
+from ubm.util import atomic_path
+
+USAGE_ERROR = 2
+
+
+def _parse_kv(pairs: tuple[str, ...], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise sql.TemplateError(f"{what} '{pair}' must look like name=value")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def _parse_structure(pairs: tuple[str, ...]) -> dict:
+    out = {}
+    for key, value in _parse_kv(pairs, "--set").items():
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _fail(message: str, code: int = USAGE_ERROR) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(help="Render and run ubm's SQL templates (sql/<stage>/<name>.sql).")
+def main() -> None:
+    pass
+
+
+@main.command("list", help="Every template with its purpose line.")
+def list_cmd() -> None:
+    templates = sql.list_templates()
+    width = max((len(t.name) for t in templates), default=0)
+    for tpl in templates:
+        params = " ".join(f"${p}" for p in tpl.params)
+        click.echo(f"{tpl.name:<{width}}  {tpl.purpose}" + (f"  [{params}]" if params else ""))
+
+
+@main.command("show", help="Print the rendered SQL of a template.")
+@click.argument("name")
+@click.option("--set", "structure", multiple=True, help="structure variable name=json (e.g. windows=[1,7])")
+def show_cmd(name: str, structure: tuple[str, ...]) -> None:
+    try:
+        tpl = sql.load(name)
+        click.echo(sql.render(tpl, _parse_structure(structure)), nl=False)
+    except sql.TemplateError as exc:
+        _fail(str(exc))
+
+
+@main.command("run", help="Run a template against a data directory.")
+@click.argument("name")
+@click.option("--data-dir", required=True, type=click.Path(path_type=Path))
+@click.option("--window", type=click.Choice(["all", "input"]), default="all",
+              help="event views over all events or the split's input chunk")
+@click.option("--param", "params", multiple=True, help="bound parameter name=value")
+@click.option("--set", "structure", multiple=True, help="structure variable name=json")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="write here instead of stdout")
+@click.option("--limit", type=int, default=None, help="at most N rows")
+def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
+            structure: tuple[str, ...], fmt: str, out: Path | None, limit: int | None) -> None:
+    try:
+        data = open_data(data_dir, window=window, settings=Settings())
+        rel = sql.run(data, name, _parse_kv(params, "--param"), _parse_structure(structure))
+        if rel is None:
+            click.echo(f"{name}: statement executed", err=True)
+            return
+        if limit is not None:
+            rel = rel.limit(limit)
+        with sql.explained(data):
+            _emit(rel, fmt, out)
+    except sql.TemplateError as exc:
+        _fail(str(exc))
+    except DataError as exc:
+        _fail(str(exc), 1)
+
+
+def _emit(rel: duckdb.DuckDBPyRelation, fmt: str, out: Path | None) -> None:
+    if fmt == "parquet" and out is None:
+        raise sql.TemplateError("--format parquet needs --out FILE")
+    if out is None:
+        if fmt == "table":
+            rel.show(max_rows=10_000, max_width=200)
+        elif fmt == "csv":
+            click.echo(",".join(rel.columns))
+            for row in rel.fetchall():
+                click.echo(",".join("" if v is None else str(v) for v in row))
+        else:
+            click.echo(json.dumps(_rows(rel), default=str, indent=1))
+        return
+    with atomic_path(out) as tmp:
+        if fmt == "parquet":
+            rel.write_parquet(str(tmp))
+        elif fmt == "csv":
+            rel.write_csv(str(tmp), header=True)
+        elif fmt == "json":
+            tmp.write_text(json.dumps(_rows(rel), default=str, indent=1))
+        else:
+            tmp.write_text(str(rel))
+    click.echo(f"wrote {out}", err=True)
+
+
+def _rows(rel: duckdb.DuckDBPyRelation) -> list[dict]:
+    return [dict(zip(rel.columns, row)) for row in rel.fetchall()]
+
+
+if __name__ == "__main__":
+    main()
