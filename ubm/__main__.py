@@ -1,0 +1,3 @@
+from ubm.cli import main
+
+main()
