@@ -1,0 +1,28 @@
+-- Write one event type's input chunk (events before the train target window) to a parquet file.
+-- $train_target_start TIMESTAMP  first instant of the train target window (excluded from input)
+-- $path VARCHAR  parquet file to write
+-- @event "product_buy"  event type (view raw_<event> holds the file as published)
+-- @value_column "sku"  the event's third column
+-- @value_is_id true  true: the value column is an integer id (cast to BIGINT); false: a vector kept as published
+-- @ts_text true  true: timestamp is published as text YYYY-MM-DD HH:MM:SS; false: a native timestamp
+-- returns: nothing; writes (client_id BIGINT, timestamp TIMESTAMP, <value_column>) ordered by every column.
+COPY (
+    SELECT client_id, timestamp, {{ value_column }}
+    FROM (
+        SELECT
+            CAST(client_id AS BIGINT) AS client_id,
+            {% if ts_text %}
+            strptime(timestamp, '%Y-%m-%d %H:%M:%S') AS timestamp,
+            {% else %}
+            CAST(timestamp AS TIMESTAMP) AS timestamp,
+            {% endif %}
+            {% if value_is_id %}
+            CAST({{ value_column }} AS BIGINT) AS {{ value_column }}
+            {% else %}
+            {{ value_column }}
+            {% endif %}
+        FROM raw_{{ event }}
+    )
+    WHERE timestamp < $train_target_start
+    ORDER BY client_id, timestamp, {{ value_column }}
+) TO $path (FORMAT parquet)
