@@ -1,0 +1,91 @@
+"""The label lists of SPEC §4, built from a split data directory.
+
+Writes under ``D/target/`` (each only when absent, unless ``force``):
+
+* ``active_clients.npy``: relevant clients with >= 1 ``product_buy`` in the input window,
+  in ``relevant_clients.npy`` order.
+* ``propensity_<task>.npy`` with ``popularity_propensity_<task>.npy`` for category, sku,
+  new_sku and price: the values most often bought in the train target window (purchase
+  rows counted, duplicates included), most popular first, ties by smaller id; the
+  popularity array holds those int64 counts. new_sku only ranks skus never bought in the
+  input window; price keeps every bought bucket (at most 100).
+
+A list that is given is used as is. If its popularity file is missing, that file is
+built from the same counts, in the given list's order (0 for a value never bought).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ubm import sql
+from ubm.io import PROPENSITY_TASKS, Settings, open_data
+from ubm.util import save_npy
+
+LIST_SIZE = 100
+
+
+@dataclass
+class ListsResult:
+    target_dir: Path
+    built: list[str] = field(default_factory=list)  # file names written
+    kept: list[str] = field(default_factory=list)  # file names given and left alone
+    sizes: dict[str, int] = field(default_factory=dict)  # list name -> entries
+
+    def describe(self) -> str:
+        lines = [f"{name:<24}{size:>10,} entries  ({'built' if f'{name}.npy' in self.built else 'given'})"
+                 for name, size in self.sizes.items()]
+        lines.append(f"built: {', '.join(self.built) or 'nothing'}")
+        lines.append(f"kept as given: {', '.join(self.kept) or 'nothing'}")
+        lines.append(f"in {self.target_dir}")
+        return "\n".join(lines)
+
+
+def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bool = False,
+                progress: Callable[[str], None] | None = None) -> ListsResult:
+    """Build the absent (or, with ``force``, all) label lists of SPEC §4 under ``D/target``."""
+    root = Path(data_dir)
+    target = root / "target"
+    result = ListsResult(target)
+    data = open_data(root, window="input", settings=settings,
+                     require=("relevant_clients", "product_buy", "train_target"))
+    try:
+        active = target / "active_clients.npy"
+        if force or not active.is_file():
+            ids = sql.fetch_numpy(data, "lists/active_clients")["client_id"].astype(np.int64)
+            save_npy(active, ids)
+            result.built.append(active.name)
+        else:
+            ids = np.load(active, allow_pickle=False)
+            result.kept.append(active.name)
+        result.sizes["active_clients"] = len(ids)
+        for task, column in PROPENSITY_TASKS.items():
+            list_path = target / f"{task}.npy"
+            pop_path = target / f"popularity_{task}.npy"
+            if force or not list_path.is_file():
+                rows = sql.fetch_numpy(data, "lists/top_values", {"limit": LIST_SIZE},
+                                       {"column": column, "new_only": task == "propensity_new_sku"})
+                values = rows["value"].astype(np.int64)
+                save_npy(pop_path, rows["popularity"].astype(np.int64))
+                save_npy(list_path, values)
+                result.built += [list_path.name, pop_path.name]
+            else:
+                values = np.load(list_path, allow_pickle=False)
+                result.kept.append(list_path.name)
+                if pop_path.is_file():
+                    result.kept.append(pop_path.name)
+                else:
+                    rows = sql.fetch_numpy(data, "lists/popularity_of", {},
+                                           {"task": task, "column": column})
+                    save_npy(pop_path, rows["popularity"].astype(np.int64))
+                    result.built.append(pop_path.name)
+            result.sizes[task] = len(values)
+            if progress:
+                progress(f"{task}: {len(values)} labels")
+    finally:
+        data.close()
+    return result
