@@ -1,0 +1,181 @@
+"""Per-task label matrices of SPEC §4, written once and loaded by training.
+
+``build_targets(D, T)`` writes, for every task of :data:`TASKS`::
+
+    T/<task>/client_ids.npy   int64 [clients]      evaluated clients, in the order given
+    T/<task>/train.npy        uint8 [clients, n]   labels from the train target window
+    T/<task>/validation.npy   uint8 [clients, n]   labels from the validation target window
+    T/<task>/labels.npy       int64 [n]            propensity: the label list; binary: [0]
+    T/<task>/popularity.npy   int64 [n]            propensity only
+    T/summary.json            clients, positives and labels without positives per task
+
+Clients are ``input/relevant_clients.npy`` (or a given client-id file) in that order;
+churn keeps only the ones listed in ``target/active_clients.npy``, same order. Binary tasks
+have one column, 1 = NO purchase in the window. Each task and window is one SQL query
+returning (row, label) pairs that are scattered into a zero matrix. ``T`` is replaced
+as a whole only when everything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from ubm import sql
+from ubm.io import (PROPENSITY_TASKS, Data, DataError, Settings, load_id_array, load_popularity,
+                    open_data, register_array)
+from ubm.util import atomic_dir
+
+BINARY_TASKS: tuple[str, ...] = ("churn", "conversion")
+TASKS: tuple[str, ...] = BINARY_TASKS + tuple(PROPENSITY_TASKS)
+WINDOWS: dict[str, str] = {"train": "train_target", "validation": "validation_target"}
+
+
+@dataclass
+class TaskLabels:
+    """The labels of one task, as training consumes them."""
+
+    task: str
+    kind: Literal["binary", "propensity"]
+    client_ids: np.ndarray  # int64 [clients]
+    train: np.ndarray  # uint8 [clients, labels]
+    validation: np.ndarray  # uint8 [clients, labels]
+    labels: np.ndarray  # int64 [labels]
+    popularity: np.ndarray | None  # int64 [labels], propensity only
+
+    @property
+    def n_labels(self) -> int:
+        return self.train.shape[1]
+
+
+@dataclass
+class TargetsResult:
+    out: Path
+    summary: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        lines = [f"{'task':<22}{'clients':>10}{'labels':>8}{'pos train':>12}{'pos valid':>12}"
+                 f"{'no pos (valid)':>16}"]
+        for task, s in self.summary["tasks"].items():
+            lines.append(
+                f"{task:<22}{s['clients']:>10,}{s['labels']:>8}{s['positives']['train']:>12,}"
+                f"{s['positives']['validation']:>12,}{s['labels_without_positive']['validation']:>16}"
+            )
+        lines.append(f"written to {self.out}")
+        return "\n".join(lines)
+
+
+def _task_kind(task: str) -> Literal["binary", "propensity"]:
+    if task in BINARY_TASKS:
+        return "binary"
+    if task in PROPENSITY_TASKS:
+        return "propensity"
+    raise DataError(f"unknown task '{task}'; tasks: {', '.join(TASKS)}")
+
+
+def _labels_for(data: Data, task: str, clients: np.ndarray, n_labels: int, window: str) -> np.ndarray:
+    register_array(data.con, "task_clients", clients)
+    matrix = np.zeros((len(clients), n_labels), dtype=np.uint8)
+    if task in BINARY_TASKS:
+        rows = sql.fetch_numpy(data, "targets/no_purchase", {}, {"window": window})["row"]
+        matrix[rows.astype(np.int64), 0] = 1
+    else:
+        pairs = sql.fetch_numpy(data, "targets/propensity", {},
+                                {"window": window, "task": task, "column": PROPENSITY_TASKS[task]})
+        matrix[pairs["row"].astype(np.int64), pairs["label"].astype(np.int64)] = 1
+    return matrix
+
+
+def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Settings(),
+                  client_ids: Path | str | None = None, tasks: tuple[str, ...] = TASKS,
+                  progress: Callable[[str], None] | None = None) -> TargetsResult:
+    """Write the label matrices of ``tasks`` for a split data directory into ``out``."""
+    for task in tasks:
+        _task_kind(task)
+    need = ["train_target", "validation_target"]
+    if client_ids is None:
+        need.append("relevant_clients")
+    if "churn" in tasks:
+        need.append("active_clients")
+    need += [f"label_list_{t}" for t in tasks if t in PROPENSITY_TASKS]
+    try:
+        data = open_data(Path(data_dir), window="input", settings=settings, require=tuple(need))
+    except DataError as exc:
+        if "target/" in str(exc) and "_target.parquet" not in str(exc):
+            raise DataError(f"{exc} (run `ubm lists --data-dir {data_dir}` first)") from exc
+        raise
+    try:
+        if client_ids is None:
+            clients = load_id_array(data.paths["relevant_clients"])
+            source = str(data.paths["relevant_clients"])
+        else:
+            clients = load_id_array(Path(client_ids))
+            source = str(client_ids)
+        summary: dict = {"data_dir": str(data_dir), "client_ids": source, "tasks": {}}
+        with atomic_dir(Path(out)) as tmp:
+            for task in tasks:
+                kind = _task_kind(task)
+                task_clients = clients
+                if task == "churn":
+                    active = load_id_array(data.paths["active_clients"])
+                    task_clients = clients[np.isin(clients, active)]
+                if kind == "binary":
+                    labels = np.zeros(1, dtype=np.int64)
+                    popularity = None
+                else:
+                    labels = load_id_array(data.paths[f"label_list_{task}"])
+                    popularity = load_popularity(
+                        data.root / "target" / f"popularity_{task}.npy", len(labels))
+                matrices = {name: _labels_for(data, task, task_clients, len(labels), view)
+                            for name, view in WINDOWS.items()}
+                task_dir = tmp / task
+                task_dir.mkdir()
+                np.save(task_dir / "client_ids.npy", task_clients.astype(np.int64))
+                for name, matrix in matrices.items():
+                    np.save(task_dir / f"{name}.npy", matrix)
+                np.save(task_dir / "labels.npy", labels)
+                if popularity is not None:
+                    np.save(task_dir / "popularity.npy", popularity)
+                summary["tasks"][task] = {
+                    "kind": kind,
+                    "clients": int(len(task_clients)),
+                    "labels": int(len(labels)),
+                    "positives": {n: int(m.sum(dtype=np.int64)) for n, m in matrices.items()},
+                    "labels_without_positive": {n: int((m.max(axis=0, initial=0) == 0).sum())
+                                                for n, m in matrices.items()},
+                }
+                if progress:
+                    progress(f"{task}: {len(task_clients):,} clients x {len(labels)} labels")
+            (tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    finally:
+        data.close()
+    return TargetsResult(Path(out), summary)
+
+
+def load_task(targets_dir: Path | str, task: str) -> TaskLabels:
+    """Load one task written by :func:`build_targets`; shapes are checked."""
+    kind = _task_kind(task)
+    task_dir = Path(targets_dir) / task
+    if not task_dir.is_dir():
+        raise DataError(f"no labels for task '{task}': {task_dir} (run `ubm targets` first)")
+
+    def load(name: str) -> np.ndarray:
+        path = task_dir / f"{name}.npy"
+        if not path.is_file():
+            raise DataError(f"missing label file: {path}")
+        return np.load(path, allow_pickle=False)
+
+    client_ids = load("client_ids")
+    train, validation, labels = load("train"), load("validation"), load("labels")
+    popularity = load("popularity") if kind == "propensity" else None
+    shape = (len(client_ids), len(labels))
+    for name, matrix in (("train", train), ("validation", validation)):
+        if matrix.shape != shape or matrix.dtype != np.uint8:
+            raise DataError(f"{task_dir / name}.npy: expected uint8 {shape}, found {matrix.dtype} {matrix.shape}")
+    if popularity is not None and popularity.shape != labels.shape:
+        raise DataError(f"{task_dir}/popularity.npy: expected {labels.shape}, found {popularity.shape}")
+    return TaskLabels(task, kind, client_ids, train, validation, labels, popularity)
