@@ -1,0 +1,28 @@
+-- Affinity of every relevant client to each listed sku through the listed sku's category: the client's events (of the given types) in that category, long format.
+-- $values BIGINT[]  listed skus; a sku's slot is its 0-based position in the list (skus without properties get nothing)
+-- @events ["product_buy"]  event views counted together
+-- returns: (pos, slot, n) for non-zero cells, ordered by pos, slot.
+WITH list AS (
+    SELECT l.slot, p.category
+    FROM (SELECT unnest($values) AS sku, unnest(range(len($values))) AS slot) l
+    JOIN product_properties p USING (sku)
+),
+ev AS (
+{% for event in events %}
+    SELECT client_id, sku FROM {{ event }}
+{% if not loop.last %}
+    UNION ALL
+{% endif %}
+{% endfor %}
+),
+per_category AS (
+    SELECT r.pos, p.category, count(*) AS n
+    FROM ev
+    JOIN relevant_clients r USING (client_id)
+    JOIN product_properties p ON p.sku = ev.sku
+    GROUP BY r.pos, p.category
+)
+SELECT c.pos, l.slot, c.n
+FROM per_category c
+JOIN list l USING (category)
+ORDER BY c.pos, l.slot
