@@ -7,6 +7,9 @@ SEED   ?= 0
 DATA   ?= data/$(SIZE)
 EMB    ?= $(DATA)/entries/baseline
 RUNS   ?= runs
+LABELS ?= $(DATA)/labels
+BENCH_SIZE ?= medium
+BENCH_DATA ?= data/bench-$(BENCH_SIZE)
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup test demo data summary split lists targets features validate train bench clean
@@ -29,6 +32,23 @@ data: $(STAMP)
 
 summary: $(STAMP)
 	$(BIN)/ubm summary --data-dir $(DATA)
+
+split: $(STAMP)
+	$(BIN)/ubm split --data-dir $(DATA)
+
+lists: $(STAMP)
+	$(BIN)/ubm lists --data-dir $(DATA)
+
+targets: $(STAMP)
+	$(BIN)/ubm targets --data-dir $(DATA) --out $(LABELS)
+
+# Time split, lists and targets on generated data (BENCH_SIZE=full for the real scale);
+# each stage appends wall time and peak RSS to bench/results.jsonl.
+bench: $(STAMP)
+	test -f $(BENCH_DATA)/product_buy.parquet || $(BIN)/ubm generate --out $(BENCH_DATA) --size $(BENCH_SIZE) --seed $(SEED)
+	$(BIN)/python bench/measure.py --label split --size $(BENCH_SIZE) -- $(BIN)/ubm split --data-dir $(BENCH_DATA)
+	$(BIN)/python bench/measure.py --label lists --size $(BENCH_SIZE) -- $(BIN)/ubm lists --force --data-dir $(BENCH_DATA)
+	$(BIN)/python bench/measure.py --label targets --size $(BENCH_SIZE) -- $(BIN)/ubm targets --data-dir $(BENCH_DATA) --out $(BENCH_DATA)/labels
 
 demo: $(STAMP)
 	$(BIN)/ubm generate --out $(DATA) --size $(SIZE) --seed $(SEED)

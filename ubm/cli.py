@@ -86,5 +86,42 @@ def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str,
     click.echo(summarise(data_dir, window, make_settings(threads, memory_limit, temp_dir)))
 
 
+@main.command(help="Split events in time (SPEC §3): D/input/<event>.parquet and D/target/*_target.parquet.")
+@DATA_DIR
+@settings_options
+@friendly_errors
+def split(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+    from ubm.split import split as run_split
+
+    result = run_split(data_dir, make_settings(threads, memory_limit, temp_dir), progress=echo)
+    click.echo(result.describe())
+
+
+@main.command(help="Build the label lists of SPEC §4 in D/target (only absent files unless --force).")
+@DATA_DIR
+@click.option("--force", is_flag=True, help="rebuild every list, even those already there")
+@settings_options
+@friendly_errors
+def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+    from ubm.lists import build_lists
+
+    click.echo(build_lists(data_dir, make_settings(threads, memory_limit, temp_dir), force=force).describe())
+
+
+@main.command(help="Write per-task label matrices (train and validation windows) into --out.")
+@DATA_DIR
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="targets directory to write")
+@click.option("--client-ids", type=click.Path(path_type=Path), default=None,
+              help="int64 .npy of clients to label, in this order (default: input/relevant_clients.npy)")
+@settings_options
+@friendly_errors
+def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | None, memory_limit: str,
+            temp_dir: Path | None) -> None:
+    from ubm.targets import build_targets
+
+    result = build_targets(data_dir, out, make_settings(threads, memory_limit, temp_dir), client_ids=client_ids)
+    click.echo(result.describe())
+
+
 if __name__ == "__main__":
     main()
