@@ -42,6 +42,12 @@ lists: $(STAMP)
 targets: $(STAMP)
 	$(BIN)/ubm targets --data-dir $(DATA) --out $(LABELS)
 
+features: $(STAMP)
+	$(BIN)/ubm features --data-dir $(DATA) --recipe baseline --out $(EMB)
+
+validate: $(STAMP)
+	$(BIN)/ubm validate --data-dir $(DATA) --embeddings-dir $(EMB)
+
 # Time split, lists and targets on generated data (BENCH_SIZE=full for the real scale);
 # each stage appends wall time and peak RSS to bench/results.jsonl.
 bench: $(STAMP)
@@ -49,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/measure.py --label split --size $(BENCH_SIZE) -- $(BIN)/ubm split --data-dir $(BENCH_DATA)
 	$(BIN)/python bench/measure.py --label lists --size $(BENCH_SIZE) -- $(BIN)/ubm lists --force --data-dir $(BENCH_DATA)
 	$(BIN)/python bench/measure.py --label targets --size $(BENCH_SIZE) -- $(BIN)/ubm targets --data-dir $(BENCH_DATA) --out $(BENCH_DATA)/labels
+	$(BIN)/python bench/measure.py --label features-baseline --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe baseline --out $(BENCH_DATA)/entries/baseline
 
 demo: $(STAMP)
 	$(BIN)/ubm generate --out $(DATA) --size $(SIZE) --seed $(SEED)

@@ -123,5 +123,52 @@ def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | N
     click.echo(result.describe())
 
 
+@main.command(help="Write a competition entry (client_ids.npy, embeddings.npy float16, columns.json) "
+                   "from a feature recipe; an existing entry is replaced only by a complete new one.")
+@DATA_DIR
+@click.option("--recipe", default="baseline", show_default=True, help="feature recipe (see ubm.features)")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="entry directory to write")
+@click.option("--source", type=click.Choice(["input", "all"]), default="input", show_default=True,
+              help="input: the split's input window (D/input); all: every event (an official entry)")
+@click.option("--windows", default=None, help="baseline: window lengths in days, e.g. 1,7,30")
+@click.option("--top-n", type=int, default=None, help="baseline: top values counted per column (default 10)")
+@settings_options
+@friendly_errors
+def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str | None, top_n: int | None,
+             threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+    import warnings
+
+    from ubm.export import export_features
+
+    options = {"windows": windows, "top_n": top_n}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = export_features(data_dir, out, recipe=recipe, options=options, source=source,
+                                     settings=make_settings(threads, memory_limit, temp_dir), progress=echo)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+    for warning in caught:
+        echo(f"warning: {warning.message}")
+    click.echo(f"wrote {result.out}: {result.n_rows:,} clients x {result.n_columns} columns float16 "
+               f"({result.seconds:.1f}s)")
+
+
+@main.command(help="Check an entry (SPEC §7); reports every failed check by name, exit 1 on failure.")
+@DATA_DIR
+@click.option("--embeddings-dir", required=True, type=click.Path(path_type=Path), help="entry directory")
+@click.option("--no-relevant-check", is_flag=True,
+              help="skip 'client ids are a permutation of relevant clients' (local split experiments)")
+@click.option("--max-dim", type=int, default=2048, show_default=True, help="most columns allowed")
+@friendly_errors
+def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_dim: int) -> None:
+    from ubm.validate import validate_entry
+
+    report = validate_entry(data_dir, embeddings_dir, relevant_check=not no_relevant_check, max_dim=max_dim)
+    click.echo(str(report), err=not report.ok)
+    if not report.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,157 @@
+"""Write a competition entry (SPEC §7) from a feature recipe.
+
+``export_features(D, E, recipe="baseline")`` writes, atomically (an existing entry is
+replaced only by a complete new one):
+
+* ``E/client_ids.npy``: int64, the relevant clients in ``input/relevant_clients.npy`` order;
+* ``E/embeddings.npy``: float16 (clients x columns), filled column block by column block
+  through a memory map, so memory stays bounded whatever the width;
+* ``E/columns.json``: every column name, the recipe, its options, the event source,
+  facts the recipe recorded (top values, latest timestamps), the float16 overflow count,
+  and a fingerprint of the input files (sizes, mtimes, row counts) to tell stale entries.
+
+Values beyond float16's range (65504) are clipped, counted, recorded in ``columns.json``
+and reported with a :class:`ubm.features.Float16OverflowWarning`; never a silent inf.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from ubm.features import ColumnWriter, Float16OverflowWarning, get_recipe, warn_overflow
+from ubm.io import EVENT_TYPES, DataDir, DataError, Settings, load_id_array, open_data, require_dir
+from ubm.util import Timer, atomic_dir
+
+MAX_COLUMNS = 2048
+ENTRY_FILES = ("client_ids.npy", "embeddings.npy", "columns.json")
+FEATURE_INPUTS = (*EVENT_TYPES, "product_properties", "relevant_clients")
+
+
+@dataclass
+class ExportSummary:
+    out: Path
+    n_rows: int
+    n_columns: int
+    overflow: int
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def fingerprint(paths: dict[str, Path], root: Path) -> dict[str, Any]:
+    """Sizes, mtimes and row counts of the files read, and a sha256 over all of them."""
+    files = {}
+    for view in sorted(paths):
+        path = Path(paths[view])
+        stat = path.stat()
+        entry: dict[str, Any] = {"path": str(path.relative_to(root)) if path.is_relative_to(root) else str(path),
+                                 "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        if path.suffix == ".parquet":
+            entry["rows"] = pq.ParquetFile(path).metadata.num_rows
+        elif path.suffix == ".npy":
+            entry["rows"] = int(np.load(path, mmap_mode="r").shape[0])
+        files[view] = entry
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return {"sha256": digest, "files": files}
+
+
+def _check_source(root: Path, source: str) -> str:
+    if source not in ("input", "all"):
+        raise ValueError(f"source must be 'input' or 'all', got {source!r}")
+    if source == "input":
+        missing = [DataDir(root).event_file(e, "input") for e in EVENT_TYPES
+                   if not DataDir(root).event_file(e, "input").is_file()]
+        if missing:
+            raise DataError(
+                f"missing input window file {missing[0]}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                + ": run `ubm split` first, or pass --source all to profile from all events"
+                " (an official entry)"
+            )
+    return source
+
+
+def _check_out(out: Path, data_root: Path) -> None:
+    """Refuse to replace anything that is not an entry (a typo must not wipe a data dir)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise DataError(f"--out {out} exists and is not a directory")
+    if out.resolve() == data_root.resolve() or data_root.resolve().is_relative_to(out.resolve()):
+        raise DataError(f"--out {out} would replace the data directory")
+    contents = {p.name for p in out.iterdir()}
+    if contents and not contents & set(ENTRY_FILES):
+        raise DataError(f"--out {out} is a non-empty directory that is not an entry; not replacing it")
+
+
+def export_features(
+    data_dir: Path | str,
+    out: Path | str,
+    *,
+    recipe: str = "baseline",
+    options: dict[str, Any] | None = None,
+    source: Literal["input", "all"] = "input",
+    settings: Settings = Settings(),
+    progress: Callable[[str], None] | None = None,
+) -> ExportSummary:
+    """Build ``recipe``'s columns for every relevant client and write the entry to ``out``."""
+    timer = Timer()
+    say = progress or (lambda _msg: None)
+    root = require_dir(Path(data_dir))
+    out = Path(out)
+    rec = get_recipe(recipe)
+    opts = rec.resolve(options)
+    names = rec.columns(opts)
+    if not 1 <= len(names) <= MAX_COLUMNS:
+        raise ValueError(f"recipe '{recipe}' with {opts} gives {len(names)} columns; an entry holds 1..{MAX_COLUMNS}")
+    _check_source(root, source)
+    _check_out(out, root)
+
+    data = open_data(root, window=source, settings=settings, require=FEATURE_INPUTS)
+    try:
+        clients = load_id_array(data.paths["relevant_clients"])
+        uniq, counts = np.unique(clients, return_counts=True)
+        if len(uniq) != len(clients):
+            raise DataError(f"{data.paths['relevant_clients']}: {int((counts > 1).sum())} client id(s) appear more "
+                            f"than once, e.g. {int(uniq[counts > 1][0])}")
+        say(f"features: recipe {recipe} {opts}, {len(clients):,} clients x {len(names)} columns, "
+            f"{source} events")
+        with atomic_dir(out) as tmp:
+            emb = np.lib.format.open_memmap(tmp / "embeddings.npy", mode="w+", dtype=np.float16,
+                                            shape=(len(clients), len(names)))
+            writer = ColumnWriter(emb, names)
+            info = rec.build(data, clients, opts, writer)
+            writer.close()
+            del emb
+            with open(tmp / "client_ids.npy", "wb") as fh:
+                np.save(fh, clients.astype(np.int64), allow_pickle=False)
+            meta = {
+                "recipe": recipe,
+                "options": opts,
+                "source": source,
+                "n_rows": int(len(clients)),
+                "n_columns": len(names),
+                "dtype": "float16",
+                "columns": names,
+                "float16_overflow": {"clipped_values": writer.overflow,
+                                     "by_column": writer.overflow_by_column},
+                "recipe_info": info,
+                "data_dir": str(root.resolve()),
+                "fingerprint": fingerprint({v: data.paths[v] for v in FEATURE_INPUTS}, root),
+                "created": dt.datetime.now().isoformat(timespec="seconds"),
+            }
+            (tmp / "columns.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    finally:
+        data.close()
+    warn_overflow(writer)
+    return ExportSummary(out, len(clients), len(names), writer.overflow, timer.seconds, info)
+
+
+__all__ = ["export_features", "ExportSummary", "fingerprint", "Float16OverflowWarning", "MAX_COLUMNS"]
