@@ -1,0 +1,115 @@
+"""The label lists of SPEC §4: definitions, ties at the cut, given files kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests import split_fixture as fx
+from tests.fixtures import write_dataset
+from ubm.cli import main
+from ubm.io import DataError
+from ubm.lists import build_lists
+from ubm.split import split
+
+
+def load(root, name):
+    array = np.load(root / "target" / f"{name}.npy")
+    assert array.dtype == np.int64
+    return array.tolist()
+
+
+@pytest.fixture
+def split_root(tmp_path):
+    root = fx.make(tmp_path / "d")
+    split(root)
+    return root
+
+
+def test_lists_on_the_worked_example(split_root):
+    result = build_lists(split_root)
+    assert load(split_root, "active_clients") == fx.ACTIVE
+    for task, (values, counts) in {
+        "propensity_sku": fx.LIST_SKU, "propensity_new_sku": fx.LIST_NEW_SKU,
+        "propensity_category": fx.LIST_CATEGORY, "propensity_price": fx.LIST_PRICE,
+    }.items():
+        assert load(split_root, task) == values, task
+        assert load(split_root, f"popularity_{task}") == counts, task
+    assert "propensity_sku.npy" in result.built and result.kept == []
+
+
+def test_given_files_are_kept_and_force_rebuilds(split_root):
+    target = split_root / "target"
+    target.mkdir(exist_ok=True)
+    np.save(target / "propensity_sku.npy", np.array([4, 2, 1], dtype=np.int64))  # no popularity file
+    np.save(target / "active_clients.npy", np.array([30], dtype=np.int64))
+    result = build_lists(split_root)
+    assert load(split_root, "propensity_sku") == [4, 2, 1]
+    # popularity built for the given list, in its order; sku 2 never bought in the train window
+    assert load(split_root, "popularity_propensity_sku") == [1, 0, 2]
+    assert load(split_root, "active_clients") == [30]
+    assert "propensity_sku.npy" in result.kept and "popularity_propensity_sku.npy" in result.built
+    assert load(split_root, "propensity_category") == fx.LIST_CATEGORY[0]
+
+    build_lists(split_root, force=True)
+    assert load(split_root, "propensity_sku") == fx.LIST_SKU[0]
+    assert load(split_root, "popularity_propensity_sku") == fx.LIST_SKU[1]
+    assert load(split_root, "active_clients") == fx.ACTIVE
+
+
+def test_top_100_ties_at_the_cut_and_new_skus(tmp_path):
+    # train window: 90 skus bought 3 times, 60 skus bought twice (ties straddle the cut at 100),
+    # written in descending id order so file order and id order disagree.
+    three = list(range(589, 499, -1))
+    two = [2000 - 7 * i for i in range(60)]
+    old = [three[0], two[-1]]  # bought in the input window too: never new
+    buys = [(1, "2022-01-01 00:00:00", s) for s in old]
+    t = 0
+    for sku, times in [(s, 3) for s in three] + [(s, 2) for s in two]:
+        for _ in range(times):
+            t += 1
+            buys.append((1000 + t, f"2022-03-{1 + t % 14:02d} 10:00:00", sku))
+    buys.append((7, "2022-03-30 00:00:00", three[0]))  # sets end = 2022-03-30; train = [03-03, 03-17)
+    buys = [b for b in buys if not ("2022-03-01" <= b[1] < "2022-03-03")]
+    # recompute what survives in the train window to keep the answer honest
+    train = [b for b in buys if "2022-03-03" <= b[1] < "2022-03-17"]
+    counts: dict[int, int] = {}
+    for _, _, sku in train:
+        counts[sku] = counts.get(sku, 0) + 1
+    expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:100]
+    expected_new = sorted(((s, n) for s, n in counts.items() if s not in old),
+                          key=lambda kv: (-kv[1], kv[0]))[:100]
+    skus = sorted({b[2] for b in buys})
+    properties = [(s, s % 13, s % 100) for s in skus]
+    root = write_dataset(tmp_path / "d", relevant=[1, 7], properties=properties, product_buy=buys)
+    split(root)
+    build_lists(root)
+    assert len(counts) > 100
+    # the cut falls inside a group of equal counts
+    assert sum(1 for n in counts.values() if n == expected[99][1]) > sum(
+        1 for _, n in expected if n == expected[99][1])
+    assert load(root, "propensity_sku") == [s for s, _ in expected]
+    assert load(root, "popularity_propensity_sku") == [n for _, n in expected]
+    assert load(root, "propensity_new_sku") == [s for s, _ in expected_new]
+    assert not set(old) & set(load(root, "propensity_new_sku"))
+    price_counts: dict[int, int] = {}
+    for _, _, sku in train:
+        price_counts[sku % 100] = price_counts.get(sku % 100, 0) + 1
+    assert load(root, "propensity_price") == [p for p, _ in sorted(
+        price_counts.items(), key=lambda kv: (-kv[1], kv[0]))][:100]
+    assert load(root, "active_clients") == [1]
+
+
+def test_lists_need_a_split(tmp_path):
+    root = fx.make(tmp_path / "d")
+    with pytest.raises(DataError, match="input/product_buy.parquet"):
+        build_lists(root)
+
+
+def test_cli_lists(split_root):
+    result = CliRunner().invoke(main, ["lists", "--data-dir", str(split_root)])
+    assert result.exit_code == 0, result.output
+    assert "propensity_new_sku" in result.output and "(built)" in result.output
+    result = CliRunner().invoke(main, ["lists", "--data-dir", str(split_root)])
+    assert "(given)" in result.output and "(built)" not in result.output
