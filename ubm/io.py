@@ -304,8 +304,9 @@ def _first_unparseable(con: duckdb.DuckDBPyConnection, view: str, column: str, k
             "TRY_CAST(list_transform(regexp_split_to_array(trim(regexp_replace("
             f"\"{column}\", '[\\[\\],]', ' ', 'g')), '\\s+'), lambda x: TRY_CAST(x AS UTINYINT))"
             f" AS UTINYINT[{VECTOR_LEN}]) IS NULL"
-            f" OR list_contains(CAST(list_transform(regexp_split_to_array(trim(regexp_replace("
-            f"\"{column}\", '[\\[\\],]', ' ', 'g')), '\\s+'), lambda x: TRY_CAST(x AS UTINYINT)) AS UTINYINT[]), NULL)"
+            f" OR len(list_filter(list_transform(regexp_split_to_array(trim(regexp_replace("
+            f"\"{column}\", '[\\[\\],]', ' ', 'g')), '\\s+'), lambda x: TRY_CAST(x AS UTINYINT)),"
+            " lambda v: v IS NULL)) > 0"
         )
     row = con.execute(
         f"SELECT \"{column}\" FROM {raw} WHERE \"{column}\" IS NOT NULL AND ({test}) LIMIT 1"

@@ -1,0 +1,133 @@
+"""The data contract (ubm.io): both published encodings, and errors that name file, column, value."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests import split_fixture as fx
+from tests.fixtures import default_vec, write_dataset
+from ubm import sql
+from ubm.io import EVENT_TYPES, DataError, open_data
+from ubm.lists import build_lists
+from ubm.split import split
+
+VIEWS = EVENT_TYPES + ("product_properties", "train_target", "validation_target")
+
+
+def view_rows(data, view):
+    with sql.explained(data):
+        rows = data.con.sql(f"SELECT * FROM {view}").fetchall()
+    # vectors come back as tuples; make them lists so they compare with plain ints
+    return sorted((tuple(list(v) if isinstance(v, tuple) else v for v in r) for r in rows), key=repr)
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    base = tmp_path_factory.mktemp("enc")
+    roots = {}
+    for native in (False, True):
+        root = fx.make(base / ("native" if native else "text"), native=native)
+        split(root)
+        build_lists(root)
+        roots[native] = root
+    return roots
+
+
+@pytest.mark.parametrize("window", ["all", "input"])
+def test_every_view_reads_the_same_in_both_encodings(both, window):
+    text = open_data(both[False], window=window)
+    native = open_data(both[True], window=window)
+    for view in VIEWS + ("relevant_clients", "active_clients", "label_list_propensity_sku"):
+        assert text.has(view) and native.has(view), view
+        assert view_rows(text, view) == view_rows(native, view), view
+    types = dict(text.con.sql("SELECT column_name, column_type FROM (DESCRIBE search_query)").fetchall())
+    assert types == {"client_id": "BIGINT", "timestamp": "TIMESTAMP", "query": "UTINYINT[16]"}
+    rows = view_rows(text, "search_query")
+    assert rows[0][2] == fx.default_vec(1) and rows[0][1] == dt.datetime(2022, 10, 1)
+    expected_buys = len(fx.PRODUCT_BUY) if window == "all" else fx.INPUT_ROWS["product_buy"]
+    assert len(view_rows(text, "product_buy")) == expected_buys
+    names = dict((r[0], r[3]) for r in view_rows(native, "product_properties"))
+    assert names[3] == default_vec(3)
+    text.close()
+    native.close()
+
+
+def test_vector_text_with_any_spacing(tmp_path):
+    root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)])
+    vec = list(range(0, 256, 16))
+    pq.write_table(pa.table({"client_id": [1, 2], "timestamp": ["2022-01-01 00:00:00"] * 2,
+                             "query": ["[" + " ".join(map(str, vec)) + "]",
+                                       "[ " + ",  ".join(map(str, vec[:8])) + "\n  "
+                                       + " ".join(map(str, vec[8:])) + " ]"]}),
+                   root / "search_query.parquet")
+    data = open_data(root)
+    assert [r[2] for r in view_rows(data, "search_query")] == [vec, vec]
+
+
+def test_bad_timestamp_names_file_column_value(tmp_path):
+    root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)],
+                         page_visit=[(1, "2022-06-01 10:00:00", 5), (1, "2022-13-45 10:00:00", 5)])
+    data = open_data(root)
+    with pytest.raises(DataError) as err:
+        sql.fetch_numpy(data, "summary/events", {"pattern": "%"})
+    message = str(err.value)
+    assert "page_visit.parquet" in message and "'timestamp'" in message and "2022-13-45 10:00:00" in message
+
+
+@pytest.mark.parametrize("bad", ["[1 2 3]", "[ 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 300]", "[a b]"])
+def test_bad_vector_names_file_column_value(tmp_path, bad):
+    root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)])
+    pq.write_table(pa.table({"client_id": [1, 1], "timestamp": ["2022-01-01 00:00:00"] * 2,
+                             "query": ["[" + " ".join(["1"] * 16) + "]", bad]}),
+                   root / "search_query.parquet")
+    data = open_data(root)
+    with pytest.raises(DataError) as err:
+        view_rows(data, "search_query")
+    message = str(err.value)
+    assert "search_query.parquet" in message and "'query'" in message and bad in message
+
+
+def test_wrong_column_type_names_file_and_column(tmp_path):
+    root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)])
+    pq.write_table(pa.table({"client_id": [1], "timestamp": ["2022-01-01 00:00:00"], "sku": ["abc"]}),
+                   root / "add_to_cart.parquet")
+    with pytest.raises(DataError) as err:
+        open_data(root)
+    assert "add_to_cart.parquet" in str(err.value) and "'sku'" in str(err.value)
+    assert "VARCHAR" in str(err.value)
+
+
+def test_missing_column_names_it(tmp_path):
+    root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)])
+    pq.write_table(pa.table({"client_id": [1], "timestamp": ["2022-01-01 00:00:00"]}),
+                   root / "page_visit.parquet")
+    with pytest.raises(DataError, match="page_visit.parquet: missing column 'url'"):
+        open_data(root)
+
+
+def test_missing_file_and_directory(tmp_path):
+    root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)])
+    (root / "product_buy.parquet").unlink()
+    with pytest.raises(DataError) as err:
+        open_data(root, require=("product_buy",))
+    assert str(root / "product_buy.parquet") in str(err.value)
+    with pytest.raises(DataError, match="train_target.parquet"):
+        open_data(root, require=("train_target",))
+    with pytest.raises(DataError, match="data directory not found"):
+        open_data(tmp_path / "absent")
+
+
+def test_unreadable_files(tmp_path):
+    root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)])
+    (root / "remove_from_cart.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match="remove_from_cart.parquet: not a readable parquet"):
+        open_data(root)
+    root = write_dataset(tmp_path / "e", relevant=[1], properties=[(1, 2, 3)])
+    np.save(root / "input" / "relevant_clients.npy", np.zeros((2, 2)))
+    with pytest.raises(DataError, match="relevant_clients.npy: expected a 1-D integer array"):
+        open_data(root)
