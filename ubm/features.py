@@ -261,3 +261,23 @@ def warn_overflow(writer: ColumnWriter) -> None:
             f"to 65504 (most in: {', '.join(f'{n} ({c})' for n, c in worst)})",
             Float16OverflowWarning, stacklevel=2,
         )
+
+
+# --------------------------------------------------------------------------- universal
+
+def _register_universal() -> None:
+    """The ``universal`` recipe lives in ubm/universal.py (SQL in sql/features/universal/)."""
+    from ubm import universal
+
+    register(Recipe(
+        name="universal",
+        description="Behavioural statistics per event type and window, label-list affinities, "
+                    "name/query vectors, rhythm, and ALS client factors (ubm/universal.py).",
+        defaults=dict(universal.DEFAULTS),
+        columns=universal.universal_columns,
+        build=lambda data, clients, options, out: universal.build(data, options, out),
+        check=universal.check_options,
+    ))
+
+
+_register_universal()

@@ -26,7 +26,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import torch
 
 from ubm import sql
 from ubm.io import Data
@@ -42,8 +41,10 @@ DEFAULT_BLOCKS: dict[str, dict[str, Any]] = {
 DEFAULTS: dict[str, Any] = {"blocks": DEFAULT_BLOCKS, "iterations": 8, "reg": 0.1}
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
+def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> "torch.Tensor":
     """CSR tensor from (row, col, value) triples; rows need not be sorted, pairs must be unique."""
+    import torch
+
     order = np.lexsort((cols, rows))
     rows, cols, values = rows[order], cols[order], values[order]
     crow = np.zeros(shape[0] + 1, dtype=np.int64)
@@ -70,6 +71,8 @@ def prepare(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_rows: int
 def als(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int, dim: int,
         *, seed: int = 0, iterations: int = 8, reg: float = 0.1) -> np.ndarray:
     """Ridge ALS of the sparse matrix (uniform weights); returns client factors [n_rows, dim] float32."""
+    import torch  # imported here: building the other recipes must not pay for torch
+
     if n_rows == 0:
         return np.zeros((0, dim), dtype=np.float32)
     if len(values) == 0 or n_cols == 0:
@@ -80,7 +83,7 @@ def als(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_c
     v = torch.randn(n_cols, dim, generator=gen, dtype=torch.float32) / math.sqrt(dim)
     eye = torch.eye(dim, dtype=torch.float64) * reg
 
-    def half_step(matrix: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+    def half_step(matrix, fixed):
         gram = fixed.double().T @ fixed.double() + eye
         rhs = torch.sparse.mm(matrix, fixed).double()
         return torch.linalg.solve(gram, rhs.T).T.float()
