@@ -1,0 +1,109 @@
+"""The SQL template runner (ubm.sql) and the ubm-sql command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tests import split_fixture as fx
+from ubm import sql
+from ubm.io import open_data
+from ubm.sql_cli import main as sql_main
+
+
+@pytest.fixture
+def data(tmp_path):
+    root = fx.make(tmp_path / "d")
+    opened = open_data(root)
+    yield opened
+    opened.close()
+
+
+def events(data, pattern):
+    return sql.fetch_numpy(data, "summary/events", {"pattern": pattern})
+
+
+def test_every_template_has_a_purpose_and_documents_its_parameters():
+    templates = sql.list_templates()
+    names = {t.name for t in templates}
+    assert {"split/input_chunk", "lists/top_values", "targets/propensity", "summary/events"} <= names
+    for tpl in templates:
+        assert tpl.purpose, tpl.name
+        rendered = sql.render(tpl)
+        used = set(sql._PARAM_USE.findall(sql._strip_comments(rendered)))
+        assert used <= set(tpl.params), (tpl.name, used - set(tpl.params))
+        assert all(p.doc for p in tpl.params.values()), tpl.name
+
+
+def test_runs_with_values(data):
+    assert list(events(data, "%")["event_type"]) == list(fx.INPUT_ROWS)
+    assert list(events(data, "product%")["events"]) == [len(fx.PRODUCT_BUY)]
+
+
+def test_unknown_template(data):
+    with pytest.raises(sql.TemplateError, match="unknown template 'summary/nope'.*summary/events"):
+        sql.run(data, "summary/nope")
+    with pytest.raises(sql.TemplateError, match="unknown template"):
+        sql.run(data, "../ubm/io")
+
+
+def test_missing_unknown_and_wrong_type_parameters(data):
+    with pytest.raises(sql.TemplateError, match="missing parameter 'pattern'"):
+        sql.run(data, "summary/events")
+    with pytest.raises(sql.TemplateError, match="unknown parameter 'patern'"):
+        sql.run(data, "summary/events", {"pattern": "%", "patern": "%"})
+    with pytest.raises(sql.TemplateError, match="parameter 'since' expects TIMESTAMP"):
+        sql.run(data, "summary/clients", {"since": "yesterday", "until": "2022-01-01"})
+    with pytest.raises(sql.TemplateError, match="parameter 'limit' expects BIGINT"):
+        sql.run(data, "lists/top_values", {"limit": "100; DROP TABLE x"})
+    with pytest.raises(sql.TemplateError, match="unknown structure variable 'tables'"):
+        sql.run(data, "summary/events", {"pattern": "%"}, {"tables": ["product_buy"]})
+
+
+@pytest.mark.parametrize("evil", ["1; DROP TABLE x", "' OR 1=1 --", "%'; DROP VIEW product_buy; --"])
+def test_values_stay_values(data, evil):
+    data.con.sql("CREATE TABLE x AS SELECT 1 AS a")
+    result = events(data, evil)
+    assert len(result["event_type"]) == 0  # no event type is LIKE that text
+    assert data.con.sql("SELECT count(*) FROM x").fetchall() == [(1,)]
+    assert list(events(data, "%")["events"])[0] == len(fx.PRODUCT_BUY)  # views intact
+
+
+def test_structure_only_takes_known_identifiers(data):
+    with pytest.raises(sql.TemplateError, match="not an allowed identifier"):
+        sql.run(data, "summary/events", {"pattern": "%"}, {"events": ["product_buy; DROP TABLE x"]})
+    with pytest.raises(sql.TemplateError, match="not an allowed identifier"):
+        sql.render("lists/top_values", {"column": "sku FROM x --"})
+
+
+def test_cli_exit_codes(tmp_path):
+    root = fx.make(tmp_path / "d")
+    runner = CliRunner()
+    ok = runner.invoke(sql_main, ["run", "summary/events", "--data-dir", str(root),
+                                  "--param", "pattern=%", "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)[0]["events"] == len(fx.PRODUCT_BUY)
+    for args in (["run", "summary/nope", "--data-dir", str(root)],
+                 ["run", "summary/events", "--data-dir", str(root)],
+                 ["run", "summary/events", "--data-dir", str(root), "--param", "pattern=%", "--param", "x=1"],
+                 ["run", "summary/clients", "--data-dir", str(root), "--param", "since=soon",
+                  "--param", "until=2022-01-01"],
+                 ["show", "summary/nope"]):
+        result = runner.invoke(sql_main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "error:" in result.output
+    missing = runner.invoke(sql_main, ["run", "summary/events", "--data-dir", str(tmp_path / "none"),
+                                       "--param", "pattern=%"])
+    assert missing.exit_code == 1 and "none" in missing.output
+
+
+def test_cli_list_and_show():
+    runner = CliRunner()
+    listed = runner.invoke(sql_main, ["list"])
+    assert listed.exit_code == 0 and "split/input_chunk" in listed.output and "$train_target_start" in listed.output
+    shown = runner.invoke(sql_main, ["show", "split/input_chunk", "--set", "event=page_visit",
+                                     "--set", "value_column=url"])
+    assert shown.exit_code == 0
+    assert "FROM raw_page_visit" in shown.output and "$train_target_start" in shown.output
