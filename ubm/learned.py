@@ -5,6 +5,7 @@ weighted event counts (``sql/features/universal/interactions.sql``, relevant cli
 input window only). The matrix is turned into a confidence-like signal and factorised by
 alternating least squares in PyTorch (CPU):
 
+* items with fewer than ``min_clients`` (2) clients are dropped (they carry no co-occurrence);
 * value = ``log1p(weight) * idf(item)`` with ``idf = log(1 + n_clients / clients_with_item)``,
   then each client row L2-normalised, so every client counts once when items are learnt;
 * ridge ALS with uniform weight on all cells (zeros included): with ``V`` fixed,
@@ -38,7 +39,7 @@ DEFAULT_BLOCKS: dict[str, dict[str, Any]] = {
     "sku": {"events": {"product_buy": 4, "add_to_cart": 2, "remove_from_cart": 1}, "column": "sku", "dim": 64},
     "url": {"events": {"page_visit": 1}, "column": "url", "dim": 64},
 }
-DEFAULTS: dict[str, Any] = {"blocks": DEFAULT_BLOCKS, "iterations": 8, "reg": 0.1}
+DEFAULTS: dict[str, Any] = {"blocks": DEFAULT_BLOCKS, "iterations": 8, "reg": 0.1, "min_clients": 2}
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> "torch.Tensor":
@@ -55,6 +56,18 @@ def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[in
             torch.from_numpy(crow), torch.from_numpy(cols.astype(np.int64)),
             torch.from_numpy(values.astype(np.float32)), size=shape, check_invariants=False,
         )
+
+
+def drop_rare(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
+              min_clients: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Keep items with at least ``min_clients`` clients (a one-client item teaches no co-occurrence);
+    returns the kept triples with items renumbered densely, and the new item count."""
+    n_cols = int(cols.max()) + 1 if len(cols) else 0
+    df = np.bincount(cols, minlength=n_cols)
+    keep_item = df >= min_clients
+    new_id = np.cumsum(keep_item) - 1
+    keep = keep_item[cols]
+    return rows[keep], new_id[cols[keep]], np.asarray(weights)[keep], int(keep_item.sum())
 
 
 def prepare(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
@@ -84,9 +97,9 @@ def als(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_c
     eye = torch.eye(dim, dtype=torch.float64) * reg
 
     def half_step(matrix, fixed):
-        gram = fixed.double().T @ fixed.double() + eye
-        rhs = torch.sparse.mm(matrix, fixed).double()
-        return torch.linalg.solve(gram, rhs.T).T.float()
+        # dim x dim Gram in float32 (the big product), inverted in float64 (tiny), applied in float32
+        inverse = torch.linalg.inv((fixed.T @ fixed).double() + eye).float()
+        return torch.sparse.mm(matrix, fixed) @ inverse
 
     u = half_step(a, v)
     for _ in range(iterations):
@@ -117,9 +130,9 @@ def learned_features(data: Data, *, seed: int = 0, options: dict | None = None) 
         dim = int(spec["dim"])
         if events and (spec["column"] not in ("category", "price") or data.has("product_properties")):
             got = sql.fetch_numpy(data, TEMPLATE, structure={"events": events, "column": spec["column"]})
-            rows, cols = got["pos"].astype(np.int64), got["item"].astype(np.int64)
-            n_cols = int(cols.max()) + 1 if len(cols) else 0
-            values = prepare(rows, cols, got["weight"], n, n_cols)
+            rows, cols, weights, n_cols = drop_rare(got["pos"].astype(np.int64), got["item"].astype(np.int64),
+                                                    got["weight"], int(opts["min_clients"]))
+            values = prepare(rows, cols, weights, n, n_cols)
             factors = als(rows, cols, values, n, n_cols, dim, seed=seed + index,
                           iterations=int(opts["iterations"]), reg=float(opts["reg"]))
         else:
