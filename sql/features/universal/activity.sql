@@ -8,8 +8,10 @@
 -- returns: one row per relevant client in relevant_clients order: pos, n_all, n_<d>, days_all, days_<d>,
 --   distinct_all, distinct_<d>, [categories_all, categories_<d>], recency, tenure (days since first event, 0 if none),
 --   trend_<d1>_<d2> = n_<d1> / n_<d2> for consecutive windows and trend_<dlast>_all (0 when the denominator is 0).
+-- Distinct counts use no DISTINCT aggregate (they scale to 150 M page visits): a value (day, category) counts in a
+--   window when its latest event with this client falls in it, after one GROUP BY per (client, value).
 WITH ev AS (
-    SELECT e.client_id, e.timestamp, CAST(e.timestamp AS DATE) AS day, e.{{ value }} AS v
+    SELECT e.client_id, e.timestamp, e.{{ value }} AS v
 {% if categories %}
          , p.category AS c
 {% endif %}
@@ -19,50 +21,54 @@ WITH ev AS (
 {% endif %}
     WHERE e.client_id IN (SELECT client_id FROM relevant_clients)
 ),
-agg AS (
-    SELECT r.pos,
-           count(ev.timestamp) AS n_all,
+counts AS (
+    SELECT client_id, count(*) AS n_all,
 {% for d in windows %}
-           count(ev.timestamp) FILTER (WHERE ev.timestamp >= $ref - to_days({{ d }})) AS n_{{ d }},
+           count(*) FILTER (WHERE timestamp >= $ref - to_days({{ d }})) AS n_{{ d }},
 {% endfor %}
-           count(DISTINCT ev.day) AS days_all,
-{% for d in windows %}
-           count(DISTINCT ev.day) FILTER (WHERE ev.timestamp >= $ref - to_days({{ d }})) AS days_{{ d }},
-{% endfor %}
-           count(DISTINCT ev.v) AS distinct_all,
-{% for d in windows %}
-           count(DISTINCT ev.v) FILTER (WHERE ev.timestamp >= $ref - to_days({{ d }})) AS distinct_{{ d }},
-{% endfor %}
-{% if categories %}
-           count(DISTINCT ev.c) AS categories_all,
-{% for d in windows %}
-           count(DISTINCT ev.c) FILTER (WHERE ev.timestamp >= $ref - to_days({{ d }})) AS categories_{{ d }},
-{% endfor %}
+           (epoch($ref) - epoch(max(timestamp))) / 86400.0 AS recency,
+           (epoch($ref) - epoch(min(timestamp))) / 86400.0 AS tenure
+    FROM ev GROUP BY client_id
+),
+{% for part, expr in [("days", "CAST(timestamp AS DATE)"), ("distinct", "v"), ("categories", "c")] %}
+{% if part != "categories" or categories %}
+{{ part }}_last AS (
+    SELECT client_id, max(timestamp) AS last_ts FROM ev
+{% if part == "categories" %}
+    WHERE c IS NOT NULL
 {% endif %}
-           (epoch($ref) - epoch(max(ev.timestamp))) / 86400.0 AS recency,
-           (epoch($ref) - epoch(min(ev.timestamp))) / 86400.0 AS tenure
+    GROUP BY client_id, {{ expr }}
+),
+{{ part }}_agg AS (
+    SELECT client_id, count(*) AS {{ part }}_all,
+{% for d in windows %}
+           count(*) FILTER (WHERE last_ts >= $ref - to_days({{ d }})) AS {{ part }}_{{ d }}{{ "," if not loop.last }}
+{% endfor %}
+    FROM {{ part }}_last GROUP BY client_id
+),
+{% endif %}
+{% endfor %}
+joined AS (
+    SELECT r.pos, c.*,
+           d.* EXCLUDE (client_id), v.* EXCLUDE (client_id)
+{% if categories %}
+           , k.* EXCLUDE (client_id)
+{% endif %}
     FROM relevant_clients r
-    LEFT JOIN ev USING (client_id)
-    GROUP BY r.pos
-)
-SELECT pos, n_all,
-{% for d in windows %}
-       n_{{ d }},
-{% endfor %}
-       days_all,
-{% for d in windows %}
-       days_{{ d }},
-{% endfor %}
-       distinct_all,
-{% for d in windows %}
-       distinct_{{ d }},
-{% endfor %}
+    LEFT JOIN counts c ON c.client_id = r.client_id
+    LEFT JOIN days_agg d ON d.client_id = r.client_id
+    LEFT JOIN distinct_agg v ON v.client_id = r.client_id
 {% if categories %}
-       categories_all,
-{% for d in windows %}
-       categories_{{ d }},
-{% endfor %}
+    LEFT JOIN categories_agg k ON k.client_id = r.client_id
 {% endif %}
+)
+SELECT pos,
+{% for part in ["n", "days", "distinct"] + (["categories"] if categories else []) %}
+       coalesce({{ part }}_all, 0) AS {{ part }}_all,
+{% for d in windows %}
+       coalesce({{ part }}_{{ d }}, 0) AS {{ part }}_{{ d }},
+{% endfor %}
+{% endfor %}
        coalesce(recency, (epoch($ref) - epoch($start)) / 86400.0 + 1) AS recency,
        coalesce(tenure, 0) AS tenure,
 {% for d in windows %}
@@ -72,5 +78,5 @@ SELECT pos, n_all,
        coalesce(n_{{ d }} / nullif(n_all, 0), 0) AS trend_{{ d }}_all
 {% endif %}
 {% endfor %}
-FROM agg
+FROM joined
 ORDER BY pos
