@@ -57,9 +57,25 @@ bench: $(STAMP)
 	$(BIN)/python bench/measure.py --label targets --size $(BENCH_SIZE) -- $(BIN)/ubm targets --data-dir $(BENCH_DATA) --out $(BENCH_DATA)/labels
 	$(BIN)/python bench/measure.py --label features-baseline --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe baseline --out $(BENCH_DATA)/entries/baseline
 
+train: $(STAMP)
+	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(EMB) --tasks all --out $(RUNS)/$(notdir $(EMB))
+
+# The whole chain on generated data: generate -> split -> lists -> targets -> features
+# (baseline and universal) -> validate -> train all six tasks for each -> leaderboard.
 demo: $(STAMP)
 	$(BIN)/ubm generate --out $(DATA) --size $(SIZE) --seed $(SEED)
 	$(BIN)/ubm summary --data-dir $(DATA)
+	$(BIN)/ubm split --data-dir $(DATA)
+	$(BIN)/ubm lists --data-dir $(DATA) --force
+	$(BIN)/ubm targets --data-dir $(DATA) --out $(LABELS)
+	$(BIN)/ubm features --data-dir $(DATA) --recipe baseline --out $(DATA)/entries/baseline
+	$(BIN)/ubm features --data-dir $(DATA) --recipe universal --out $(DATA)/entries/universal
+	$(BIN)/ubm validate --data-dir $(DATA) --embeddings-dir $(DATA)/entries/baseline
+	$(BIN)/ubm validate --data-dir $(DATA) --embeddings-dir $(DATA)/entries/universal
+	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(DATA)/entries/baseline --labels $(LABELS) --tasks all --out $(RUNS)/demo-baseline
+	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(DATA)/entries/universal --labels $(LABELS) --tasks all --out $(RUNS)/demo-universal
+	$(BIN)/ubm leaderboard $(RUNS)/demo-baseline $(RUNS)/demo-universal --names baseline,universal --json $(RUNS)/demo-leaderboard.json
+	@echo "reports: $(RUNS)/demo-baseline/report.png $(RUNS)/demo-universal/report.png; leaderboard: $(RUNS)/demo-leaderboard.json"
 
 clean:
 	rm -rf data runs .pytest_cache

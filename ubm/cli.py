@@ -170,5 +170,64 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
         sys.exit(1)
 
 
+@main.command(help="Train the fixed evaluation model on each task and score the entry (SPEC §5-6).")
+@DATA_DIR
+@click.option("--embeddings-dir", required=True, type=click.Path(path_type=Path), help="entry directory")
+@click.option("--tasks", multiple=True, default=("all",), show_default=True,
+              help="task name (repeatable) or 'all': churn, conversion, propensity_category, "
+                   "propensity_sku, propensity_new_sku, propensity_price")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="run directory for scores and report")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--no-relevant-check", is_flag=True,
+              help="evaluate exactly the entry's clients, in its order (local split experiments)")
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="labels written by `ubm targets` (default: computed once and cached in D/.cache)")
+@click.option("--fast", is_flag=True, help="CUDA only: TF32/bf16 and fused optimiser; scores marked unofficial")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+@settings_options
+@friendly_errors
+def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Path, device: str,
+          no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool,
+          threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+    from ubm.evaluate import evaluate, format_scores, resolve_tasks
+
+    names = [t for item in tasks for t in item.split(",") if t]
+    result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
+                      relevant_check=not no_relevant_check, fast=fast, labels=labels,
+                      settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo)
+    click.echo(format_scores(result.results))
+    if fast:
+        click.echo("note: --fast scores are unofficial (TF32/bf16 numerics)")
+    click.echo(f"scores: {out / 'scores.json'}  metrics: {out / 'metrics.json'}  report: {out / 'report.png'}")
+
+
+@main.command(help="Compare runs of `ubm train`: per-task scores and Borda points (SPEC §6).")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--names", default=None, help="comma-separated names for the runs (default: directory names)")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="also write JSON here")
+@friendly_errors
+def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None) -> None:
+    import json
+
+    from ubm.leaderboard import format_table, leaderboard as board_of, to_json
+    from ubm.util import atomic_path
+
+    labels = [n.strip() for n in names.split(",")] if names else [r.name for r in runs]
+    if len(labels) != len(runs) or len(set(labels)) != len(labels):
+        raise click.UsageError("--names must give one distinct name per run")
+    scores = {}
+    for label, run in zip(labels, runs):
+        path = run / "scores.json"
+        if not path.is_file():
+            raise DataError(f"missing scores file: {path} (run `ubm train --out {run}` first)")
+        scores[label] = {k: v for k, v in json.loads(path.read_text()).items() if k != "placeholder"}
+    board = board_of(scores)
+    click.echo(format_table(board))
+    if json_out:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(to_json(board))
+        click.echo(f"wrote {json_out}", err=True)
+
+
 if __name__ == "__main__":
     main()
