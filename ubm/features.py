@@ -183,6 +183,17 @@ def _counted_block(data: Data, event: str, cols: tuple[str, ...], windows: list[
                    top_n: int, out: ColumnWriter, col0: int) -> dict:
     """Write the 1 + windows*cols*top_n count columns of one event type from column col0."""
     n_rows = out.n_rows
+    shape = {"event": event, "columns": list(cols)}
+    sql.run(data, "features/baseline/relevant_events", structure=shape)
+    try:
+        return _count_slots(data, event, cols, windows, top_n, out, col0)
+    finally:
+        data.con.execute(f"DROP TABLE IF EXISTS relevant_{event}")  # event: from BASELINE_COUNTED
+
+
+def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[int],
+                 top_n: int, out: ColumnWriter, col0: int) -> dict:
+    n_rows = out.n_rows
     top = sql.fetch_numpy(data, "features/baseline/top_values", {"top_n": top_n},
                           {"event": event, "columns": list(cols)})
     head = np.asarray(top["col"]) == 0

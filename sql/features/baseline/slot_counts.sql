@@ -4,24 +4,20 @@
 -- $top_category BIGINT[]  the top-N categories, slot order
 -- $top_price BIGINT[]  the top-N price buckets, slot order
 -- $top_url BIGINT[]  the top-N urls, slot order
--- @event "product_buy"  event view to read
--- @columns ["sku", "category", "price"]  columns with a top-N list; category and price come from product_properties
+-- @event "product_buy"  event type; reads temp table relevant_<event> (see relevant_events)
+-- @columns ["sku", "category", "price"]  columns with a top-N list
 -- @windows [1, 7, 30]  window lengths in days, ascending and distinct
 -- returns: one row per (pos, bucket, slot_<column>...) with events = how many events fall there; bucket i (0-based) means the smallest window holding the event is windows[i] (timestamp >= max_ts - windows[i] days), NULL outside every window; slot_<column> is the value's 1-based top-N slot or NULL. Summing events per pos gives the client's total.
 SELECT
-    r.pos,
+    pos,
     CASE
     {% for d in windows %}
-        WHEN e.timestamp >= $max_ts - INTERVAL {{ d }} DAY THEN {{ loop.index0 }}
+        WHEN timestamp >= $max_ts - INTERVAL {{ d }} DAY THEN {{ loop.index0 }}
     {% endfor %}
     END AS bucket,
     {% for c in columns %}
-    list_position($top_{{ c }}, {{ 'p' if c in ['category', 'price'] else 'e' }}.{{ c }}) AS slot_{{ c }},
+    list_position($top_{{ c }}, {{ c }}) AS slot_{{ c }},
     {% endfor %}
     count(*) AS events
-FROM {{ event }} AS e
-JOIN relevant_clients AS r ON r.client_id = e.client_id
-{% if 'category' in columns or 'price' in columns %}
-LEFT JOIN product_properties AS p ON p.sku = e.sku
-{% endif %}
+FROM relevant_{{ event }}
 GROUP BY ALL
