@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The one prepared GPU check (run on a lent device machine; never in CI):
+#  1. parity: `ubm train` on CUDA vs on CPU vs an independent Lightning reference, small data;
+#  2. seconds per epoch at 1 M clients x 2048 dims on CUDA (official numerics and --fast);
+#  3. issue 6: baseline vs universal on ~12k relevant clients, seeds 1 and 2, on CUDA.
+# Results go to $RES and are tarred into $OUT/results.tgz after every stage, so a
+# run cut short still returns what it finished.
+#   DEVICE=cuda SMALL=small MEDIUM_CLIENTS=300000 OUT=/tmp/out bash bench/device_check.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/device-out}
+DEVICE=${DEVICE:-cuda}
+SMALL=${SMALL:-small}
+MEDIUM_SIZE=${MEDIUM_SIZE:-medium}
+MEDIUM_CLIENTS=${MEDIUM_CLIENTS:-300000}
+TIMING_CLIENTS=${TIMING_CLIENTS:-1000000}
+SEEDS=${SEEDS:-"1 2"}
+TASKS=${TASKS:-all}
+W=${W:-/tmp/ubm-device}
+RES=$W/results
+mkdir -p "$OUT" "$RES"
+export PYTHONUNBUFFERED=1
+U="python3 -m ubm"
+pack() { tar czf "$OUT/results.tgz" -C "$RES" . ; }
+stage() { echo "== $(date +%T) $*"; }
+
+prepare() {  # prepare DIR SIZE SEED [CLIENTS]
+  local d=$1 size=$2 seed=$3 clients=${4:-}
+  $U generate --out "$d" --size "$size" --seed "$seed" ${clients:+--clients $clients} \
+    && $U split --data-dir "$d" && $U lists --data-dir "$d" \
+    && $U targets --data-dir "$d" --out "$d/labels" \
+    && cp "$d/labels/summary.json" "$RES/labels-$(basename "$d").json"
+}
+
+stage "versions"
+python3 -c "import torch, duckdb, torchmetrics; print('torch', torch.__version__, 'duckdb', duckdb.__version__, 'torchmetrics', torchmetrics.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())" | tee "$RES/versions.txt"
+nproc >> "$RES/versions.txt"
+
+stage "1. parity on $SMALL data"
+S=$W/small
+prepare "$S" "$SMALL" 0 && $U features --data-dir "$S" --recipe baseline --out "$S/entry"
+( $U train --data-dir "$S" --embeddings-dir "$S/entry" --labels "$S/labels" --tasks "$TASKS" --out "$RES/cpu-small" \
+    --device cpu --quiet > "$RES/cpu-small.log" 2>&1 ) &
+CPU_PID=$!
+$U train --data-dir "$S" --embeddings-dir "$S/entry" --labels "$S/labels" --tasks "$TASKS" --out "$RES/gpu-small" \
+  --device "$DEVICE" --quiet
+if python3 -c "import pytorch_lightning" 2>/dev/null; then
+  python3 bench/lightning_reference.py --entry "$S/entry" --labels "$S/labels" \
+    --tasks "$([ "$TASKS" = all ] && echo churn,conversion,propensity_category,propensity_sku,propensity_new_sku,propensity_price || echo "$TASKS")" \
+    --accelerator "$([ "$DEVICE" = cuda ] && echo gpu || echo cpu)" --out "$RES/lightning-small.json" \
+    > "$RES/lightning-small.log" 2>&1
+  python3 bench/compare_scores.py "$RES/gpu-small" "$RES/lightning-small.json" --tol 0.00005 | tee "$RES/parity-lightning.txt"
+fi
+pack
+
+stage "2. epoch timing at $TIMING_CLIENTS x 2048"
+python3 bench/gpu_epoch_timing.py --clients "$TIMING_CLIENTS" --dim 2048 --device "$DEVICE" | tee "$RES/timing.jsonl"
+python3 bench/gpu_epoch_timing.py --clients "$TIMING_CLIENTS" --dim 2048 --device "$DEVICE" --fast | tee -a "$RES/timing.jsonl"
+pack
+
+stage "3. baseline vs universal, seeds: $SEEDS"
+for seed in $SEEDS; do
+  M=$W/m$seed
+  prepare "$M" "$MEDIUM_SIZE" "$seed" "$MEDIUM_CLIENTS" || continue
+  for recipe in baseline universal; do
+    python3 bench/measure.py --label "features-$recipe" --size "seed$seed" --out "$RES/features.jsonl" -- \
+      $U features --data-dir "$M" --recipe "$recipe" --out "$M/entries/$recipe" > "$RES/features-$recipe-$seed.log" 2>&1
+    $U train --data-dir "$M" --embeddings-dir "$M/entries/$recipe" --labels "$M/labels" --tasks "$TASKS" \
+      --out "$RES/$recipe-seed$seed" --device "$DEVICE" --quiet
+  done
+  $U leaderboard "$RES/baseline-seed$seed" "$RES/universal-seed$seed" --names baseline,universal \
+    --json "$RES/leaderboard-seed$seed.json" | tee "$RES/leaderboard-seed$seed.txt"
+  pack
+done
+
+stage "1b. CPU parity (background run)"
+wait $CPU_PID
+python3 bench/compare_scores.py "$RES/cpu-small" "$RES/gpu-small" --tol 0.002 | tee "$RES/parity-cpu-gpu.txt"
+pack
+stage "done"
