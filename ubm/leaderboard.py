@@ -1,0 +1,119 @@
+"""Borda-count leaderboard over several profile sets (SPEC section 6).
+
+Per task, the sets are ranked by score (higher is better); with N sets, the set ranked k
+(1-based) earns N - k points; the total over tasks orders the sets.
+
+Decisions the SPEC leaves open, fixed here:
+
+* **Ties** (equal scores on a task; the official scores are already rounded to 4 decimals,
+  so "equal" means equal to 4 decimals) share the *average* of the points of the places
+  they occupy: with N = 3 and two sets tied for first, each gets (2 + 1) / 2 = 1.5 and the
+  third gets 0. The points handed out per task are therefore always N(N-1)/2, whatever
+  the ties. The displayed rank of tied sets is the best place they share ("1", "1", "3").
+* **Missing or NaN score**: the set gets 0 points for that task (the points of the last
+  place), and the others are ranked among themselves, still with N = number of all sets.
+* **Overall order**: total points, descending; equal totals share a position and are
+  listed by name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TaskRanking:
+    task: str
+    scores: dict[str, float | None]  # None: missing / NaN
+    ranks: dict[str, int | None]  # 1-based, ties share the best place; None when missing
+    points: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    order: list[str]  # run names, best first
+    tasks: list[str]  # in order of first appearance
+    totals: dict[str, float]
+    positions: dict[str, int]  # 1-based overall position, equal totals share the best
+    per_task: dict[str, TaskRanking]
+
+
+def _valid(score: float | None) -> bool:
+    return score is not None and not (isinstance(score, float) and math.isnan(score))
+
+
+def rank_task(task: str, scores: dict[str, float | None], n_sets: int | None = None) -> TaskRanking:
+    """Rank one task. ``n_sets`` defaults to the number of entries in ``scores``."""
+    n = len(scores) if n_sets is None else n_sets
+    present = sorted(((name, float(s)) for name, s in scores.items() if _valid(s)), key=lambda t: -t[1])
+    ranks: dict[str, int | None] = {name: None for name in scores}
+    points: dict[str, float] = {name: 0.0 for name in scores}
+    i = 0
+    while i < len(present):
+        j = i
+        while j + 1 < len(present) and present[j + 1][1] == present[i][1]:
+            j += 1
+        # places i+1 .. j+1 (1-based) are shared; each would earn n - place
+        shared = sum(n - (place + 1) for place in range(i, j + 1)) / (j - i + 1)
+        for name, _ in present[i : j + 1]:
+            ranks[name] = i + 1
+            points[name] = shared
+        i = j + 1
+    clean = {name: (float(s) if _valid(s) else None) for name, s in scores.items()}
+    return TaskRanking(task=task, scores=clean, ranks=ranks, points=points)
+
+
+def leaderboard(runs: dict[str, dict[str, float]]) -> Leaderboard:
+    """``runs``: {run name: {task name: score}}. Every task seen in any run is ranked."""
+    names = list(runs)
+    tasks: list[str] = []
+    for scores in runs.values():
+        for task in scores:
+            if task not in tasks:
+                tasks.append(task)
+    per_task = {
+        task: rank_task(task, {name: runs[name].get(task) for name in names}, n_sets=len(names)) for task in tasks
+    }
+    totals = {name: sum(per_task[t].points[name] for t in tasks) for name in names}
+    order = sorted(names, key=lambda name: (-totals[name], name))
+    positions: dict[str, int] = {}
+    for idx, name in enumerate(order):
+        if idx > 0 and totals[name] == totals[order[idx - 1]]:
+            positions[name] = positions[order[idx - 1]]
+        else:
+            positions[name] = idx + 1
+    return Leaderboard(order=order, tasks=tasks, totals=totals, positions=positions, per_task=per_task)
+
+
+def _fmt_points(p: float) -> str:
+    return f"{p:g}"
+
+
+def format_table(board: Leaderboard) -> str:
+    """Plain-text table: position, run, total points, then per task ``score (points)``."""
+    header = ["#", "run", "points"] + board.tasks
+    rows = []
+    for name in board.order:
+        row = [str(board.positions[name]), name, _fmt_points(board.totals[name])]
+        for task in board.tasks:
+            tr = board.per_task[task]
+            score = tr.scores[name]
+            cell = "-" if score is None else f"{score:.4f}"
+            row.append(f"{cell} ({_fmt_points(tr.points[name])})")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    align = ["r", "l", "r"] + ["r"] * len(board.tasks)
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(cells, widths, align)).rstrip()
+
+    out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    out.append("")
+    out.append("Borda count per task: rank k of N earns N-k points; ties share the average of their places' points.")
+    return "\n".join(out)
+
+
+def to_json(board: Leaderboard, indent: int | None = 2) -> str:
+    return json.dumps(asdict(board), indent=indent, sort_keys=False)

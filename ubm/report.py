@@ -1,0 +1,95 @@
+"""PNG report: validation score per epoch for each task (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _epochs_of(result: Any) -> list[dict]:
+    """Accept a TaskResult, its ``to_dict()``, ``{"epochs": [...]}`` or a bare list of scores."""
+    if is_dataclass(result) and not isinstance(result, type):
+        result = asdict(result)
+    if isinstance(result, dict):
+        epochs = result.get("epochs", [])
+    else:
+        epochs = result
+    out = []
+    for i, e in enumerate(epochs):
+        if isinstance(e, dict):
+            out.append({**e, "epoch": e.get("epoch", i)})
+        else:
+            out.append({"epoch": i, "score": float(e)})
+    return out
+
+
+def _best_of(result: Any, epochs: list[dict]) -> int | None:
+    if is_dataclass(result) and not isinstance(result, type):
+        return result.best_epoch  # type: ignore[union-attr]
+    if isinstance(result, dict) and "best_epoch" in result:
+        return result["best_epoch"]
+    scores = [e.get("score") for e in epochs]
+    valid = [(i, s) for i, s in enumerate(scores) if s is not None]
+    return max(valid, key=lambda t: t[1])[0] if valid else None
+
+
+def write_report_png(metrics: dict, path: str | os.PathLike, title: str | None = None) -> Path:
+    """One panel per task: score per epoch (plus AUROC, novelty, diversity when present), best epoch marked.
+
+    ``metrics``: {task name: TaskResult | TaskResult.to_dict() | {"epochs": [...]} | [scores]};
+    a top-level ``{"tasks": {...}}`` wrapper is accepted too. Written to a temporary sibling
+    then renamed, so readers never see a half-written file.
+    """
+    tasks = metrics.get("tasks", metrics) if isinstance(metrics, dict) else metrics
+    if not isinstance(tasks, dict) or not tasks:
+        raise ValueError("write_report_png needs a non-empty {task: result} mapping")
+    names = list(tasks)
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    try:
+        for ax, name in zip(axes.flat, names):
+            epochs = _epochs_of(tasks[name])
+            xs = [e["epoch"] + 1 for e in epochs]
+            for key, style in (("score", "o-"), ("auroc", "s--"), ("novelty", "^:"), ("diversity", "v:")):
+                ys = [e.get(key) for e in epochs]
+                if key != "score" and (all(y is None for y in ys) or ys == [e.get("score") for e in epochs]):
+                    continue  # binary tasks: score == auroc, no novelty/diversity
+                if any(y is not None for y in ys):
+                    ax.plot(xs, [math.nan if y is None else y for y in ys], style, label=key,
+                            linewidth=2 if key == "score" else 1)
+            best = _best_of(tasks[name], epochs)
+            if best is not None and 0 <= best < len(epochs) and epochs[best].get("score") is not None:
+                s = epochs[best]["score"]
+                ax.plot([best + 1], [s], "*", markersize=14, color="crimson", label=f"best {round(s, 4):.4f}")
+            ax.set_title(name)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("validation")
+            ax.set_xticks(xs or [1])
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=7, loc="best")
+        for ax in list(axes.flat)[len(names):]:
+            ax.set_visible(False)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            fig.savefig(tmp, format="png", dpi=110)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    finally:
+        plt.close(fig)
+    return path
