@@ -134,7 +134,7 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
                          "ts_text": _raw_is_text(data, event)})
                 result.rows[event] = pq.ParquetFile(temps[event]).metadata.num_rows
                 if progress:
-                    progress(f"input/{event}: {result.rows[event]:,} rows")
+                    progress(f"input/{event}: {result.rows[event]:,} rows ({timer.seconds:.1f}s)")
             windows = {
                 "train_target": (b.train_target_start, b.validation_target_start, False),
                 "validation_target": (b.validation_target_start, b.end, True),
@@ -147,7 +147,7 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
                         {"ts_text": _raw_is_text(data, "product_buy")})
                 result.rows[name] = pq.ParquetFile(temps[name]).metadata.num_rows
                 if progress:
-                    progress(f"target/{name}: {result.rows[name]:,} rows")
+                    progress(f"target/{name}: {result.rows[name]:,} rows ({timer.seconds:.1f}s)")
             for name, path in outputs.items():
                 os.replace(temps[name], path)
         except duckdb.OutOfMemoryException as exc:

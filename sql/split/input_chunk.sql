@@ -25,4 +25,4 @@ COPY (
     )
     WHERE timestamp < $train_target_start
     ORDER BY client_id, timestamp, {{ value_column }}
-) TO $path (FORMAT parquet)
+) TO $path (FORMAT parquet, PARQUET_VERSION v2)

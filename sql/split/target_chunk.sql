@@ -26,4 +26,4 @@ COPY (
     WHERE b.timestamp >= $since
       AND (b.timestamp < $until OR ($include_until AND b.timestamp = $until))
     ORDER BY b.client_id, b.timestamp, b.sku
-) TO $path (FORMAT parquet)
+) TO $path (FORMAT parquet, PARQUET_VERSION v2)
