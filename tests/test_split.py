@@ -164,3 +164,11 @@ def test_cli_error_exit_code(tmp_path):
     result = CliRunner().invoke(main, ["split", "--data-dir", str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert "nope" in result.output
+
+
+def test_bad_timestamp_in_an_event_file_is_named(tmp_path):
+    root = fx.make(tmp_path / "d", page_visit=fx.PAGE_VISIT + [(50, "2022-10-32 00:00:00", 8)])
+    with pytest.raises(DataError) as err:
+        split(root)
+    assert "page_visit.parquet" in str(err.value) and "2022-10-32 00:00:00" in str(err.value)
+    assert not (root / "target").exists()
