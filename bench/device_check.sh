@@ -54,7 +54,6 @@ pack
 
 stage "2. epoch timing at $TIMING_CLIENTS x 2048"
 python3 bench/gpu_epoch_timing.py --clients "$TIMING_CLIENTS" --dim 2048 --device "$DEVICE" | tee "$RES/timing.jsonl"
-python3 bench/gpu_epoch_timing.py --clients "$TIMING_CLIENTS" --dim 2048 --device "$DEVICE" --fast | tee -a "$RES/timing.jsonl"
 pack
 
 stage "3. baseline vs universal, seeds: $SEEDS"
