@@ -305,7 +305,8 @@ def _first_unparseable(con: duckdb.DuckDBPyConnection, view: str, column: str, k
     if kind == "ts":
         test = f"try_strptime(\"{column}\", '{TIMESTAMP_FORMAT}') IS NULL"
     else:
-        parsed = f"TRY_CAST({_vector_tokens(f'"{column}"')} AS UTINYINT[{VECTOR_LEN}])"
+        tokens = _vector_tokens('"' + column + '"')
+        parsed = f"TRY_CAST({tokens} AS UTINYINT[{VECTOR_LEN}])"
         # A too-short/long list casts to NULL; a bad element (300, 'x') to a NULL element.
         test = f"{parsed} IS NULL OR len(list_filter(CAST({parsed} AS UTINYINT[]), lambda v: v IS NULL)) > 0"
     row = con.execute(
