@@ -21,7 +21,7 @@ import numpy as np
 from ubm.io import DataError, Settings
 from ubm.targets import TASKS, build_targets, load_task
 from ubm.train import TaskResult, train_task
-from ubm.util import atomic_path
+from ubm.util import atomic_path, keep_freed_memory
 from ubm.validate import load_entry, validate_entry
 
 
@@ -108,6 +108,7 @@ def evaluate(
     wanted = None if relevant_check else Path(embeddings_dir) / "client_ids.npy"
     labels_dir = labels or labels_for(data_dir, wanted, Path(data_dir) / ".cache", settings, log)
 
+    keep_freed_memory()
     results: dict[str, TaskResult] = {}
     for task in tasks:
         labels = load_task(labels_dir, task)

@@ -101,11 +101,15 @@ def resolve_device(device: str) -> torch.device:
 
 
 class _Progress:
-    """A dependency-free carriage-return progress bar on stderr, redrawn at most ~5 times a second."""
+    """A dependency-free carriage-return progress bar on stderr, redrawn at most ~5 times a second.
+
+    Drawn only on a terminal: in a log file the carriage returns would pile up into one
+    huge line, and the per-epoch summary lines already say how training went.
+    """
 
     def __init__(self, enabled: bool, stream: TextIO | None = None, width: int = 28) -> None:
-        self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled and self.stream.isatty()
         self.width = width
         self._last = 0.0
 
