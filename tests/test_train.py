@@ -105,7 +105,26 @@ def test_progress_goes_to_stderr(data, capsys):
     x, y_train, y_val, _ = data
     train_task(x[:3], y_train[:3, 0], y_val[:3, 0], kind="binary", popularity=None, epochs=1, hidden_sizes=TINY)
     err = capsys.readouterr().err
-    assert "epoch 1/1 train" in err and "epoch 1/1 valid" in err and "score" in err
+    assert "epoch 1/1: score" in err
+    assert "batches" not in err  # stderr is not a terminal here: no carriage-return bar
+
+
+def test_progress_bar_draws_on_a_terminal():
+    import io
+    import time
+
+    from ubm.train import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    _Progress(True, stream).draw("epoch 1/3 train", 2, 4, time.perf_counter(), 256, final=True)
+    assert stream.getvalue().startswith("\repoch 1/3 train [") and "2/4 batches" in stream.getvalue()
+    quiet = Terminal()
+    _Progress(False, quiet).draw("x", 1, 1, time.perf_counter(), 1, final=True)
+    assert quiet.getvalue() == ""
 
 
 class _Scripted(TaskMetrics):
