@@ -5,6 +5,7 @@ Each template starts with a comment header::
     -- One line saying what the query returns.
     -- $train_target_start TIMESTAMP  first instant of the train target window
     -- @windows [1, 7, 30]            (structure: a Jinja variable with its default)
+    -- requires: features/baseline/relevant_events   (run first when run alone, by ubm-sql)
     -- returns: one row per client ...
 
 ``$name TYPE meaning`` lines declare bound parameters: values only ever reach DuckDB
@@ -42,6 +43,7 @@ ALLOWED_IDENTIFIERS: frozenset[str] = frozenset(
 
 _PARAM_LINE = re.compile(r"^--\s+\$(\w+)\s+([A-Z]+(?:\[\])?)\s*(.*)$")
 _STRUCT_LINE = re.compile(r"^--\s+@(\w+)\s+(.+?)(?:\s{2,}(.*))?$")
+_REQUIRES_LINE = re.compile(r"^--\s+requires:\s*(.+)$")
 _PARAM_USE = re.compile(r"\$([A-Za-z_]\w*)")
 
 
@@ -64,6 +66,7 @@ class Template:
     params: dict[str, Param]
     structure: dict[str, Any]
     source: str = field(repr=False)
+    requires: tuple[str, ...] = ()
 
 
 def _parse_header(name: str, path: Path, text: str) -> Template:
@@ -77,12 +80,15 @@ def _parse_header(name: str, path: Path, text: str) -> Template:
     purpose = header[0].lstrip("- ").strip()
     params: dict[str, Param] = {}
     structure: dict[str, Any] = {}
+    requires: list[str] = []
     for line in header[1:]:
-        if m := _PARAM_LINE.match(line):
+        if m := _REQUIRES_LINE.match(line):
+            requires += [r.strip() for r in m[1].split(",") if r.strip()]
+        elif m := _PARAM_LINE.match(line):
             params[m[1]] = Param(m[1], m[2], m[3].strip())
         elif m := _STRUCT_LINE.match(line):
             structure[m[1]] = json.loads(m[2])
-    return Template(name, path, purpose, params, structure, text)
+    return Template(name, path, purpose, params, structure, text, tuple(requires))
 
 
 def template_names(sql_dir: Path = SQL_DIR) -> list[str]:
@@ -237,6 +243,33 @@ def run(
     bound = bind(tpl, sql, params or {})
     with explained(data):
         return data.con.sql(sql, params=bound or None)
+
+
+def run_standalone(
+    data: Data,
+    name: str,
+    params: dict[str, Any] | None = None,
+    structure: dict[str, Any] | None = None,
+) -> duckdb.DuckDBPyRelation | None:
+    """Run a template on its own: first the templates its header ``requires`` (the temp
+    tables or views that the Python pipeline otherwise creates), each given the parameters
+    and structure variables it declares."""
+    params, structure = params or {}, structure or {}
+    tpl = load(name)
+    taken_params: set[str] = set()
+    taken_structure: set[str] = set()
+    for required in tpl.requires:
+        pre = load(required)
+        taken_params |= set(pre.params)
+        taken_structure |= set(pre.structure)
+        run_standalone(data, required,
+                       {k: v for k, v in params.items() if k in pre.params},
+                       {k: v for k, v in structure.items() if k in pre.structure})
+    # What only a required template takes is not this template's; anything else (unknown
+    # names included) goes to run(), which reports it.
+    own_params = {k: v for k, v in params.items() if k in tpl.params or k not in taken_params}
+    own_structure = {k: v for k, v in structure.items() if k in tpl.structure or k not in taken_structure}
+    return run(data, name, own_params, own_structure)
 
 
 def fetch_numpy(data: Data, name: str, params: dict[str, Any] | None = None,

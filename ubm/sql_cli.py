@@ -81,7 +81,7 @@ def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
             structure: tuple[str, ...], fmt: str, out: Path | None, limit: int | None) -> None:
     try:
         data = open_data(data_dir, window=window, settings=Settings())
-        rel = sql.run(data, name, _parse_kv(params, "--param"), _parse_structure(structure))
+        rel = sql.run_standalone(data, name, _parse_kv(params, "--param"), _parse_structure(structure))
         if rel is None:
             click.echo(f"{name}: statement executed", err=True)
             return
@@ -93,6 +93,8 @@ def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
         _fail(str(exc))
     except DataError as exc:
         _fail(str(exc), 1)
+    except duckdb.Error as exc:
+        _fail(f"{name}: {exc}", 1)
 
 
 def _emit(rel: duckdb.DuckDBPyRelation, fmt: str, out: Path | None) -> None:

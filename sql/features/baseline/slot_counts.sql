@@ -7,6 +7,7 @@
 -- @event "product_buy"  event type; reads temp table relevant_<event> (see relevant_events)
 -- @columns ["sku", "category", "price"]  columns with a top-N list
 -- @windows [1, 7, 30]  window lengths in days, ascending and distinct
+-- requires: features/baseline/relevant_events
 -- returns: one row per (pos, bucket, slot_<column>...) with events = how many events fall there; bucket i (0-based) means the smallest window holding the event is windows[i] (timestamp >= max_ts - windows[i] days), NULL outside every window; slot_<column> is the value's 1-based top-N slot or NULL. Summing events per pos gives the client's total.
 SELECT
     pos,

@@ -2,6 +2,7 @@
 -- $top_n BIGINT  how many values to keep per column (the top-N)
 -- @event "product_buy"  event type; reads temp table relevant_<event> (see relevant_events)
 -- @columns ["sku", "category", "price"]  columns to rank, in block order
+-- requires: features/baseline/relevant_events
 -- returns: a row (col 0, slot 0, value NULL, events = all relevant events, max_ts = latest of them) and, for column i (1-based), up to $top_n rows (col i, slot 1.., value, events, max_ts NULL): slot 1 is the most frequent value, ties by smaller value; NULL values (sku without properties) are never ranked.
 WITH
 {% for c in columns %}
