@@ -51,11 +51,14 @@ validate: $(STAMP)
 # Time split, lists and targets on generated data (BENCH_SIZE=full for the real scale);
 # each stage appends wall time and peak RSS to bench/results.jsonl.
 bench: $(STAMP)
-	test -f $(BENCH_DATA)/product_buy.parquet || $(BIN)/ubm generate --out $(BENCH_DATA) --size $(BENCH_SIZE) --seed $(SEED)
+	test -f $(BENCH_DATA)/product_buy.parquet || $(BIN)/python bench/measure.py --label generate --size $(BENCH_SIZE) -- $(BIN)/ubm generate --out $(BENCH_DATA) --size $(BENCH_SIZE) --seed $(SEED)
 	$(BIN)/python bench/measure.py --label split --size $(BENCH_SIZE) -- $(BIN)/ubm split --data-dir $(BENCH_DATA)
 	$(BIN)/python bench/measure.py --label lists --size $(BENCH_SIZE) -- $(BIN)/ubm lists --force --data-dir $(BENCH_DATA)
 	$(BIN)/python bench/measure.py --label targets --size $(BENCH_SIZE) -- $(BIN)/ubm targets --data-dir $(BENCH_DATA) --out $(BENCH_DATA)/labels
 	$(BIN)/python bench/measure.py --label features-baseline --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe baseline --out $(BENCH_DATA)/entries/baseline
+	$(BIN)/python bench/measure.py --label features-universal --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe universal --out $(BENCH_DATA)/entries/universal
+	$(BIN)/python bench/measure.py --label validate --size $(BENCH_SIZE) -- $(BIN)/ubm validate --data-dir $(BENCH_DATA) --embeddings-dir $(BENCH_DATA)/entries/universal
+	$(BIN)/python bench/measure.py --label train-epoch-cpu --size 2000x320 -- $(BIN)/python bench/epoch_timing.py --clients 2000 --dim 320 --device cpu
 
 train: $(STAMP)
 	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(EMB) --tasks all --out $(RUNS)/$(notdir $(EMB))

@@ -53,7 +53,7 @@ fi
 pack
 
 stage "2. epoch timing at $TIMING_CLIENTS x 2048"
-python3 bench/gpu_epoch_timing.py --clients "$TIMING_CLIENTS" --dim 2048 --device "$DEVICE" | tee "$RES/timing.jsonl"
+python3 bench/epoch_timing.py --clients "$TIMING_CLIENTS" --dim 2048 --device "$DEVICE" | tee "$RES/timing.jsonl"
 pack
 
 stage "3. baseline vs universal, seeds: $SEEDS"

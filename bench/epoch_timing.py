@@ -1,6 +1,7 @@
 """Seconds per epoch of the evaluation model at a given size (random profiles and labels).
 
-    python bench/gpu_epoch_timing.py --clients 1000000 --dim 2048 --device cuda [--fast]
+    python bench/epoch_timing.py --clients 1000000 --dim 2048 --device cuda [--fast]
+    python bench/epoch_timing.py --clients 2000 --dim 320 --device cpu
 
 Times one epoch (training + validation) of `ubm.train.train_task`; prints JSON.
 """
@@ -13,6 +14,7 @@ import json
 import numpy as np
 
 from ubm.train import train_task
+from ubm.util import keep_freed_memory
 
 
 def main() -> None:
@@ -23,6 +25,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--fast", action="store_true")
     args = parser.parse_args()
+    keep_freed_memory()  # as `ubm train` does
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.clients, args.dim), dtype=np.float32).astype(np.float16)
     y = (rng.random((args.clients, args.labels)) < 0.3).astype(np.float32)
