@@ -12,15 +12,21 @@
 
 Every file is written under a temporary name; they are renamed into place only after
 all seven are complete, so an interrupted run leaves the previous outputs as they were.
-Rows are ordered by every column, so a rerun on the same data gives the same bytes.
-``D/input/relevant_clients.npy`` is never touched.
+
+A rerun on the same data gives the same bytes. The input chunks keep the published file's
+row order (like the official pandas split, which filters the frame as it is); each file is
+written by one DuckDB thread with ``preserve_insertion_order``, so its row groups do not
+depend on thread timing, and several files are written at once, one per thread
+(biggest first). The two target files are small and are ordered by
+``client_id, timestamp, sku``. ``D/input/relevant_clients.npy`` is never touched.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +34,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from ubm import sql
-from ubm.io import EVENT_TYPES, TABLE_COLUMNS, Data, DataError, Settings, open_data
+from ubm.io import EVENT_TYPES, TABLE_COLUMNS, Data, DataError, Settings, open_data, register_table
 from ubm.util import Timer
 
 DAYS_IN_TARGET = 14
@@ -105,6 +111,90 @@ def _check_targets(data: Data, b: Boundaries) -> None:
         )
 
 
+@dataclass
+class _Job:
+    name: str  # output name
+    template: str
+    params: dict
+    structure: dict
+    size: int  # bytes of the file it reads (biggest first)
+
+
+def _lane_data(data: Data) -> Data:
+    """A second connection to the same database (same memory limit), with the same views."""
+    con = data.con.cursor()
+    for view, path in data.paths.items():
+        if view in TABLE_COLUMNS:
+            register_table(con, view, path, TABLE_COLUMNS[view])
+    return replace(data, con=con)
+
+
+def _write_in_parallel(data: Data, jobs: list[_Job], settings: Settings, temps: dict[str, Path],
+                       result: SplitResult, progress: Callable[[str], None] | None, timer: Timer) -> None:
+    """Run the jobs, biggest first, one DuckDB thread per file and one file per lane.
+
+    Each COPY runs on a single thread with insertion order preserved, so a file's bytes
+    never depend on timing; the lanes (as many as ``settings.threads`` or the cores) write
+    different files at once. The first failure interrupts the other lanes and is raised
+    once every lane has stopped.
+    """
+    lanes = max(1, min(len(jobs), settings.threads or os.cpu_count() or 1))
+    data.con.execute("SET threads = 1")
+    data.con.execute("SET preserve_insertion_order = true")
+    queue = sorted(jobs, key=lambda j: -j.size)  # stable: equal sizes keep their order
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    lane_data = [data] + [_lane_data(data) for _ in range(lanes - 1)]
+
+    def work(lane: Data) -> None:
+        while True:
+            with lock:
+                if errors or not queue:
+                    return
+                job = queue.pop(0)
+            try:
+                sql.run(lane, job.template, job.params, job.structure)
+                rows = pq.ParquetFile(temps[job.name]).metadata.num_rows
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller
+                with lock:
+                    first = not errors
+                    errors.append(exc)
+                if first:
+                    for other in lane_data:
+                        if other is not lane:
+                            other.con.interrupt()
+                return
+            with lock:
+                result.rows[job.name] = rows
+            if progress:
+                where = "input" if job.name in EVENT_TYPES else "target"
+                progress(f"{where}/{job.name}: {rows:,} rows ({timer.seconds:.1f}s)")
+
+    threads = [threading.Thread(target=work, args=(lane,), name=f"split-{i}", daemon=True)
+               for i, lane in enumerate(lane_data[1:], start=1)]
+    try:
+        for t in threads:
+            t.start()
+        work(lane_data[0])
+        for t in threads:
+            t.join()
+    except BaseException:
+        # Ctrl-C in the main thread: stop the other lanes before the caller removes their files.
+        with lock:
+            errors.append(KeyboardInterrupt())
+        for lane in lane_data:
+            lane.con.interrupt()
+        for t in threads:
+            t.join()
+        raise
+    finally:
+        for lane in lane_data[1:]:
+            lane.con.close()
+    if errors:
+        raise errors[0]
+    result.rows = {job.name: result.rows[job.name] for job in jobs}  # outputs in their usual order
+
+
 def split(data_dir: Path | str, settings: Settings = Settings(),
           progress: Callable[[str], None] | None = None) -> SplitResult:
     """Split ``data_dir`` per SPEC §3; returns boundaries and rows written per output."""
@@ -124,30 +214,29 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
         outputs.update({t: root / "target" / f"{t}.parquet" for t in TARGET_FILES})
         temps = {name: path.with_name(f".{path.name}.tmp-{os.getpid()}") for name, path in outputs.items()}
         result = SplitResult(root, b, paths=outputs)
+        windows = {
+            "train_target": (b.train_target_start, b.validation_target_start, False),
+            "validation_target": (b.validation_target_start, b.end, True),
+        }
+        jobs: list[_Job] = []
+        for event in EVENT_TYPES:
+            column, is_id = _value_column(event)
+            jobs.append(_Job(event, "split/input_chunk",
+                             {"train_target_start": b.train_target_start, "path": str(temps[event])},
+                             {"event": event, "value_column": column, "value_is_id": is_id,
+                              "ts_text": _raw_is_text(data, event)},
+                             data.paths[event].stat().st_size))
+        buys_text = _raw_is_text(data, "product_buy")
+        for name, (since, until, inclusive) in windows.items():
+            jobs.append(_Job(name, "split/target_chunk",
+                             {"since": since, "until": until, "include_until": inclusive,
+                              "path": str(temps[name])},
+                             {"ts_text": buys_text}, 0))
+        made = [d for d in dict.fromkeys(t.parent for t in temps.values()) if not d.exists()]
+        for directory in made:
+            directory.mkdir(parents=True)
         try:
-            for event in EVENT_TYPES:
-                column, is_id = _value_column(event)
-                temps[event].parent.mkdir(parents=True, exist_ok=True)
-                sql.run(data, "split/input_chunk",
-                        {"train_target_start": b.train_target_start, "path": str(temps[event])},
-                        {"event": event, "value_column": column, "value_is_id": is_id,
-                         "ts_text": _raw_is_text(data, event)})
-                result.rows[event] = pq.ParquetFile(temps[event]).metadata.num_rows
-                if progress:
-                    progress(f"input/{event}: {result.rows[event]:,} rows ({timer.seconds:.1f}s)")
-            windows = {
-                "train_target": (b.train_target_start, b.validation_target_start, False),
-                "validation_target": (b.validation_target_start, b.end, True),
-            }
-            for name, (since, until, inclusive) in windows.items():
-                temps[name].parent.mkdir(parents=True, exist_ok=True)
-                sql.run(data, "split/target_chunk",
-                        {"since": since, "until": until, "include_until": inclusive,
-                         "path": str(temps[name])},
-                        {"ts_text": _raw_is_text(data, "product_buy")})
-                result.rows[name] = pq.ParquetFile(temps[name]).metadata.num_rows
-                if progress:
-                    progress(f"target/{name}: {result.rows[name]:,} rows ({timer.seconds:.1f}s)")
+            _write_in_parallel(data, jobs, settings, temps, result, progress, timer)
             for name, path in outputs.items():
                 os.replace(temps[name], path)
         except duckdb.OutOfMemoryException as exc:
@@ -158,6 +247,9 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
             for tmp in temps.values():
                 if tmp.exists():
                     tmp.unlink()
+            for directory in made:  # a failed first split leaves no empty folders behind
+                if directory.exists() and not any(directory.iterdir()):
+                    directory.rmdir()
     finally:
         data.close()
     result.seconds = timer.seconds

@@ -5,7 +5,9 @@
 -- @value_column "sku"  the event's third column
 -- @value_is_id true  true: the value column is an integer id (cast to BIGINT); false: a vector kept as published
 -- @ts_text true  true: timestamp is published as text YYYY-MM-DD HH:MM:SS; false: a native timestamp
--- returns: nothing; writes (client_id BIGINT, timestamp TIMESTAMP, <value_column>) ordered by every column.
+-- returns: nothing; writes (client_id BIGINT, timestamp TIMESTAMP, <value_column>) in the published file's
+-- row order. No ORDER BY: the caller runs it on one thread with preserve_insertion_order = true, which
+-- keeps file order and gives the same bytes on every run (and skips a sort of every kept row).
 COPY (
     SELECT client_id, timestamp, {{ value_column }}
     FROM (
@@ -24,5 +26,4 @@ COPY (
         FROM raw_{{ event }}
     )
     WHERE timestamp < $train_target_start
-    ORDER BY client_id, timestamp, {{ value_column }}
 ) TO $path (FORMAT parquet, PARQUET_VERSION v2)
