@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from tests import split_fixture as fx
 from ubm import split as split_mod
 from ubm.cli import main
-from ubm.io import EVENT_TYPES, DataError
+from ubm.io import EVENT_TYPES, DataError, Settings
 from ubm.split import boundaries_for, split
 
 OUTPUTS = [f"input/{e}.parquet" for e in EVENT_TYPES] + [
@@ -172,3 +173,40 @@ def test_bad_timestamp_in_an_event_file_is_named(tmp_path):
         split(root)
     assert "page_visit.parquet" in str(err.value) and "2022-10-32 00:00:00" in str(err.value)
     assert not (root / "target").exists()
+
+
+def test_input_chunks_keep_the_published_row_order(tmp_path):
+    root = fx.make(tmp_path / "d")
+    split(root)
+    visits = rows(root / "input/page_visit.parquet")
+    # as in page_visit.parquet (like the official pandas split), not sorted
+    assert [r["timestamp"] for r in visits] == [dt.datetime(2022, 10, 12, 23, 59, 59), dt.datetime(2022, 6, 1)]
+
+
+def test_same_bytes_with_one_or_two_threads_on_many_row_groups(tmp_path):
+    # enough rows for several output row groups, published in small row groups (many batches)
+    rng = np.random.default_rng(0)
+    n = 300_000
+    seconds = np.sort(rng.integers(0, 150 * 86400, n))
+    stamps = (np.datetime64("2022-06-01T00:00:00") + seconds.astype("timedelta64[s]")).astype(str)
+    visits = pa.table({"client_id": rng.integers(0, 5000, n), "timestamp": np.char.replace(stamps, "T", " "),
+                       "url": rng.integers(0, 10**6, n)})
+    outputs = {}
+    for threads in (1, 2):
+        root = fx.make(tmp_path / f"t{threads}")
+        pq.write_table(visits, root / "page_visit.parquet", row_group_size=20_000)
+        split(root, Settings(threads=threads))
+        outputs[threads] = snapshot(root)
+        kept = visits.filter(pc.less(visits["timestamp"], "2022-10-13 00:00:00"))
+        written = pq.read_table(root / "input/page_visit.parquet")
+        assert written.num_rows == kept.num_rows
+        assert pq.ParquetFile(root / "input/page_visit.parquet").metadata.num_row_groups > 1
+        assert written["url"].to_pylist() == kept["url"].to_pylist()  # file order kept
+    assert outputs[1] == outputs[2]
+
+
+def test_timestamp_with_an_offset_is_rejected(tmp_path):
+    root = fx.make(tmp_path / "d", page_visit=fx.PAGE_VISIT + [(50, "2022-10-01 00:00:00+02", 8)])
+    with pytest.raises(DataError) as err:
+        split(root)
+    assert "2022-10-01 00:00:00+02" in str(err.value)
