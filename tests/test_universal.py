@@ -186,6 +186,12 @@ def test_standardise():
     out = standardise(x, log=np.array([True, False]), std_floor=0.1, clip=10.0)
     np.testing.assert_allclose(out, [[-1.0, 0.0], [1.0, 0.0]], atol=1e-6)  # constant column -> 0
     assert standardise(np.array([[0.0]] * 99 + [[1.0]]), log=False, std_floor=0.1, clip=3.0).max() == 3.0
+    # centred on a client without events: log1p(0) = 0 for the count, 2.0 for the second column
+    x = np.array([[0.0, 2.0], [np.e - 1, 4.0], [np.e ** 2 - 1, 3.0]])
+    out = standardise(x, log=np.array([True, False]), std_floor=0.1, clip=10.0, empty=np.array([0.0, 2.0]))
+    std = np.array([np.std([0.0, 1.0, 2.0]), np.std([2.0, 4.0, 3.0])])
+    np.testing.assert_allclose(out, [[0.0, 0.0], [1.0 / std[0], 2.0 / std[1]], [2.0 / std[0], 1.0 / std[1]]],
+                               rtol=1e-6)
 
 
 def test_learned_width_and_determinism(data):
@@ -216,11 +222,30 @@ def test_universal_features_shape_finite_and_empty_client(data):
     assert names.index("list.propensity_category.product_buy.n_all.0") > col
 
 
+def test_centre_empty_makes_a_client_without_events_zero(data):
+    small = {"category_dim": 2, "sku_dim": 2, "url_dim": 2, "learned_iterations": 1}
+    names, x = universal_features(data, seed=0, options={**small, "centre": "empty"})
+    _, m = universal_features(data, seed=0, options={**small, "centre": "mean"})
+    assert np.all(x[3] == 0)  # client 4 has no events: every block's neutral value, centred to 0
+    assert not np.all(m[3] == 0)  # mean-centred: it sits below the mean
+    col = names.index("activity.product_buy.n_all")
+    assert x[0, col] > x[1, col] > x[3, col] == x[2, col] == 0
+    rec = names.index("activity.product_buy.recency")
+    assert x[0, rec] < 0 and x[2, rec] == 0  # client 3 never bought: recency is the empty value
+    # value_weight scales the per-value blocks only
+    _, w = universal_features(data, seed=0, options={**small, "centre": "empty", "value_weight": 0.5})
+    value = np.array([n.startswith(("list.", "new_sku.", "top_urls.")) for n in names])
+    np.testing.assert_allclose(w[:, value], 0.5 * x[:, value], rtol=1e-6)
+    np.testing.assert_array_equal(w[:, ~value], x[:, ~value])
+
+
 def test_default_width_and_options():
     assert len(universal_columns(check_options({}))) == 1992
     assert len(universal_columns(check_options({"windows": "7,30", "learned": "false"}))) < 1992
     with pytest.raises(ValueError):
         check_options({"windows": [0]})
+    with pytest.raises(ValueError):
+        check_options({"centre": "median"})
 
 
 def test_recipe_registered_and_exported(data, tmp_path):

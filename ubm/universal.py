@@ -39,10 +39,18 @@ new skus the 100 skus most added to cart that were never bought. A list shorter 
 its remaining slots at zero. ``recipe_info["lists"]`` records which source each list came from.
 
 Scaling (so float16 keeps precision and every column is on a comparable scale): counts, days
-and ratios that can exceed 1 go through ``log1p``; then every SQL column is standardised with
-its mean and standard deviation over the profiled clients (``(x - mean) / max(std, std_floor)``,
-clipped to ``±clip``), so a constant column is all zeros. Learned factors are L2-normalised per
-row and multiplied by ``sqrt(dim)``, not standardised.
+and ratios that can exceed 1 go through ``log1p``; then every SQL column is divided by its
+standard deviation over the profiled clients after subtracting the value a client *without
+events* gets (``(x - empty) / max(std, std_floor)``, clipped to ``±clip``): zero for counts,
+shares, ratios, vectors and cosines, the longest possible recency for recency. So "nothing
+happened" is the zero vector in every block (as in the learned block and the baseline), a
+constant column is all zeros, and a value grows with evidence. (``centre="mean"``, the first
+version, centred on the column mean instead: every inactive client then carries a large vector
+of negative values, and active clients' rows were dominated by the sparse per-value blocks;
+with rare labels (propensity_new_sku: ~1 train positive per label) the evaluation model then
+ranked active clients *below* inactive ones, AUROC below chance.) ``value_weight`` multiplies
+the per-value blocks (``list.*``, ``new_sku``, ``top_urls``) after scaling (1 by default).
+Learned factors are L2-normalised per row and multiplied by ``sqrt(dim)``, not standardised.
 """
 
 from __future__ import annotations
@@ -72,6 +80,8 @@ DEFAULTS: dict[str, Any] = {
     "url_dim": 64,
     "std_floor": 0.1,
     "clip": 10.0,
+    "centre": "empty",          # centre each column on the value of a client without events ("mean": on its mean)
+    "value_weight": 1.0,        # multiplies the per-value blocks (list.*, new_sku, top_urls) after scaling
     "seed": 0,
 }
 
@@ -95,6 +105,7 @@ ACTIVITY_VALUE = {"product_buy": "sku", "add_to_cart": "sku", "remove_from_cart"
                   "page_visit": "url", "search_query": "query"}
 VECTOR_SOURCES = (("buy", "product_buy", "name"), ("cart", "add_to_cart", "name"),
                   ("query", "search_query", "query"))
+VALUE_BLOCKS = ("list.", "new_sku", "top_urls")  # one column per listed value: wide and sparse
 REQUIRED_VIEWS = (*EVENT_TYPES, "product_properties", "relevant_clients")
 
 
@@ -128,6 +139,7 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
                     "sku_dim", "url_dim", "seed"):
             opts[key] = int(opts[key])
         opts["std_floor"], opts["clip"] = float(opts["std_floor"]), float(opts["clip"])
+        opts["value_weight"] = float(opts["value_weight"])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"universal: bad option value ({exc})") from exc
     if isinstance(opts["learned"], str):
@@ -135,6 +147,8 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     opts["learned"] = bool(opts["learned"])
     if not opts["windows"] or opts["windows"][0] < 1 or len(set(opts["windows"])) != len(opts["windows"]):
         raise ValueError(f"universal: windows must be distinct whole days >= 1, got {opts['windows']}")
+    if opts["centre"] not in ("mean", "empty"):
+        raise ValueError(f"universal: centre must be 'mean' or 'empty', got {opts['centre']!r}")
     if opts["recent"] < 1 or opts["list_size"] < 1 or opts["top_urls"] < 0:
         raise ValueError("universal: recent and list_size must be >= 1, top_urls >= 0")
     if min(opts["category_dim"], opts["sku_dim"], opts["url_dim"]) < 0 or opts["std_floor"] <= 0:
@@ -207,8 +221,12 @@ def universal_columns(opts: dict[str, Any]) -> list[str]:
 
 # --------------------------------------------------------------------------- scaling
 
-def standardise(x: np.ndarray, *, log: bool | np.ndarray, std_floor: float, clip: float) -> np.ndarray:
-    """log1p (all columns, or those where ``log`` is True), then per-column (x - mean) / max(std, floor), clipped."""
+def standardise(x: np.ndarray, *, log: bool | np.ndarray, std_floor: float, clip: float,
+                empty: np.ndarray | float | None = None) -> np.ndarray:
+    """log1p (all columns, or those where ``log`` is True), then per-column (x - centre) / max(std, floor), clipped.
+
+    ``centre`` is the column mean when ``empty`` is None, else ``empty`` (raw value of a client without
+    events; log1p is applied to it like to the column), so such a client becomes the zero vector."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
@@ -217,9 +235,13 @@ def standardise(x: np.ndarray, *, log: bool | np.ndarray, std_floor: float, clip
         x[:, log_cols] = np.log1p(np.maximum(x[:, log_cols], 0.0))
     if len(x) == 0:
         return x.astype(np.float32)
-    mean = x.mean(axis=0)
+    if empty is None:
+        centre = x.mean(axis=0)
+    else:
+        centre = np.array(np.broadcast_to(np.asarray(empty, dtype=np.float64), (x.shape[1],)))
+        centre[log_cols] = np.log1p(np.maximum(centre[log_cols], 0.0))
     std = x.std(axis=0)
-    x -= mean
+    x -= centre
     x /= np.maximum(std, std_floor)
     np.clip(x, -clip, clip, out=x)
     return x.astype(np.float32)
@@ -238,8 +260,11 @@ class Context:
     list_sources: dict[str, str]
     cache: dict[str, Any]
 
-    def scale(self, x: np.ndarray, log: bool | np.ndarray) -> np.ndarray:
-        return standardise(x, log=log, std_floor=self.opts["std_floor"], clip=self.opts["clip"])
+    def scale(self, x: np.ndarray, log: bool | np.ndarray, empty: np.ndarray | float = 0.0) -> np.ndarray:
+        """Standardise a block; ``empty`` is the raw value of a client without events (the centre when
+        ``opts["centre"] == "empty"``)."""
+        centre = empty if self.opts["centre"] == "empty" else None
+        return standardise(x, log=log, std_floor=self.opts["std_floor"], clip=self.opts["clip"], empty=centre)
 
 
 def _wide(got: dict[str, np.ndarray], columns: list[str]) -> np.ndarray:
@@ -263,7 +288,9 @@ def _activity(ctx: Context, event: str) -> np.ndarray:
                           {"event": event, "value": ACTIVITY_VALUE[event],
                            "categories": ACTIVITY_VALUE[event] == "sku", "windows": ctx.opts["windows"]})
     x = _wide(got, cols)
-    return ctx.scale(x, log=np.array([not c.startswith("trend") for c in cols]))
+    empty = np.zeros(len(cols))
+    empty[cols.index("recency")] = (np.datetime64(ctx.ref) - np.datetime64(ctx.start)) / np.timedelta64(1, "D") + 1
+    return ctx.scale(x, log=np.array([not c.startswith("trend") for c in cols]), empty=empty)
 
 
 def _funnel(ctx: Context) -> np.ndarray:
@@ -409,6 +436,8 @@ def build(data: Data, opts: dict[str, Any], sink: Sink) -> dict[str, Any]:
     for block in plan(opts):
         timer = Timer()
         x = block.build(ctx)
+        if block.name.startswith(VALUE_BLOCKS) and opts["value_weight"] != 1.0:
+            x = (x * opts["value_weight"]).astype(np.float32)
         if x.shape != (n, len(block.columns)):
             raise AssertionError(f"block {block.name}: built {x.shape}, planned ({n}, {len(block.columns)})")
         sink.write(col, x)
