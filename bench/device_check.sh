@@ -15,6 +15,7 @@ MEDIUM_CLIENTS=${MEDIUM_CLIENTS:-300000}
 TIMING_CLIENTS=${TIMING_CLIENTS:-1000000}
 SEEDS=${SEEDS:-"1 2"}
 TASKS=${TASKS:-all}
+STAGES=${STAGES:-"1 2 3"}   # which of the stages below to run
 W=${W:-/tmp/ubm-device}
 RES=$W/results
 mkdir -p "$OUT" "$RES"
@@ -35,6 +36,7 @@ stage "versions"
 python3 -c "import torch, duckdb, torchmetrics; print('torch', torch.__version__, 'duckdb', duckdb.__version__, 'torchmetrics', torchmetrics.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())" | tee "$RES/versions.txt"
 nproc >> "$RES/versions.txt"
 
+if [[ " $STAGES " == *" 1 "* ]]; then
 stage "1. parity on $SMALL data"
 S=$W/small
 prepare "$S" "$SMALL" 0 && $U features --data-dir "$S" --recipe baseline --out "$S/entry"
@@ -52,10 +54,16 @@ if python3 -c "import pytorch_lightning" 2>/dev/null; then
 fi
 pack
 
+fi
+
+if [[ " $STAGES " == *" 2 "* ]]; then
 stage "2. epoch timing at $TIMING_CLIENTS x 2048"
 python3 bench/epoch_timing.py --clients "$TIMING_CLIENTS" --dim 2048 --device "$DEVICE" | tee "$RES/timing.jsonl"
 pack
 
+fi
+
+if [[ " $STAGES " == *" 3 "* ]]; then
 stage "3. baseline vs universal, seeds: $SEEDS"
 for seed in $SEEDS; do
   M=$W/m$seed
@@ -71,8 +79,12 @@ for seed in $SEEDS; do
   pack
 done
 
+fi
+
+if [[ " $STAGES " == *" 1 "* ]]; then
 stage "1b. CPU parity (background run)"
 wait $CPU_PID
 python3 bench/compare_scores.py "$RES/cpu-small" "$RES/gpu-small" --tol 0.002 | tee "$RES/parity-cpu-gpu.txt"
 pack
+fi
 stage "done"
