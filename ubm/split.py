@@ -226,12 +226,11 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
                              {"event": event, "value_column": column, "value_is_id": is_id,
                               "ts_text": _raw_is_text(data, event)},
                              data.paths[event].stat().st_size))
-        buys_text = _raw_is_text(data, "product_buy")
         for name, (since, until, inclusive) in windows.items():
             jobs.append(_Job(name, "split/target_chunk",
                              {"since": since, "until": until, "include_until": inclusive,
                               "path": str(temps[name])},
-                             {"ts_text": buys_text}, 0))
+                             {}, 0))
         made = [d for d in dict.fromkeys(t.parent for t in temps.values()) if not d.exists()]
         for directory in made:
             directory.mkdir(parents=True)
