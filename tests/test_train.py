@@ -73,6 +73,17 @@ def test_two_runs_identical(data):
     assert (a.best_epoch, a.best_score) == (b.best_epoch, b.best_score)
 
 
+def _count_steps(x, y_train, y_val, **kwargs):
+    """Train a tiny model, counting optimiser steps with a hook (independent of r.steps)."""
+    steps = []
+    handle = register_optimizer_step_post_hook(lambda *a, **k: steps.append(1))
+    try:
+        r = train_task(x, y_train, y_val, progress=False, hidden_sizes=TINY, **kwargs)
+    finally:
+        handle.remove()
+    return r, len(steps)
+
+
 def test_last_partial_batch_kept(official_run, data):
     result, counted = official_run
     # official sizes, 20 clients: one partial batch per epoch, 3 epochs
@@ -80,25 +91,15 @@ def test_last_partial_batch_kept(official_run, data):
     assert [e.steps for e in result.epochs] == [1, 1, 1]
     # ceil(130 / 128) = 2 steps per epoch (128 + 2), 3 epochs
     x, y_train, y_val, popularity = data
-    steps = []
-    handle = register_optimizer_step_post_hook(lambda *a, **k: steps.append(1))
-    try:
-        r = train_task(x, y_train, y_val, kind="propensity", popularity=popularity, progress=False, hidden_sizes=TINY)
-    finally:
-        handle.remove()
-    assert len(steps) == r.steps == expected_steps(N) == 6
+    r, steps = _count_steps(x, y_train, y_val, kind="propensity", popularity=popularity)
+    assert steps == r.steps == expected_steps(N) == 6
     assert [e.steps for e in r.epochs] == [2, 2, 2]
     # and with a longer tail: 300 clients -> 128 + 128 + 44 -> 3 steps per epoch -> 9
     rng = np.random.default_rng(1)
     x3 = rng.standard_normal((300, D)).astype(np.float16)
     y3 = (rng.random((300, 1)) < 0.4).astype(np.float32)
-    steps = []
-    handle = register_optimizer_step_post_hook(lambda *a, **k: steps.append(1))
-    try:
-        r = train_task(x3, y3, y3, kind="binary", popularity=None, progress=False, hidden_sizes=TINY)
-    finally:
-        handle.remove()
-    assert len(steps) == r.steps == expected_steps(300) == math.ceil(300 / 128) * 3 == 9
+    r, steps = _count_steps(x3, y3, y3, kind="binary", popularity=None)
+    assert steps == r.steps == expected_steps(300) == math.ceil(300 / 128) * 3 == 9
 
 
 def test_progress_goes_to_stderr(data, capsys):

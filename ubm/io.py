@@ -22,9 +22,8 @@ Views created (each only when its file exists):
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -100,7 +99,6 @@ class DataDir:
     """Paths of a data directory laid out as SPEC §2."""
 
     root: Path
-    opened: dict[str, Path] = field(default_factory=dict)
 
     @property
     def input_dir(self) -> Path:
@@ -317,6 +315,3 @@ def _first_unparseable(con: duckdb.DuckDBPyConnection, view: str, column: str, k
     ).fetchone()
     return None if row is None else row[0]
 
-
-def default_temp_dir(root: Path) -> str:
-    return os.path.join(str(root), ".duckdb_tmp")
