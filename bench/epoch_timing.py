@@ -3,7 +3,7 @@
     python bench/epoch_timing.py --clients 1000000 --dim 2048 --device cuda [--fast]
     python bench/epoch_timing.py --clients 2000 --dim 320 --device cpu
 
-Times one epoch (training + validation) of `ubm.train.train_task`; prints JSON.
+Times one epoch (training + validation) of `ubm.evaluation.loop.train_task`; prints JSON.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from ubm.train import train_task
+from ubm.evaluation.loop import train_task
 from ubm.util import keep_freed_memory
 
 

@@ -2,7 +2,7 @@
 
 Written from SPEC.md alone, in the shape of the official pipeline (a LightningModule, a
 DataLoader of 128 without shuffling, Lightning's Trainer with its default sanity check,
-torchmetrics metrics updated per validation batch), sharing no code with ``ubm.train``.
+torchmetrics metrics updated per validation batch), sharing no code with ``ubm.evaluation.loop``.
 It is not run in CI (Lightning is not a dependency); the device check runs it beside
 `ubm train` on the same labels and compares the scores.
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from ubm.cli import main
-from ubm.evaluate import align, resolve_tasks
-from ubm.io import DataError
+from ubm.evaluation.train import align, resolve_tasks
+from ubm.data.io import DataError
 
 
 def test_align_keeps_entry_order_and_finds_label_rows():

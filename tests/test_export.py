@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from tests.fixtures import write_dataset, write_events
 from ubm.cli import main
-from ubm.export import export_features
-from ubm.features import RECIPES, Recipe, register
-from ubm.io import DataError
-from ubm.validate import validate_entry
+from ubm.profiles.features import export_features
+from ubm.profiles.recipes import RECIPES, Recipe, register
+from ubm.data.io import DataError
+from ubm.profiles.validate import validate_entry
 
 
 def small_data(root: Path, relevant=(5, 3, 4), with_input: bool = True) -> Path:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from tests.fixtures import VALUE_COLUMN, write_dataset, write_events
-from ubm.export import export_features
-from ubm.features import ColumnWriter, Float16OverflowWarning, get_recipe
+from ubm.profiles.features import export_features
+from ubm.profiles.recipes import get_recipe
+from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning
 
 RELEVANT = [30, 10, 20, 40]  # 40 has no events at all; the order is the output order
 PROPERTIES = [(100, 1, 10), (101, 1, 20), (102, 2, 20), (103, 3, 30)]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ubm.generate import SIZES, EVENT_TYPES, GenerateSummary, format_vectors, generate
+from ubm.data.generate import SIZES, EVENT_TYPES, GenerateSummary, format_vectors, generate
 
 FILES = [f"{e}.parquet" for e in EVENT_TYPES] + ["product_properties.parquet"]
 SKU_TABLES = ("product_buy", "add_to_cart", "remove_from_cart")

@@ -1,4 +1,4 @@
-"""The data contract (ubm.io): both published encodings, and errors that name file, column, value."""
+"""The data contract (ubm.data.io): both published encodings, and errors that name file, column, value."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pytest
 
 from tests import split_fixture as fx
 from tests.fixtures import default_vec, write_dataset
-from ubm import sql
-from ubm.io import EVENT_TYPES, DataError, open_data
-from ubm.lists import build_lists
-from ubm.split import split
+from ubm.data import sql
+from ubm.contract import EVENT_TYPES
+from ubm.data.io import DataError, open_data
+from ubm.prepare.lists import build_lists
+from ubm.prepare.split import split
 
 VIEWS = EVENT_TYPES + ("product_properties", "train_target", "validation_target")
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ubm.leaderboard import format_table, leaderboard, to_json
+from ubm.evaluation.leaderboard import format_table, leaderboard, to_json
 
 RUNS = {
     "A": {"churn": 0.7000, "propensity_category": 0.6000, "propensity_sku": 0.8000},

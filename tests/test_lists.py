@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from tests import split_fixture as fx
 from tests.fixtures import write_dataset
 from ubm.cli import main
-from ubm.io import DataError
-from ubm.lists import build_lists
-from ubm.split import split
+from ubm.data.io import DataError
+from ubm.prepare.lists import build_lists
+from ubm.prepare.split import split
 
 
 def load(root, name):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ubm.metrics import (
+from ubm.evaluation.metrics import (
     BinaryTaskMetrics,
     Diversity,
     MetricValues,

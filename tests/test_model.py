@@ -1,6 +1,6 @@
 import torch
 
-from ubm.model import HIDDEN_SIZE_THIN, HIDDEN_SIZE_WIDE, UniversalNet, build_model, parameter_count
+from ubm.evaluation.model import HIDDEN_SIZE_THIN, HIDDEN_SIZE_WIDE, UniversalNet, build_model, parameter_count
 
 
 def test_parameter_count_on_paper():

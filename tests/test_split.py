@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from tests import split_fixture as fx
-from ubm import split as split_mod
+from ubm.prepare import split as split_mod
 from ubm.cli import main
-from ubm.io import EVENT_TYPES, DataError, Settings
-from ubm.split import boundaries_for, split
+from ubm.contract import EVENT_TYPES
+from ubm.data.io import DataError, Settings
+from ubm.prepare.split import boundaries_for, split
 
 OUTPUTS = [f"input/{e}.parquet" for e in EVENT_TYPES] + [
     "target/train_target.parquet", "target/validation_target.parquet"]

@@ -1,4 +1,4 @@
-"""The SQL template runner (ubm.sql) and the ubm-sql command line."""
+"""The SQL template runner (ubm.data.sql) and the ubm-sql command line."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests import split_fixture as fx
-from ubm import sql
-from ubm.io import open_data
-from ubm.sql_cli import main as sql_main
+from ubm.data import sql
+from ubm.data.io import open_data
+from ubm.data.sql_cli import main as sql_main
 
 
 @pytest.fixture

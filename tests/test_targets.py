@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from tests import split_fixture as fx
-from ubm import targets as targets_mod
+from ubm.prepare import targets as targets_mod
 from ubm.cli import main
-from ubm.io import DataError
-from ubm.lists import build_lists
-from ubm.split import split
-from ubm.targets import TASKS, build_targets, load_task
+from ubm.data.io import DataError
+from ubm.prepare.lists import build_lists
+from ubm.prepare.split import split
+from ubm.prepare.targets import TASKS, build_targets, load_task
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-import ubm.train as train_mod
-from ubm.metrics import MetricValues, TaskMetrics
-from ubm.train import TaskResult, expected_steps, select_best, train_task
+import ubm.evaluation.loop as train_mod
+from ubm.evaluation.metrics import MetricValues, TaskMetrics
+from ubm.evaluation.loop import TaskResult, expected_steps, select_best, train_task
 
 N, D, L = 130, 8, 4
 N_OFFICIAL = 20
@@ -114,7 +114,7 @@ def test_progress_bar_draws_on_a_terminal():
     import io
     import time
 
-    from ubm.train import _Progress
+    from ubm.evaluation.loop import _Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -175,7 +175,7 @@ def test_input_validation(data):
 
 
 def test_report_png(official_run, tmp_path):
-    from ubm.report import write_report_png
+    from ubm.evaluation.report import write_report_png
 
     result, _ = official_run
     path = write_report_png({"propensity_x": result, "churn": {"epochs": [{"score": 0.6}, {"score": 0.65}, {"score": 0.64}]}},

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from ubm.cli import main
-from ubm.io import DataError
-from ubm.validate import CHECKS, load_entry, validate_entry
+from ubm.data.io import DataError
+from ubm.profiles.validate import CHECKS, load_entry, validate_entry
 
 RELEVANT = np.array([7, 3, 9], dtype=np.int64)
 

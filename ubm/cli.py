@@ -14,8 +14,9 @@ from typing import Any, Callable
 
 import click
 
-from ubm.io import DataError, Settings
-from ubm.sql import TemplateError
+from ubm.contract import MAX_COLUMNS
+from ubm.data.io import DataError, Settings
+from ubm.data.sql import TemplateError
 
 DATA_DIR = click.option(
     "--data-dir", required=True, type=click.Path(path_type=Path), help="data directory (SPEC §2 layout)"
@@ -69,7 +70,7 @@ def main() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @friendly_errors
 def generate(out: Path, size: str, clients: int | None, days: int | None, seed: int) -> None:
-    from ubm.generate import generate as run_generate
+    from ubm.data.generate import generate as run_generate
 
     summary = run_generate(out, size, clients=clients, days=days, seed=seed, progress=echo)
     echo(f"generated {size} data in {out} ({summary.seconds:.1f}s)")
@@ -81,7 +82,7 @@ def generate(out: Path, size: str, clients: int | None, days: int | None, seed: 
 @settings_options
 @friendly_errors
 def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.summary import summarise
+    from ubm.prepare.summary import summarise
 
     click.echo(summarise(data_dir, window, make_settings(threads, memory_limit, temp_dir)))
 
@@ -91,7 +92,7 @@ def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str,
 @settings_options
 @friendly_errors
 def split(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.split import split as run_split
+    from ubm.prepare.split import split as run_split
 
     result = run_split(data_dir, make_settings(threads, memory_limit, temp_dir), progress=echo)
     click.echo(result.describe())
@@ -103,7 +104,7 @@ def split(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path
 @settings_options
 @friendly_errors
 def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.lists import build_lists
+    from ubm.prepare.lists import build_lists
 
     click.echo(build_lists(data_dir, make_settings(threads, memory_limit, temp_dir), force=force).describe())
 
@@ -117,7 +118,7 @@ def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, t
 @friendly_errors
 def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | None, memory_limit: str,
             temp_dir: Path | None) -> None:
-    from ubm.targets import build_targets
+    from ubm.prepare.targets import build_targets
 
     result = build_targets(data_dir, out, make_settings(threads, memory_limit, temp_dir), client_ids=client_ids)
     click.echo(result.describe())
@@ -126,7 +127,7 @@ def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | N
 @main.command(help="Write a competition entry (client_ids.npy, embeddings.npy float16, columns.json) "
                    "from a feature recipe; an existing entry is replaced only by a complete new one.")
 @DATA_DIR
-@click.option("--recipe", default="baseline", show_default=True, help="feature recipe (see ubm.features)")
+@click.option("--recipe", default="baseline", show_default=True, help="feature recipe (see ubm.profiles.writer)")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="entry directory to write")
 @click.option("--source", type=click.Choice(["input", "all"]), default="input", show_default=True,
               help="input: the split's input window (D/input); all: every event (an official entry)")
@@ -138,7 +139,7 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
              threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     import warnings
 
-    from ubm.export import export_features
+    from ubm.profiles.features import export_features
 
     options = {"windows": windows, "top_n": top_n}
     with warnings.catch_warnings(record=True) as caught:
@@ -159,10 +160,10 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
 @click.option("--embeddings-dir", required=True, type=click.Path(path_type=Path), help="entry directory")
 @click.option("--no-relevant-check", is_flag=True,
               help="skip 'client ids are a permutation of relevant clients' (local split experiments)")
-@click.option("--max-dim", type=int, default=2048, show_default=True, help="most columns allowed")
+@click.option("--max-dim", type=int, default=MAX_COLUMNS, show_default=True, help="most columns allowed")
 @friendly_errors
 def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_dim: int) -> None:
-    from ubm.validate import validate_entry
+    from ubm.profiles.validate import validate_entry
 
     report = validate_entry(data_dir, embeddings_dir, relevant_check=not no_relevant_check, max_dim=max_dim)
     click.echo(str(report), err=not report.ok)
@@ -189,7 +190,7 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
 def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Path, device: str,
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool,
           threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.evaluate import evaluate, format_scores, resolve_tasks
+    from ubm.evaluation.train import evaluate, format_scores, resolve_tasks
 
     names = [t for item in tasks for t in item.split(",") if t]
     result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
@@ -209,7 +210,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
 def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None) -> None:
     import json
 
-    from ubm.leaderboard import format_table, leaderboard as board_of, to_json
+    from ubm.evaluation.leaderboard import format_table, leaderboard as board_of, to_json
     from ubm.util import atomic_path
 
     labels = [n.strip() for n in names.split(",")] if names else [r.name for r in runs]

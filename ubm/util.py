@@ -90,3 +90,17 @@ def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
         return bool(libc.mallopt(m_mmap_threshold, limit_bytes)) and bool(libc.mallopt(m_trim_threshold, limit_bytes))
     except (OSError, AttributeError):
         return False
+
+
+def long_to_dense(pos: np.ndarray, slot: np.ndarray, values: np.ndarray | float, n_rows: int, width: int,
+                  dtype: type = np.float64) -> np.ndarray:
+    """A (n_rows, width) array from a long table: ``values`` at (pos, slot), zero elsewhere;
+    slots outside [0, width) are dropped. Pairs must be unique (the last one wins)."""
+    out = np.zeros((n_rows, width), dtype=dtype)
+    pos = np.asarray(pos, dtype=np.int64)
+    if len(pos):
+        slot = np.asarray(slot, dtype=np.int64)
+        keep = (slot >= 0) & (slot < width)
+        vals = np.broadcast_to(np.asarray(values, dtype=dtype), pos.shape)
+        out[pos[keep], slot[keep]] = vals[keep]
+    return out

@@ -18,11 +18,11 @@ from typing import Callable
 
 import numpy as np
 
-from ubm.io import DataError, Settings
-from ubm.targets import TASKS, build_targets, load_task
-from ubm.train import TaskResult, train_task
+from ubm.data.io import DataError, Settings
+from ubm.prepare.targets import TASKS, build_targets, load_task
+from ubm.evaluation.loop import TaskResult, train_task
 from ubm.util import atomic_path, keep_freed_memory
-from ubm.validate import load_entry, validate_entry
+from ubm.profiles.validate import load_entry, validate_entry
 
 
 class EntryError(DataError):
@@ -138,7 +138,7 @@ def _versions() -> dict[str, str]:
 
 def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, TaskResult],
                   data_dir: Path, embeddings_dir: Path, fast: bool) -> None:
-    from ubm.report import write_report_png
+    from ubm.evaluation.report import write_report_png
 
     metrics = {
         "data_dir": str(data_dir), "embeddings_dir": str(embeddings_dir),

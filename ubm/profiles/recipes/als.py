@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ubm import sql
-from ubm.io import Data
+from ubm.data import sql
+from ubm.data.io import Data
 
 TEMPLATE = "features/universal/interactions"
 
@@ -108,6 +108,11 @@ def als(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_c
     return u.numpy()
 
 
+def factor_columns(blocks: dict[str, dict[str, Any]]) -> list[str]:
+    """``<kind>.<i>`` for each factor of each block, in block order."""
+    return [f"{kind}.{i}" for kind, spec in blocks.items() for i in range(int(spec["dim"]))]
+
+
 def normalise_rows(x: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Each row L2-normalised then multiplied by ``scale``; zero rows stay zero."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -138,7 +143,7 @@ def learned_features(data: Data, *, seed: int = 0, options: dict | None = None) 
         else:
             factors = np.zeros((n, dim), dtype=np.float32)
         parts.append(normalise_rows(factors, math.sqrt(dim)))
-        names += [f"learned.{block}.{i}" for i in range(dim)]
+        names += [f"learned.{c}" for c in factor_columns({block: spec})]
     if not parts:
         return [], np.zeros((n, 0), dtype=np.float32)
     return names, np.concatenate(parts, axis=1)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ubm import sql
-from ubm.io import Settings, open_data
+from ubm.data import sql
+from ubm.data.io import Settings, open_data
 
 
 def summarise(data_dir: Path, window: str = "all", settings: Settings = Settings()) -> str:

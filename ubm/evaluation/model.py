@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ubm.contract import MAX_COLUMNS
+
 SEED = 1278
 HIDDEN_SIZE_THIN = 2048
 HIDDEN_SIZE_WIDE = 4096
@@ -20,7 +22,7 @@ N_BLOCKS = 3
 LEARNING_RATE = 0.001
 BATCH_SIZE = 128
 MAX_EPOCH = 3
-MAX_EMBEDDING_DIM = 2048
+MAX_EMBEDDING_DIM = MAX_COLUMNS
 
 
 class BottleneckBlock(nn.Module):

@@ -31,37 +31,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-EVENT_TYPES: tuple[str, ...] = (
-    "product_buy",
-    "add_to_cart",
-    "remove_from_cart",
-    "page_visit",
-    "search_query",
-)
-SKU_EVENTS: tuple[str, ...] = ("product_buy", "add_to_cart", "remove_from_cart")
-PROPENSITY_TASKS: dict[str, str] = {
-    "propensity_category": "category",
-    "propensity_sku": "sku",
-    "propensity_new_sku": "sku",
-    "propensity_price": "price",
-}
-VECTOR_LEN = 16
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-# Expected columns per table: name -> kind. Kinds: id (integer), ts (timestamp), vec (16 ints).
-TABLE_COLUMNS: dict[str, dict[str, str]] = {
-    "product_buy": {"client_id": "id", "timestamp": "ts", "sku": "id"},
-    "add_to_cart": {"client_id": "id", "timestamp": "ts", "sku": "id"},
-    "remove_from_cart": {"client_id": "id", "timestamp": "ts", "sku": "id"},
-    "page_visit": {"client_id": "id", "timestamp": "ts", "url": "id"},
-    "search_query": {"client_id": "id", "timestamp": "ts", "query": "vec"},
-    "product_properties": {"sku": "id", "category": "id", "price": "id", "name": "vec"},
-    "train_target": {
-        "client_id": "id", "timestamp": "ts", "sku": "id",
-        "category": "id", "price": "id", "name": "vec",
-    },
-}
-TABLE_COLUMNS["validation_target"] = TABLE_COLUMNS["train_target"]
+from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, SKU_EVENTS, TABLE_COLUMNS, TIMESTAMP_FORMAT, VECTOR_LEN
 
 
 class DataError(Exception):

@@ -11,7 +11,7 @@ replaced only by a complete new one):
   and a fingerprint of the input files (sizes, mtimes, row counts) to tell stale entries.
 
 Values beyond float16's range (65504) are clipped, counted, recorded in ``columns.json``
-and reported with a :class:`ubm.features.Float16OverflowWarning`; never a silent inf.
+and reported with a :class:`ubm.profiles.writer.Float16OverflowWarning`; never a silent inf.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from typing import Any, Callable, Literal
 import numpy as np
 import pyarrow.parquet as pq
 
-from ubm.features import ColumnWriter, Float16OverflowWarning, get_recipe, warn_overflow
-from ubm.io import EVENT_TYPES, DataDir, DataError, Settings, load_id_array, open_data, require_dir
+from ubm.contract import EVENT_TYPES, MAX_COLUMNS
+from ubm.profiles.recipes import get_recipe
+from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, warn_overflow
+from ubm.data.io import DataDir, DataError, Settings, load_id_array, open_data, require_dir
 from ubm.util import Timer, atomic_dir
 
-MAX_COLUMNS = 2048
 ENTRY_FILES = ("client_ids.npy", "embeddings.npy", "columns.json")
 FEATURE_INPUTS = (*EVENT_TYPES, "product_properties", "relevant_clients")
 

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torchmetrics import AUROC
 
-Kind = Literal["binary", "propensity"]
+from ubm.contract import Kind
 
 #: The official code writes ``10e-10``; it is the same double as 1e-9.
 EPS = 10e-10

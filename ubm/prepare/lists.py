@@ -22,8 +22,9 @@ from typing import Callable
 
 import numpy as np
 
-from ubm import sql
-from ubm.io import PROPENSITY_TASKS, Settings, open_data
+from ubm.data import sql
+from ubm.contract import PROPENSITY_TASKS
+from ubm.data.io import Settings, open_data
 from ubm.util import save_npy
 
 LIST_SIZE = 100

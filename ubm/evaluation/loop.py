@@ -3,7 +3,7 @@
 What the official pipeline does (training_pipeline/train_runner.py + model.py under
 PyTorch Lightning defaults), and how this module reproduces it:
 
-* ``torch.manual_seed(1278)`` then the net is built (``ubm.model.build_model``); nothing
+* ``torch.manual_seed(1278)`` then the net is built (``ubm.evaluation.model.build_model``); nothing
   else consumes the RNG in a way that matters: there is no dropout and no shuffling, and
   AdamW is deterministic. (Lightning's DataLoader iterators do draw a base seed from the
   global RNG, but after the weights exist nothing reads it.)
@@ -40,8 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ubm.metrics import Kind, label_balance, make_task_metrics, task_score
-from ubm.model import BATCH_SIZE, LEARNING_RATE, MAX_EMBEDDING_DIM, MAX_EPOCH, SEED, build_model
+from ubm.evaluation.metrics import Kind, label_balance, make_task_metrics, task_score
+from ubm.evaluation.model import BATCH_SIZE, LEARNING_RATE, MAX_EMBEDDING_DIM, MAX_EPOCH, SEED, build_model
 
 __all__ = ["EpochResult", "TaskResult", "train_task", "select_best", "resolve_device"]
 

@@ -33,8 +33,9 @@ from typing import Callable
 import duckdb
 import pyarrow.parquet as pq
 
-from ubm import sql
-from ubm.io import EVENT_TYPES, TABLE_COLUMNS, Data, DataError, Settings, open_data, register_table
+from ubm.data import sql
+from ubm.contract import EVENT_TYPES, EVENT_VALUE, TABLE_COLUMNS
+from ubm.data.io import Data, DataError, Settings, open_data, register_table
 from ubm.util import Timer
 
 DAYS_IN_TARGET = 14
@@ -87,7 +88,7 @@ def _raw_is_text(data: Data, view: str, column: str = "timestamp") -> bool:
 
 
 def _value_column(event: str) -> tuple[str, bool]:
-    column = [c for c in TABLE_COLUMNS[event] if c not in ("client_id", "timestamp")][0]
+    column = EVENT_VALUE[event]
     return column, TABLE_COLUMNS[event][column] == "id"
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ubm.io import DataError
+from ubm.contract import MAX_COLUMNS
+from ubm.data.io import DataError
 
 CLIENT_IDS = "client_ids.npy"
 EMBEDDINGS = "embeddings.npy"
@@ -118,7 +119,7 @@ def validate_entry(
     embeddings_dir: Path | str,
     *,
     relevant_check: bool = True,
-    max_dim: int = 2048,
+    max_dim: int = MAX_COLUMNS,
 ) -> ValidationReport:
     """Run every check of SPEC §7 on ``embeddings_dir``; ``data_dir`` supplies relevant clients."""
     embeddings_dir = Path(embeddings_dir)

@@ -17,6 +17,7 @@ there must be an identifier from :data:`ALLOWED_IDENTIFIERS`, never user text.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.resources
 import json
 import re
 from contextlib import contextmanager
@@ -28,9 +29,18 @@ import duckdb
 import jinja2
 import numpy as np
 
-from ubm.io import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS, Data, explain_conversion_error
+from ubm.contract import BINARY_TASKS, EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS
+from ubm.data.io import Data, explain_conversion_error
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def _sql_dir() -> Path:
+    """The templates: the repository's sql/, shipped in the package as ``ubm.sql``."""
+    root = importlib.resources.files("ubm.sql")
+    return Path(str(root.joinpath("split"))).parent
+
+
+SQL_DIR = _sql_dir()
 
 ALLOWED_IDENTIFIERS: frozenset[str] = frozenset(
     set(EVENT_TYPES)
@@ -38,7 +48,8 @@ ALLOWED_IDENTIFIERS: frozenset[str] = frozenset(
     | {f"label_list_{t}" for t in PROPENSITY_TASKS}
     | {c for cols in TABLE_COLUMNS.values() for c in cols}
     | {"product_properties", "train_target", "validation_target", "relevant_clients",
-       "active_clients", "churn", "conversion", "input", "all"}
+       "active_clients", "input", "all"}
+    | set(BINARY_TASKS)
 )
 
 _PARAM_LINE = re.compile(r"^--\s+\$(\w+)\s+([A-Z]+(?:\[\])?)\s*(.*)$")

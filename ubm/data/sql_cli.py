@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 import duckdb
 
-from ubm import sql
-from ubm.io import DataError, Settings, open_data
+from ubm.data import sql
+from ubm.data.io import DataError, Settings, open_data
 from ubm.util import atomic_path
 
 USAGE_ERROR = 2

@@ -25,13 +25,11 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from ubm import sql
-from ubm.io import (PROPENSITY_TASKS, Data, DataError, Settings, load_id_array, load_popularity,
-                    open_data, register_array)
-from ubm.util import atomic_dir
+from ubm.data import sql
+from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTask, task_kind
+from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity, open_data, register_array
+from ubm.util import atomic_dir, long_to_dense
 
-BINARY_TASKS: tuple[str, ...] = ("churn", "conversion")
-TASKS: tuple[str, ...] = BINARY_TASKS + tuple(PROPENSITY_TASKS)
 WINDOWS: dict[str, str] = {"train": "train_target", "validation": "validation_target"}
 
 
@@ -40,7 +38,7 @@ class TaskLabels:
     """The labels of one task, as training consumes them."""
 
     task: str
-    kind: Literal["binary", "propensity"]
+    kind: Kind
     client_ids: np.ndarray  # int64 [clients]
     train: np.ndarray  # uint8 [clients, labels]
     validation: np.ndarray  # uint8 [clients, labels]
@@ -69,25 +67,21 @@ class TargetsResult:
         return "\n".join(lines)
 
 
-def _task_kind(task: str) -> Literal["binary", "propensity"]:
-    if task in BINARY_TASKS:
-        return "binary"
-    if task in PROPENSITY_TASKS:
-        return "propensity"
-    raise DataError(f"unknown task '{task}'; tasks: {', '.join(TASKS)}")
+def _task_kind(task: str) -> Kind:
+    try:
+        return task_kind(task)
+    except UnknownTask as exc:
+        raise DataError(str(exc)) from None
 
 
 def _labels_for(data: Data, task: str, clients: np.ndarray, n_labels: int, window: str) -> np.ndarray:
     register_array(data.con, "task_clients", clients)
-    matrix = np.zeros((len(clients), n_labels), dtype=np.uint8)
     if task in BINARY_TASKS:
         rows = sql.fetch_numpy(data, "targets/no_purchase", {}, {"window": window})["row"]
-        matrix[rows.astype(np.int64), 0] = 1
-    else:
-        pairs = sql.fetch_numpy(data, "targets/propensity", {},
-                                {"window": window, "task": task, "column": PROPENSITY_TASKS[task]})
-        matrix[pairs["row"].astype(np.int64), pairs["label"].astype(np.int64)] = 1
-    return matrix
+        return long_to_dense(rows, np.zeros(len(rows)), 1, len(clients), n_labels, np.uint8)
+    pairs = sql.fetch_numpy(data, "targets/propensity", {},
+                            {"window": window, "task": task, "column": PROPENSITY_TASKS[task]})
+    return long_to_dense(pairs["row"], pairs["label"], 1, len(clients), n_labels, np.uint8)
 
 
 def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Settings(),

@@ -1,0 +1,67 @@
+"""The contract's constants, in one place (docs/data.md, docs/tasks.md, docs/entry.md).
+
+Everything else imports these names; nothing restates them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# Event tables, in the order of every per-event block (docs/data.md §1).
+EVENT_TYPES: tuple[str, ...] = (
+    "product_buy",
+    "add_to_cart",
+    "remove_from_cart",
+    "page_visit",
+    "search_query",
+)
+SKU_EVENTS: tuple[str, ...] = ("product_buy", "add_to_cart", "remove_from_cart")
+# The column that says what an event was about.
+EVENT_VALUE: dict[str, str] = {
+    "product_buy": "sku",
+    "add_to_cart": "sku",
+    "remove_from_cart": "sku",
+    "page_visit": "url",
+    "search_query": "query",
+}
+VECTOR_LEN = 16  # integers in a quantised name / query vector
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# Expected columns per table: name -> kind. Kinds: id (integer), ts (timestamp), vec (16 ints).
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    **{event: {"client_id": "id", "timestamp": "ts", EVENT_VALUE[event]: "vec" if event == "search_query" else "id"}
+       for event in EVENT_TYPES},
+    "product_properties": {"sku": "id", "category": "id", "price": "id", "name": "vec"},
+    "train_target": {
+        "client_id": "id", "timestamp": "ts", "sku": "id",
+        "category": "id", "price": "id", "name": "vec",
+    },
+}
+TABLE_COLUMNS["validation_target"] = TABLE_COLUMNS["train_target"]
+
+# Tasks (docs/tasks.md): two binary tasks, four propensity tasks over a label list of a column.
+Kind = Literal["binary", "propensity"]
+BINARY_TASKS: tuple[str, ...] = ("churn", "conversion")
+PROPENSITY_TASKS: dict[str, str] = {
+    "propensity_category": "category",
+    "propensity_sku": "sku",
+    "propensity_new_sku": "sku",
+    "propensity_price": "price",
+}
+TASKS: tuple[str, ...] = BINARY_TASKS + tuple(PROPENSITY_TASKS)
+LIST_SIZE = 100  # labels per propensity list at most
+
+# The entry (docs/entry.md).
+MAX_COLUMNS = 2048
+
+
+class UnknownTask(ValueError):
+    """A task name outside :data:`TASKS`."""
+
+
+def task_kind(task: str) -> Kind:
+    if task in BINARY_TASKS:
+        return "binary"
+    if task in PROPENSITY_TASKS:
+        return "propensity"
+    raise UnknownTask(f"unknown task '{task}'; tasks: {', '.join(TASKS)}")

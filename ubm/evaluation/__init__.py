@@ -1,0 +1,1 @@
+"""Evaluation at official parity: the fixed model, metrics, the training loop, `ubm train`, leaderboard, report."""

@@ -1,0 +1,1 @@
+"""Preparing a data directory for local experiments: the time split, label lists, labels, summaries."""

@@ -1,0 +1,79 @@
+"""Feature recipes: named ways of turning a data directory into profile columns.
+
+A recipe is a :class:`Recipe` registered in :data:`RECIPES` under its name. It has
+
+* ``defaults``: its options and their default values (what ``columns.json`` records),
+* ``columns(options) -> list[str]``: the column names, known before any data is read
+  (so the output array can be allocated up front and its width checked),
+* ``build(data, clients, options, out) -> dict``: fill the columns through ``out``
+  (a :class:`ColumnWriter`) and return JSON-able facts worth recording (top values,
+  latest timestamps...).
+
+Adding a recipe::
+
+    def _my_columns(options): return [f"my.{i}" for i in range(options["dim"])]
+    def _my_build(data, clients, options, out): ...; return {}
+    register(Recipe("mine", "what it is", {"dim": 64}, _my_columns, _my_build))
+
+``clients`` is the relevant-clients array; row ``i`` of the output belongs to
+``clients[i]``, which is the ``pos`` column of the ``relevant_clients`` view. Recipes
+write values in any numeric dtype; the writer turns them into float16, clipping
+values beyond float16's range (see :class:`ColumnWriter`).
+
+Each recipe lives in its own module of this package, beside its SQL in
+``sql/features/<recipe>/``: :mod:`.baseline` and :mod:`.universal` (whose learned block is
+:mod:`.als`). :func:`get_recipe` imports them; each registers itself on import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ubm.data.io import Data
+from ubm.profiles.writer import ColumnWriter
+
+BUILTIN = ("baseline", "universal")
+
+Options = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    defaults: Options
+    columns: Callable[[Options], list[str]]
+    build: Callable[[Data, np.ndarray, Options, ColumnWriter], dict]
+    check: Callable[[Options], Options] | None = None
+
+    def resolve(self, options: Options | None = None) -> Options:
+        """Defaults overlaid with the given options (None values ignored), then checked."""
+        given = {k: v for k, v in (options or {}).items() if v is not None}
+        unknown = set(given) - set(self.defaults)
+        if unknown:
+            raise ValueError(
+                f"recipe '{self.name}' has no option {', '.join(sorted(unknown))}"
+                f" (options: {', '.join(self.defaults) or 'none'})"
+            )
+        merged = {**self.defaults, **given}
+        return self.check(merged) if self.check else merged
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def register(recipe: Recipe) -> Recipe:
+    RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def get_recipe(name: str) -> Recipe:
+    for module in BUILTIN:
+        importlib.import_module(f"{__name__}.{module}")
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe '{name}' (known: {', '.join(sorted(RECIPES))})")
+    return RECIPES[name]

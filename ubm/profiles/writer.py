@@ -1,0 +1,88 @@
+"""The float16 column writer behind every recipe: values go straight into the (memory-mapped)
+entry array, NaN is refused and values beyond float16's range are clipped and counted.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
+
+
+class Float16OverflowWarning(UserWarning):
+    """Some feature values were beyond float16's range and were clipped to +-65504."""
+
+
+class ColumnWriter:
+    """Writes feature values into the (rows x columns) float16 output array.
+
+    Values whose magnitude exceeds 65504 (float16's largest finite value) would become
+    inf, which no valid entry may hold: they are clipped to +-65504 and counted
+    (``overflow``, per column in ``overflow_by_column``); the export warns with the
+    count. Integers above 2048 are rounded to the nearest float16 (a relative error of
+    at most 2**-11), as the organisers' float16 output does. NaN is a recipe bug and
+    raises ValueError.
+    """
+
+    def __init__(self, array: np.ndarray, names: list[str]):
+        if array.dtype != np.float16 or array.ndim != 2 or array.shape[1] != len(names):
+            raise ValueError(f"writer needs a float16 (rows, {len(names)}) array, got {array.dtype} {array.shape}")
+        self.array = array
+        self.names = names
+        self.overflow = 0
+        self.overflow_by_column: dict[str, int] = {}
+
+    @property
+    def n_rows(self) -> int:
+        return self.array.shape[0]
+
+    def close(self) -> None:
+        """Flush a memory-mapped output and drop the reference to it."""
+        if isinstance(self.array, np.memmap):
+            self.array.flush()
+        self.array = np.empty((0, len(self.names)), dtype=np.float16)
+
+    def _convert(self, values: np.ndarray, col: int) -> np.ndarray:
+        values = np.asarray(values)
+        if values.dtype.kind == "f" and np.isnan(values).any():
+            bad = int(np.isnan(values).any(axis=0).argmax()) if values.ndim == 2 else 0
+            raise ValueError(f"recipe produced NaN in column {self.names[col + bad]}")
+        big = np.abs(values) > FLOAT16_MAX
+        if big.any():
+            per_col = big.sum(axis=0) if values.ndim == 2 else np.array([big.sum()])
+            for j in np.flatnonzero(per_col):
+                name = self.names[col + int(j)]
+                self.overflow_by_column[name] = self.overflow_by_column.get(name, 0) + int(per_col[j])
+            self.overflow += int(per_col.sum())
+            values = np.clip(values, -FLOAT16_MAX, FLOAT16_MAX)
+        return values.astype(np.float16)
+
+    def write(self, col: int, values: np.ndarray) -> None:
+        """Write a full-height block: ``values`` (rows, k) becomes columns col .. col+k-1."""
+        values = np.asarray(values)
+        if values.ndim == 1:
+            values = values[:, None]
+        if values.shape[0] != self.n_rows or col < 0 or col + values.shape[1] > self.array.shape[1]:
+            raise ValueError(f"block {values.shape} does not fit at column {col} of {self.array.shape}")
+        self.array[:, col:col + values.shape[1]] = self._convert(values, col)
+
+    def scatter(self, rows: np.ndarray, col: int, values: np.ndarray) -> None:
+        """Write ``values`` (len(rows), k) into the given rows, columns col .. col+k-1."""
+        values = np.asarray(values)
+        if values.ndim == 1:
+            values = values[:, None]
+        if col < 0 or col + values.shape[1] > self.array.shape[1]:
+            raise ValueError(f"block {values.shape} does not fit at column {col} of {self.array.shape}")
+        self.array[np.asarray(rows, dtype=np.int64), col:col + values.shape[1]] = self._convert(values, col)
+
+
+def warn_overflow(writer: ColumnWriter) -> None:
+    if writer.overflow:
+        worst = sorted(writer.overflow_by_column.items(), key=lambda kv: -kv[1])[:5]
+        warnings.warn(
+            f"{writer.overflow} feature value(s) exceeded float16's maximum 65504 and were clipped "
+            f"to 65504 (most in: {', '.join(f'{n} ({c})' for n, c in worst)})",
+            Float16OverflowWarning, stacklevel=2,
+        )
