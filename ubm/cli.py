@@ -57,7 +57,9 @@ def echo(message: str) -> None:
     click.echo(message, err=True)
 
 
-@click.group(help="ubm: Universal Behavioral Profiles, SQL-first.")
+@click.group(help="ubm: Universal Behavioral Profiles, SQL-first.",
+             epilog="Reference: docs/README.md in the ubm repository (data layout, split, tasks, "
+                    "entry checks, model, metrics, baseline); help texts cite its pages as docs/<page>.md §N.")
 def main() -> None:
     pass
 
