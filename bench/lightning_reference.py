@@ -1,6 +1,6 @@
-"""An independent reference for `ubm train`: the SPEC §5-6 evaluation under PyTorch Lightning.
+"""An independent reference for `ubm train`: the evaluation of docs/evaluation.md §1-3 under PyTorch Lightning.
 
-Written from SPEC.md alone, in the shape of the official pipeline (a LightningModule, a
+Written from the contract alone (now docs/evaluation.md), in the shape of the official pipeline (a LightningModule, a
 DataLoader of 128 without shuffling, Lightning's Trainer with its default sanity check,
 torchmetrics metrics updated per validation batch), sharing no code with ``ubm.evaluation.loop``.
 It is not run in CI (Lightning is not a dependency); the device check runs it beside

@@ -14,7 +14,7 @@ Prerequisites (yours to install; ubm does not depend on any of it):
   numpy, torch; ``neptune`` too unless ``--hidden-logging-mode`` is used: without it the
   official code builds an offline Neptune logger per task);
 * the data directory laid out as the official code expects (``input/``, ``target/``,
-  SPEC section 2), and the entry directory (``client_ids.npy``, ``embeddings.npy``).
+  docs/data.md §3), and the entry directory (``client_ids.npy``, ``embeddings.npy``).
 
 Example::
 

@@ -1,4 +1,4 @@
-"""Hand-written fixture data directories, in the published format (SPEC §2).
+"""Hand-written fixture data directories, in the published format (docs/data.md).
 
 Tests describe events as plain tuples and get a data directory back::
 

@@ -1,6 +1,6 @@
 """One hand-made data directory for the split, lists and targets tests, with its answers.
 
-end = latest product_buy = 2022-11-09 15:02:11 (SPEC §3's example), so
+end = latest product_buy = 2022-11-09 15:02:11 (the second example of docs/split.md §1), so
 train target = [2022-10-13 00:00:00, 2022-10-27 00:00:00) and
 validation target = [2022-10-27 00:00:00, 2022-11-09 15:02:11].
 

@@ -1,4 +1,4 @@
-"""The baseline recipe (SPEC §8) on a hand-made data directory, slot by slot."""
+"""The baseline recipe (docs/baseline.md) on a hand-made data directory, slot by slot."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The label lists of SPEC §4: definitions, ties at the cut, given files kept."""
+"""The label lists of docs/tasks.md §3: definitions, ties at the cut, given files kept."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The time split (SPEC §3) on a hand-made data directory with worked answers."""
+"""The time split (docs/split.md) on a hand-made data directory with worked answers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Per-task label matrices (SPEC §4) on the worked example, plus the loader and atomicity."""
+"""Per-task label matrices (docs/tasks.md) on the worked example, plus the loader and atomicity."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every validator check (SPEC §7) fails with its name and a useful message."""
+"""Every validator check (docs/entry.md §2) fails with its name and a useful message."""
 
 from __future__ import annotations
 

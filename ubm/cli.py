@@ -19,7 +19,7 @@ from ubm.data.io import DataError, Settings
 from ubm.data.sql import TemplateError
 
 DATA_DIR = click.option(
-    "--data-dir", required=True, type=click.Path(path_type=Path), help="data directory (SPEC §2 layout)"
+    "--data-dir", required=True, type=click.Path(path_type=Path), help="data directory (layout: docs/data.md)"
 )
 
 
@@ -57,7 +57,9 @@ def echo(message: str) -> None:
     click.echo(message, err=True)
 
 
-@click.group(help="ubm: Universal Behavioral Profiles, SQL-first.")
+@click.group(help="ubm: Universal Behavioral Profiles, SQL-first.",
+             epilog="Reference: docs/README.md in the ubm repository (data layout, split, tasks, "
+                    "entry checks, model, metrics, baseline); help texts cite its pages as docs/<page>.md §N.")
 def main() -> None:
     pass
 
@@ -87,7 +89,7 @@ def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str,
     click.echo(summarise(data_dir, window, make_settings(threads, memory_limit, temp_dir)))
 
 
-@main.command(help="Split events in time (SPEC §3): D/input/<event>.parquet and D/target/*_target.parquet.")
+@main.command(help="Split events in time (docs/split.md): D/input/<event>.parquet and D/target/*_target.parquet.")
 @DATA_DIR
 @settings_options
 @friendly_errors
@@ -98,7 +100,7 @@ def split(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path
     click.echo(result.describe())
 
 
-@main.command(help="Build the label lists of SPEC §4 in D/target (only absent files unless --force).")
+@main.command(help="Build the label lists of docs/tasks.md §3 in D/target (only absent files unless --force).")
 @DATA_DIR
 @click.option("--force", is_flag=True, help="rebuild every list, even those already there")
 @settings_options
@@ -155,7 +157,7 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
                f"({result.seconds:.1f}s)")
 
 
-@main.command(help="Check an entry (SPEC §7); reports every failed check by name, exit 1 on failure.")
+@main.command(help="Check an entry (docs/entry.md §2); reports every failed check by name, exit 1 on failure.")
 @DATA_DIR
 @click.option("--embeddings-dir", required=True, type=click.Path(path_type=Path), help="entry directory")
 @click.option("--no-relevant-check", is_flag=True,
@@ -171,7 +173,7 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
         sys.exit(1)
 
 
-@main.command(help="Train the fixed evaluation model on each task and score the entry (SPEC §5-6).")
+@main.command(help="Train the fixed evaluation model on each task and score the entry (docs/evaluation.md).")
 @DATA_DIR
 @click.option("--embeddings-dir", required=True, type=click.Path(path_type=Path), help="entry directory")
 @click.option("--tasks", multiple=True, default=("all",), show_default=True,
@@ -202,7 +204,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
     click.echo(f"scores: {out / 'scores.json'}  metrics: {out / 'metrics.json'}  report: {out / 'report.png'}")
 
 
-@main.command(help="Compare runs of `ubm train`: per-task scores and Borda points (SPEC §6).")
+@main.command(help="Compare runs of `ubm train`: per-task scores and Borda points (docs/evaluation.md §4).")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--names", default=None, help="comma-separated names for the runs (default: directory names)")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="also write JSON here")

@@ -1,4 +1,4 @@
-"""Synthetic RecSys Challenge 2025 data in the published format (SPEC section 2).
+"""Synthetic RecSys Challenge 2025 data in the published format (docs/data.md).
 
 Generative model (everything vectorised with numpy, one ``default_rng`` stream per purpose
 and per chunk of clients, so the same seed gives byte-identical files):
@@ -563,7 +563,7 @@ class _BackgroundWriter:
 def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
              days: int | None = None, seed: int = 0,
              progress: Callable[[str], None] | None = None) -> GenerateSummary:
-    """Write a synthetic dataset (SPEC section 2) into ``out_dir``; see the module docstring.
+    """Write a synthetic dataset (docs/data.md) into ``out_dir``; see the module docstring.
 
     ``clients`` overrides the population (relevant clients scale with it), ``days`` the
     time span (at least 29, so that the two 14-day target windows fit)."""

@@ -66,7 +66,7 @@ class Data:
 
 @dataclass
 class DataDir:
-    """Paths of a data directory laid out as SPEC §2."""
+    """Paths of a data directory laid out as docs/data.md §3."""
 
     root: Path
 

@@ -42,7 +42,9 @@ def _fail(message: str, code: int = USAGE_ERROR) -> None:
     sys.exit(code)
 
 
-@click.group(help="Render and run ubm's SQL templates (sql/<stage>/<name>.sql).")
+@click.group(help="Render and run ubm's SQL templates (sql/<stage>/<name>.sql).",
+             epilog="Reference: docs/README.md in the ubm repository; docs/data.md describes the "
+                    "tables that templates read.")
 def main() -> None:
     pass
 
@@ -69,7 +71,7 @@ def show_cmd(name: str, structure: tuple[str, ...]) -> None:
 
 @main.command("run", help="Run a template against a data directory.")
 @click.argument("name")
-@click.option("--data-dir", required=True, type=click.Path(path_type=Path))
+@click.option("--data-dir", required=True, type=click.Path(path_type=Path), help="data directory (layout: docs/data.md)")
 @click.option("--window", type=click.Choice(["all", "input"]), default="all",
               help="event views over all events or the split's input chunk")
 @click.option("--param", "params", multiple=True, help="bound parameter name=value")

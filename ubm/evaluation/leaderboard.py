@@ -1,9 +1,9 @@
-"""Borda-count leaderboard over several profile sets (SPEC section 6).
+"""Borda-count leaderboard over several profile sets (docs/evaluation.md §4).
 
 Per task, the sets are ranked by score (higher is better); with N sets, the set ranked k
 (1-based) earns N - k points; the total over tasks orders the sets.
 
-Decisions the SPEC leaves open, fixed here:
+Decisions the challenge leaves open, fixed here:
 
 * **Ties** (equal scores on a task; the official scores are already rounded to 4 decimals,
   so "equal" means equal to 4 decimals) share the *average* of the points of the places

@@ -73,7 +73,7 @@ class TaskResult:
     n_clients: int
     embedding_dim: int
     device: str
-    official: bool  # False when fast took effect (CUDA), or hidden_sizes / epochs / batch_size differ from the SPEC
+    official: bool  # False when fast took effect (CUDA), or hidden_sizes / epochs / batch_size differ from docs/evaluation.md §2
     fast: bool
     steps: int  # total optimiser steps
     seconds: float
@@ -188,7 +188,7 @@ def train_task(
     Has no effect on CPU (the result then stays official).
     label: prefix for the progress lines.
     hidden_sizes: (thin, wide) override of the fixed 2048/4096, for fast tests only.
-    Any departure from the SPEC (fast on CUDA, hidden_sizes, epochs != 3, batch_size != 128)
+    Any departure from docs/evaluation.md §2 (fast on CUDA, hidden_sizes, epochs != 3, batch_size != 128)
     marks the result ``official=False``.
     """
     if kind not in ("binary", "propensity"):

@@ -1,4 +1,4 @@
-"""Validation metrics of SPEC section 6, at parity with the official pipeline.
+"""Validation metrics of docs/evaluation.md §3, at parity with the official pipeline.
 
 * AUROC is torchmetrics' own ``AUROC`` (binary, or multilabel macro), fed batch by batch.
   torchmetrics decides *per update call* whether to apply a sigmoid (only when some value

@@ -1,4 +1,4 @@
-"""The fixed evaluation model of SPEC section 5.
+"""The fixed evaluation model of docs/evaluation.md §1.
 
 The layout, attribute names and, above all, the order in which the sub-modules are
 created mirror the official ``training_pipeline.model.Net``: PyTorch's default
@@ -88,7 +88,7 @@ def build_model(
 
     Like the official pipeline this reseeds the *global* generator; the model is created on
     CPU (the official LightningModule is also built on CPU and moved afterwards). The hidden
-    sizes are fixed by the SPEC; overriding them is for tests only.
+    sizes are fixed by docs/evaluation.md §1; overriding them is for tests only.
     """
     torch.manual_seed(seed)
     return UniversalNet(

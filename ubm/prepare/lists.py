@@ -1,4 +1,4 @@
-"""The label lists of SPEC §4, built from a split data directory.
+"""The label lists of docs/tasks.md §3, built from a split data directory.
 
 Writes under ``D/target/`` (each only when absent, unless ``force``):
 
@@ -48,7 +48,7 @@ class ListsResult:
 
 def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bool = False,
                 progress: Callable[[str], None] | None = None) -> ListsResult:
-    """Build the absent (or, with ``force``, all) label lists of SPEC §4 under ``D/target``."""
+    """Build the absent (or, with ``force``, all) label lists of docs/tasks.md §3 under ``D/target``."""
     root = Path(data_dir)
     target = root / "target"
     result = ListsResult(target)

@@ -1,4 +1,4 @@
-"""The time split of SPEC §3: input chunk and the two target windows.
+"""The time split of docs/split.md: input chunk and the two target windows.
 
 ``split(data_dir)`` reads ``D/<event>.parquet`` and writes
 
@@ -44,7 +44,7 @@ TARGET_FILES: tuple[str, ...] = ("train_target", "validation_target")
 
 @dataclass(frozen=True)
 class Boundaries:
-    """The instants of SPEC §3 (naive datetimes, second resolution as published)."""
+    """The instants of docs/split.md §1 (naive datetimes, second resolution as published)."""
 
     end: dt.datetime
     train_target_start: dt.datetime
@@ -198,7 +198,7 @@ def _write_in_parallel(data: Data, jobs: list[_Job], settings: Settings, temps: 
 
 def split(data_dir: Path | str, settings: Settings = Settings(),
           progress: Callable[[str], None] | None = None) -> SplitResult:
-    """Split ``data_dir`` per SPEC §3; returns boundaries and rows written per output."""
+    """Split ``data_dir`` per docs/split.md; returns boundaries and rows written per output."""
     timer = Timer()
     root = Path(data_dir)
     data = open_data(root, window="all", settings=settings,

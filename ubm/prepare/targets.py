@@ -1,4 +1,4 @@
-"""Per-task label matrices of SPEC §4, written once and loaded by training.
+"""Per-task label matrices of docs/tasks.md, written once and loaded by training.
 
 ``build_targets(D, T)`` writes, for every task of :data:`TASKS`::
 

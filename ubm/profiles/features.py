@@ -1,4 +1,4 @@
-"""Write a competition entry (SPEC §7) from a feature recipe.
+"""Write a competition entry (docs/entry.md) from a feature recipe.
 
 ``export_features(D, E, recipe="baseline")`` writes, atomically (an existing entry is
 replaced only by a complete new one):

@@ -1,4 +1,4 @@
-"""Check a competition entry (SPEC §7) and report every failed check in one run.
+"""Check a competition entry (docs/entry.md §2) and report every failed check in one run.
 
 Checks, by name:
 
@@ -121,7 +121,7 @@ def validate_entry(
     relevant_check: bool = True,
     max_dim: int = MAX_COLUMNS,
 ) -> ValidationReport:
-    """Run every check of SPEC §7 on ``embeddings_dir``; ``data_dir`` supplies relevant clients."""
+    """Run every check of docs/entry.md §2 on ``embeddings_dir``; ``data_dir`` supplies relevant clients."""
     embeddings_dir = Path(embeddings_dir)
     failures: list[tuple[str, str]] = []
     client_ids = _load(embeddings_dir / CLIENT_IDS, "client ids", failures, mmap=True)

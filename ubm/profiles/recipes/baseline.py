@@ -15,7 +15,7 @@ from ubm.data.io import VECTOR_LEN, Data
 from ubm.profiles.recipes import Options, Recipe, register
 from ubm.profiles.writer import ColumnWriter
 
-# SPEC §8: block order and the columns of each counted event type.
+# docs/baseline.md §1: block order and the columns of each counted event type.
 BASELINE_COUNTED: dict[str, tuple[str, ...]] = {
     "product_buy": ("sku", "category", "price"),
     "add_to_cart": ("sku", "category", "price"),
@@ -127,7 +127,7 @@ def _baseline_build(data: Data, clients: np.ndarray, options: Options, out: Colu
 
 register(Recipe(
     name="baseline",
-    description="The organisers' aggregated-features baseline (SPEC §8): event counts per "
+    description="The organisers' aggregated-features baseline (docs/baseline.md): event counts per "
                 "type, per-window counts of each column's top-N values, mean search query.",
     defaults={"windows": [1, 7, 30], "top_n": 10},
     columns=_baseline_columns,
