@@ -72,11 +72,13 @@ class RelevantClients:
 def _relevance_weight(preset: SizePreset, cl: Clients) -> np.ndarray:
     """Favours active clients, buyers in the input part of the period, and searchers."""
     b = preset.behaviour
-    sessions = np.minimum(cl.expected_sessions(), b.relevance_session_cap) + b.relevance_session_floor
+    sessions = (np.minimum(cl.expected_sessions(), b.relevance_session_cap)
+                + b.relevance_session_floor)
     input_sessions = cl.session_rate * np.clip(
         np.minimum(cl.leave, preset.days - b.target_days) - cl.arrive, 0, None
     ) + b.relevance_session_floor
-    p_buyer = 1.0 - np.exp(-input_sessions * cl.intent_rate * (cl.buy_chance + b.relevance_direct_buy))
+    buys_per_intent = cl.buy_chance + b.relevance_direct_buy
+    p_buyer = 1.0 - np.exp(-input_sessions * cl.intent_rate * buys_per_intent)
     return (sessions ** (0.5 * b.relevance_activity_power)
             * (b.relevance_buyer_floor + p_buyer) ** b.relevance_buyer_power
             * (1.0 + b.relevance_searcher_boost * (cl.search_rate > 0)))

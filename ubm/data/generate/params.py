@@ -25,68 +25,72 @@ class Behaviour:
     # --- catalogue (world.py)
     category_zipf: float = 1.0  # Zipf s of category popularity
     sku_zipf: float = 1.1  # Zipf s of sku popularity inside its category
-    url_zipf: float = 1.0  # Zipf s of general pages and of pages inside a category
-    category_size_power: float = 0.6  # a category's number of skus grows as popularity ** this
+    url_zipf: float = 1.0  # Zipf s of general pages, and of pages inside a category
+    category_size_power: float = 0.6  # a category's sku count grows as popularity ** this
     category_price_range: tuple[float, float] = (5.0, 95.0)  # a category's price level, uniform
     sku_price_noise: float = 18.0  # sd of a sku's price bucket around its category's level
-    centroid_range: tuple[float, float] = (20.0, 235.0)  # each of a category's 16 "text" coordinates, uniform
+    centroid_range: tuple[float, float] = (20.0, 235.0)  # a category's 16 "text" coordinates
     name_noise: float = 10.0  # sd of a sku's name vector around its category centroid
     query_noise: float = 20.0  # sd of a search query vector around its category centroid
-    new_sku_share: float = 0.08  # share of skus launched during the period (launch density rises towards the end)
+    new_sku_share: float = 0.08  # skus launched during the period, more towards the end
     hype_sigma: float = 2.0  # log-normal sigma (median 1) of a new sku's extra demand
-    new_sku_window_days: float = 30.0  # a "new sku" intent picks among skus launched this many days back
-    bestsellers: int = 1_000  # size of the "trending" list (most popular skus launched before the period)
+    new_sku_window_days: float = 30.0  # a "new sku" intent picks among launches this recent
+    bestsellers: int = 1_000  # size of the "trending" list (top skus not launched in the period)
     bestseller_zipf: float = 0.3  # Zipf s of a draw inside the trending list
-    price_choice: float = 0.7  # chance that, of two candidate skus, the one nearer the price preference wins
+    price_choice: float = 0.7  # chance the nearer of two candidates to the price preference wins
 
     # --- clients (clients.py)
     activity: float = 1.0  # multiplies every client's session rate
     session_rate_median: float = 0.021  # sessions per day, log-normal over clients ...
     session_rate_sigma: float = 1.5  # ... with this sigma (heavy tail: a few very busy clients)
-    present_at_start: float = 0.35  # share of clients there from day 0; the others arrive uniformly
+    present_at_start: float = 0.35  # clients there from day 0; the others arrive uniformly
     lifetime_median_days: float = 35.0  # log-normal lifetime (many clients stop: churn) ...
-    lifetime_sigma: float = 1.2  # ... with this sigma; a lifetime ends at the end of the period at most
+    lifetime_sigma: float = 1.2  # ... with this sigma, cut at the end of the period
     min_lifetime_days: float = 0.05  # shortest lifetime; also the latest arrival before the end
-    page_depth_median: float = 1.3  # extra page visits per session (Poisson mean), log-normal ...
-    page_depth_sigma: float = 0.7  # ... with this sigma
-    busy_log_sessions: float = 4.0  # log(1 + expected sessions) at which a client counts as fully busy
+    page_depth_median: float = 1.3  # extra page visits per session (Poisson mean), log-normal
+    page_depth_sigma: float = 0.7
+    busy_log_sessions: float = 4.0  # log(1 + expected sessions) of a fully busy client
     searcher_share: float = 0.03  # chance an idle client ever searches ...
     searcher_busy_gain: float = 0.25  # ... plus this times its busyness (0..1)
     shopper_share: float = 0.09  # chance an idle client ever has purchase intents ...
     shopper_busy_gain: float = 0.6  # ... plus this times its busyness
-    searches_median: float = 0.72  # a searcher's searches per session (Poisson mean), log-normal ...
-    searches_sigma: float = 0.8  # ... with this sigma
-    intents_median: float = 0.17  # a shopper's purchase intents per session (Poisson mean), log-normal ...
-    intents_sigma: float = 0.8  # ... with this sigma
-    buy_beta: tuple[float, float] = (0.7, 1.9)  # Beta(a, b) of a client's chance to buy what it carted
-    remove_beta: tuple[float, float] = (0.5, 0.7)  # Beta(a, b) of its chance to remove a carted sku it did not buy
+    searches_median: float = 0.72  # a searcher's searches per session (Poisson mean), log-normal
+    searches_sigma: float = 0.8
+    intents_median: float = 0.17  # a shopper's intents per session (Poisson mean), log-normal
+    intents_sigma: float = 0.8
+    buy_beta: tuple[float, float] = (0.7, 1.9)  # Beta(a, b): chance to buy a carted sku
+    remove_beta: tuple[float, float] = (0.5, 0.7)  # Beta(a, b): to remove one it did not buy
 
-    # --- tastes (sessions.py)
-    taste_slot_cdf: tuple[float, ...] = (0.6, 0.85)  # cumulative chance of a taste set's 1st, 2nd, ... favourite
-    # category (one more slot takes the rest); a client has two such sets and as many favourite skus
-    taste_drift_max: float = 0.8  # chance of drawing from the second set at the end of a lifetime: uniform(0, this)
+    # --- tastes and intents (sessions.py). A client has two sets of favourite categories and
+    # one favourite sku per category of the first set.
+    taste_slot_cdf: tuple[float, ...] = (0.6, 0.85)  # cumulative chance of a set's 1st, 2nd ...
+    # favourite category; one more slot takes the rest
+    taste_drift_max: float = 0.8  # chance of using the second set at the end of a lifetime:
+    # uniform(0, this), growing linearly from 0 at arrival
     explore_share: float = 0.12  # category draws that ignore tastes (global popularity instead)
-    price_drift_sd: float = 15.0  # sd of how far the preferred price bucket moves over a lifetime
-    favourite_beta: tuple[float, float] = (1.0, 3.0)  # Beta(a, b) of a client's share of intents on a favourite sku
-    new_intent_share: float = 0.12  # intents (not on a favourite) on a recently launched sku ...
-    bestseller_share: float = 0.15  # ... and on the trending list; the rest are category draws
-    cart_share: float = 0.95  # intents put in the cart (then bought, removed or left); the rest are bought directly
+    price_drift_sd: float = 15.0  # sd of how far the preferred price bucket moves in a lifetime
+    favourite_beta: tuple[float, float] = (1.0, 3.0)  # Beta(a, b): intents on a favourite sku
+    new_intent_share: float = 0.12  # other intents on a recently launched sku ...
+    bestseller_share: float = 0.15  # ... or on the trending list; the rest are category draws
+    cart_share: float = 0.95  # intents carted (then bought, removed or left); rest bought directly
 
-    # --- session timing (sessions.py); the weekday weights start on START_DATE's Monday
+    # --- session timing (sessions.py); weekday weights start on START_DATE, a Monday
     hour_weights: tuple[float, ...] = (1.5, 0.9, 0.5, 0.3, 0.25, 0.3, 0.6, 1.2, 2.0, 2.8, 3.2, 3.4,
                                        3.5, 3.4, 3.3, 3.3, 3.4, 3.6, 4.0, 4.6, 5.0, 5.0, 4.2, 2.8)
     weekday_weights: tuple[float, ...] = (1.0, 0.97, 0.95, 0.93, 0.85, 0.8, 1.05)
-    max_sessions: int = 4_000  # per client; every client with a lifetime has one session at least
+    max_sessions: int = 4_000  # per client; a client with a lifetime has one session at least
     step_seconds: int = 5  # events sit on steps of this many seconds ...
     off_step_share: float = 0.03  # ... except this share, moved by 1..step-1 seconds
-    funnel_step_p: float = 0.2  # seconds per funnel step in a session: step * (1 + Geometric(this))
+    funnel_step_p: float = 0.2  # a session's seconds per step: step * (1 + Geometric(this))
     skip_pages_share: float = 0.05  # sessions with a search or an intent that visit no page
-    category_page_share: float = 0.5  # page visits to a category page of the client's tastes (else a general page)
-    buy_delay_steps: tuple[float, float] = (0.5, 3.0)  # a buy/remove comes this many steps after the cart, plus uniform(0, second)
+    category_page_share: float = 0.5  # visits to a category page of the client's tastes
+    buy_delay_steps: tuple[float, float] = (0.5, 3.0)  # a buy or remove comes first + uniform(0,
+    # second) steps after the cart
 
-    # --- relevant clients (clients.py): sampled with weight
-    #     sqrt(sessions) ** relevance_activity_power * (buyer_floor + P(buys in input)) ** relevance_buyer_power
-    #     * (1 + searcher_boost if the client searches)
+    # --- relevant clients (clients.py), sampled with weight
+    #   sqrt(sessions) ** relevance_activity_power
+    #   * (relevance_buyer_floor + P(buys in the input part)) ** relevance_buyer_power
+    #   * (1 + relevance_searcher_boost if the client searches)
     relevance_activity_power: float = 1.0
     relevance_buyer_power: float = 3.0
     relevance_session_cap: float = 400.0  # expected sessions counted at most ...
@@ -94,8 +98,8 @@ class Behaviour:
     relevance_direct_buy: float = 0.05  # added to the buy chance: intents bought without a cart
     relevance_buyer_floor: float = 0.002
     relevance_searcher_boost: float = 1.0
-    target_days: float = 27.0  # the input part of the period ends about this many days before its end
-    ghost_share: float = 0.01  # relevant clients with no event at all; as many again arrive late:
+    target_days: float = 27.0  # the input part ends about this many days before the end
+    ghost_share: float = 0.01  # relevant clients with no event at all; as many arrive late:
     late_arrival_days: float = 25.0  # a late client arrives this many days before the end ...
     late_arrival_spread: float = 20.0  # ... plus uniform(0, this) ...
     late_lifetime_days: float = 10.0  # ... and stays this long (cut at the end of the period)

@@ -126,7 +126,8 @@ class _Chunk:
         weekday = np.asarray(b.weekday_weights)
         redraw = rng.random(ns) > (weekday / weekday.max())[day_index % 7]
         if redraw.any():
-            again = cl.arrive[client[redraw]] + rng.random(int(redraw.sum())) * self.lifetime[client[redraw]]
+            who = client[redraw]
+            again = cl.arrive[who] + rng.random(int(redraw.sum())) * self.lifetime[who]
             day[redraw] = again
             day_index[redraw] = np.minimum(again.astype(np.int64), days - 1)
         hours = np.asarray(b.hour_weights)
@@ -144,7 +145,8 @@ class _Chunk:
         """Seconds of events at funnel position ``pos`` of sessions ``sess``; an event pushed
         past the end of the period is mirrored back before it."""
         b, s = self.b, self.sessions
-        ts = s.start[sess] + np.rint(pos * s.step[sess] / b.step_seconds).astype(np.int64) * b.step_seconds
+        steps = np.rint(pos * s.step[sess] / b.step_seconds).astype(np.int64)
+        ts = s.start[sess] + steps * b.step_seconds
         off = self.rng.random(ts.shape[0]) < b.off_step_share
         ts[off] += self.rng.integers(1, b.step_seconds, int(off.sum()))
         return np.where(ts > self.last_second, 2 * self.last_second - ts, ts)
@@ -186,7 +188,8 @@ class _Chunk:
             sku[favourite] = np.where(world.launch_day[fav] > day[favourite], sku[favourite], fav)
         u = rng.random(m)
         new = (~favourite) & (u < b.new_intent_share)
-        best = (~favourite) & (u >= b.new_intent_share) & (u < b.new_intent_share + b.bestseller_share)
+        best = ((~favourite) & (u >= b.new_intent_share)
+                & (u < b.new_intent_share + b.bestseller_share))
         if best.any():
             sku[best] = world.pick_bestseller(rng.random(int(best.sum())))
         if new.any():

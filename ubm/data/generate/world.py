@@ -127,7 +127,8 @@ class World:
         return picked
 
     def pick_bestseller(self, u: np.ndarray) -> np.ndarray:
-        return self.bestsellers[zipf_ranks(u, self.bestsellers.size, self.behaviour.bestseller_zipf)]
+        rank = zipf_ranks(u, self.bestsellers.size, self.behaviour.bestseller_zipf)
+        return self.bestsellers[rank]
 
     def general_url(self, u: np.ndarray) -> np.ndarray:
         return zipf_ranks(u, self.n_general_urls, self.behaviour.url_zipf)

@@ -138,7 +138,8 @@ def _resolve_preset(size: str, clients: int | None, days: int | None,
         p = replace(p, clients=int(clients), relevant=min(int(clients), rel))
     if days is not None:
         if days < MIN_DAYS:
-            raise ValueError(f"days must be >= {MIN_DAYS} (two 14-day target windows and some input)")
+            raise ValueError(f"days must be >= {MIN_DAYS} (two 14-day target windows and some "
+                             "input)")
         p = replace(p, days=int(days))
     if behaviour is not None:
         p = replace(p, behaviour=behaviour)
