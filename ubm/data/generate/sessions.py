@@ -124,6 +124,7 @@ class _Chunk:
         day = cl.arrive[client] + rng.random(ns) * self.lifetime[client]
         day_index = np.minimum(day.astype(np.int64), days - 1)
         weekday = np.asarray(b.weekday_weights)
+        # Weekly rhythm by thinning: a session on a quieter weekday is redrawn once.
         redraw = rng.random(ns) > (weekday / weekday.max())[day_index % 7]
         if redraw.any():
             who = client[redraw]
