@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ubm.data.generate import SIZES, EVENT_TYPES, GenerateSummary, format_vectors, generate
+from ubm.data.generate import (SIZES, EVENT_TYPES, Behaviour, GenerateSummary, format_vectors,
+                               generate)
 
 FILES = [f"{e}.parquet" for e in EVENT_TYPES] + ["product_properties.parquet"]
 SKU_TABLES = ("product_buy", "add_to_cart", "remove_from_cart")
@@ -198,3 +200,76 @@ def test_progress_and_speed(tmp_path):
     s = generate(tmp_path / "f", "tiny", seed=3, progress=msgs.append)
     assert msgs and msgs[-1].startswith("done")
     assert s.seconds < 2.0
+
+
+def _content_digest(d: Path) -> str:
+    """sha256 of the values in every file (not the bytes: those depend on the parquet writer)."""
+    h = hashlib.sha256()
+    for f in FILES:
+        table = pq.read_table(d / f)
+        for name, col in zip(table.column_names, table.columns):
+            h.update(f"{f}:{name}:{col.type}:{len(col)}".encode())
+            if pa.types.is_string(col.type):
+                h.update("\x00".join(col.to_pylist()).encode())
+            else:
+                h.update(col.to_numpy().astype("<i8").tobytes())
+    h.update(np.load(d / "input" / "relevant_clients.npy").astype("<i8").tobytes())
+    return h.hexdigest()
+
+
+# The values of `tiny`, seed 0. A change here means the generator draws a different world:
+# intended only with a change of the model, which then says so in its commit and BENCHMARKS.md.
+TINY_SEED0_CONTENT = "bf28b3e3ba0f2a461b2b8a1afe1d1f5415480c5119c93730b0b9d07905b2e321"
+
+
+def test_tiny_content_pinned(tiny):
+    d, _ = tiny
+    assert _content_digest(d) == TINY_SEED0_CONTENT
+
+
+def test_behaviour_is_frozen():
+    b = SIZES["tiny"].behaviour
+    with pytest.raises(FrozenInstanceError):
+        b.cart_share = 0.5  # type: ignore[misc]
+    assert replace(b, cart_share=0.5).cart_share == 0.5 and b.cart_share == Behaviour().cart_share
+
+
+def _tiny_with(tmp_path: Path, name: str, **change) -> Path:
+    out = tmp_path / name
+    generate(out, "tiny", seed=0, behaviour=replace(SIZES["tiny"].behaviour, **change))
+    return out
+
+
+def test_cart_parameter_changes_the_funnel_only(tiny, tmp_path):
+    """Random streams are per purpose: the cart share moves carts and buys, not the catalogue
+    or the choice of relevant clients."""
+    d, _ = tiny
+    base, changed = _digest(d), _digest(_tiny_with(tmp_path, "cart", cart_share=0.5))
+    for f in ("product_properties.parquet", "input/relevant_clients.npy", "page_visit.parquet",
+              "search_query.parquet"):
+        assert changed[f] == base[f], f
+    for f in ("add_to_cart.parquet", "product_buy.parquet"):
+        assert changed[f] != base[f], f
+
+
+def test_name_noise_changes_names_only(tiny, tmp_path):
+    d, _ = tiny
+    out = _tiny_with(tmp_path, "names", name_noise=0.0)
+    base, changed = _digest(d), _digest(out)
+    assert changed["product_properties.parquet"] != base["product_properties.parquet"]
+    assert all(changed[f] == base[f] for f in base if f != "product_properties.parquet")
+    props = _read(out, "product_properties").to_pylist()
+    names = {}
+    for row in props:  # no noise: every sku of a category is named by the category centroid
+        assert names.setdefault(row["category"], row["name"]) == row["name"]
+
+
+def test_cart_share_extremes(tmp_path):
+    always = _tiny_with(tmp_path, "always", cart_share=1.0)
+    carted = {(r["client_id"], r["sku"]) for r in _read(always, "add_to_cart").to_pylist()}
+    buys = _read(always, "product_buy").to_pylist()
+    assert buys and all((r["client_id"], r["sku"]) in carted for r in buys)
+    never = _tiny_with(tmp_path, "never", cart_share=0.0)
+    assert _read(never, "add_to_cart").num_rows == 0
+    assert _read(never, "remove_from_cart").num_rows == 0
+    assert _read(never, "product_buy").num_rows > len(buys)
