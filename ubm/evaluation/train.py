@@ -8,7 +8,6 @@ same, looking each client's labels up by id in the label arrays of ``ubm targets
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -18,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from ubm import provenance
 from ubm.data.io import DataError, Settings
 from ubm.prepare.targets import TASKS, build_targets, load_task
 from ubm.evaluation.loop import TaskResult, train_task
@@ -45,29 +45,21 @@ def resolve_tasks(tasks: tuple[str, ...] | list[str]) -> list[str]:
     return list(dict.fromkeys(tasks))
 
 
-def _ids_digest(ids: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()[:16]
-
-
 def labels_for(data_dir: Path, client_ids_file: Path | None, cache_root: Path,
                settings: Settings, log: Callable[[str], None]) -> Path:
     """Labels of the relevant clients (or of the given ids), computed once and reused.
 
-    The cache key covers the evaluated client set and the target files' sizes and
-    mtimes, so a re-split or new label list recomputes instead of reusing stale labels.
+    The cache key is the content identity of everything labels are computed from: the split
+    files, the label lists and the client ids (sha256 of their bytes), and the label code
+    (:func:`ubm.provenance.labels_key`); any change recomputes instead of reusing.
     """
-    target_dir = Path(data_dir) / "target"
-    stamp = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-             for p in sorted(target_dir.glob("*")) if p.is_file()]
-    clients = "relevant" if client_ids_file is None else _ids_digest(np.load(client_ids_file))
-    key_src = "|".join(stamp) + "|" + clients
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    key = provenance.labels_key(provenance.labels_inputs(Path(data_dir), client_ids_file))
     out = cache_root / f"labels-{key}"
     if (out / "summary.json").is_file():
         log(f"reusing labels in {out}")
         return out
     log(f"computing labels into {out}")
-    build_targets(data_dir, out, client_ids=client_ids_file, settings=settings, progress=log)
+    build_targets(data_dir, out, client_ids=client_ids_file, settings=settings)
     return out
 
 
@@ -106,6 +98,8 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     # With the relevant check off the official tool evaluates exactly the entry's clients.
     wanted = None if relevant_check else Path(embeddings_dir) / "client_ids.npy"
+    if labels is not None:
+        provenance.verify_labels(labels, data_dir, wanted)
     labels_dir = labels or labels_for(data_dir, wanted, Path(data_dir) / ".cache", settings, log)
 
     keep_freed_memory()
