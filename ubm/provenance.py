@@ -294,3 +294,25 @@ def verify_labels(labels_dir: Path, root: Path, client_ids: Path | None) -> None
         if rec[part] != cur[part]:
             raise DataError(f"labels in {labels_dir} were made from other data ({what} changed since); "
                             f"rerun `ubm targets --data-dir {root} --out {labels_dir}`")
+
+
+# -- entries (``ubm features``) -----------------------------------------------------------------
+
+def verify_entry(entry_dir: Path, root: Path) -> None:
+    """Refuse an entry whose columns.json says it was built from files of ``root`` that changed."""
+    meta_path = Path(entry_dir) / "columns.json"
+    if not meta_path.is_file():
+        return  # an entry from elsewhere: the validation checks are all we can do
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(f"{meta_path}: not valid JSON; rerun `ubm features` for this entry") from None
+    files = (meta.get("fingerprint") or {}).get("files") if isinstance(meta, dict) else None
+    if not files or Path(str(meta.get("data_dir", ""))) != Path(root).resolve():
+        return
+    for view, want in files.items():
+        path = Path(root) / want["path"]
+        if not path.is_file() or path.stat().st_size != want.get("bytes") \
+                or path.stat().st_mtime_ns != want.get("mtime_ns"):
+            raise DataError(f"entry {entry_dir} was built from an earlier {path} (changed since); rerun "
+                            f"`ubm features --data-dir {root} --recipe {meta.get('recipe', '...')} --out {entry_dir}`")

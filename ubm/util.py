@@ -24,6 +24,11 @@ class OutputError(Exception):
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)(?:-[0-9a-z]+)?$")
 
 
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary of :func:`temp_name` (any process's)."""
+    return _TEMP.match(name) is not None
+
+
 def temp_name(path: Path, kind: str = "tmp") -> Path:
     """A hidden sibling of ``path`` named after this process, so a later run can tell
     whether its owner is still alive (see :func:`clean_litter`)."""

@@ -593,12 +593,16 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
     fmt = _TimeFormatter(p.days)
 
     rows = {e: 0 for e in EVENT_TYPES}
-    tmp = {e: out / f"{e}.parquet.tmp" for e in EVENT_TYPES}
+    from ubm.provenance import remove_derived
+    from ubm.util import clean_litter, temp_name
+
+    clean_litter(out)
+    tmp = {e: temp_name(out / f"{e}.parquet") for e in EVENT_TYPES}
     writers = {e: pq.ParquetWriter(tmp[e], _SCHEMAS[e], **_WRITER_KW) for e in EVENT_TYPES}
     bg = _BackgroundWriter()
     active = 0
     try:
-        pt = out / "product_properties.parquet.tmp"
+        pt = temp_name(out / "product_properties.parquet")
         pq.write_table(world.properties_table(), pt, **_WRITER_KW)
         for ch in range(n_chunks):
             a, b = ch * p.chunk_clients, min(p.clients, (ch + 1) * p.chunk_clients)
@@ -622,10 +626,12 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
         bg.close()
         for w in writers.values():
             w.close()
+        # The old split, lists and label cache belong to the files being replaced.
+        remove_derived(out)
         for e in EVENT_TYPES:
             os.replace(tmp[e], out / f"{e}.parquet")
         os.replace(pt, out / "product_properties.parquet")
-        rt = out / "input" / "relevant_clients.npy.tmp"
+        rt = temp_name(out / "input" / "relevant_clients.npy")
         with open(rt, "wb") as fh:
             np.save(fh, cid(relevant).astype(np.int64))
         os.replace(rt, out / "input" / "relevant_clients.npy")
@@ -639,7 +645,7 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
                 w.close()
             except Exception:
                 pass
-        for f in list(tmp.values()) + [out / "product_properties.parquet.tmp"]:
+        for f in list(tmp.values()) + [temp_name(out / "product_properties.parquet")]:
             f.unlink(missing_ok=True)
         raise
     rows["product_properties"] = p.skus

@@ -21,7 +21,7 @@ from ubm import provenance
 from ubm.data.io import DataError, Settings
 from ubm.prepare.targets import TASKS, build_targets, load_task
 from ubm.evaluation.loop import TaskResult, train_task
-from ubm.util import atomic_path, keep_freed_memory
+from ubm.util import OutputError, atomic_dir, is_temp_name, keep_freed_memory
 from ubm.profiles.validate import load_entry, validate_entry
 
 
@@ -93,9 +93,10 @@ def evaluate(
     if not report.ok:
         lines = "\n".join(f"  {name}: {message}" for name, message in report.failures)
         raise EntryError(f"entry {embeddings_dir} failed validation:\n{lines}")
-    client_ids, embeddings = load_entry(embeddings_dir)
+    provenance.verify_entry(embeddings_dir, data_dir)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_out(out_dir)
+    client_ids, embeddings = load_entry(embeddings_dir)
     # With the relevant check off the official tool evaluates exactly the entry's clients.
     wanted = None if relevant_check else Path(embeddings_dir) / "client_ids.npy"
     if labels is not None:
@@ -130,6 +131,20 @@ def _versions() -> dict[str, str]:
             "numpy": np.__version__}
 
 
+RUN_FILES = frozenset({"scores.json", "metrics.json", "report.png"})
+
+
+def _check_out(out_dir: Path) -> None:
+    """Refuse, before training, an --out that holds anything but a previous run's files."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir} exists and is not a directory")
+    if out_dir.is_dir():
+        others = sorted(p.name for p in out_dir.iterdir() if p.name not in RUN_FILES and not is_temp_name(p.name))
+        if others:
+            raise OutputError(f"--out {out_dir} holds files that are not a run's ({others[0]}); "
+                              "give an empty or new directory")
+
+
 def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, TaskResult],
                   data_dir: Path, embeddings_dir: Path, fast: bool) -> None:
     from ubm.evaluation.report import write_report_png
@@ -140,11 +155,11 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
         "versions": _versions(),
         "tasks": {task: asdict(r) for task, r in results.items()},
     }
-    with atomic_path(out_dir / "scores.json") as tmp:
-        tmp.write_text(json.dumps(scores, indent=2) + "\n")
-    with atomic_path(out_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2, default=str) + "\n")
-    write_report_png(metrics["tasks"], out_dir / "report.png")
+    # The three files change together: a run killed while writing leaves the previous run.
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        write_report_png(metrics["tasks"], tmp / "report.png")
 
 
 def format_scores(results: dict[str, TaskResult]) -> str:
