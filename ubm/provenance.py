@@ -6,9 +6,8 @@ Each stage that derives files from a data directory ``D`` records a small stamp:
 * ``D/.ubm/lists.json``: the split outputs and ``relevant_clients.npy`` the lists came from;
 * ``T/stamp.json`` in a labels directory of ``ubm targets`` (and the label cache).
 
-A file is identified by (size, mtime_ns, inode), plus a sha256 of its bytes when it is
-small (the ``.npy`` arrays); a file replaced by another one, even of the same size, gets
-a new inode. A stage whose recorded inputs no longer match refuses with a message saying
+A file is identified by (size, mtime_ns), plus a sha256 of its bytes when it is small (the
+``.npy`` arrays); the inode is recorded too, but a copy that keeps mtimes counts as the same. A stage whose recorded inputs no longer match refuses with a message saying
 what to rerun. Directories without stamps (made by hand or by other tools) are trusted.
 
 The split replaces seven files, which no single rename can do. It writes every file under
@@ -72,7 +71,8 @@ def changed_files(root: Path, recorded: dict[str, dict[str, Any]]) -> list[str]:
             bad.append(name)
             continue
         now = file_id(path) if "sha256" in want else _stat_id(path)
-        if any(now.get(k) != v for k, v in want.items()):
+        # The inode is recorded but not compared: a copy that keeps mtimes (cp -a) is the same data.
+        if any(now.get(k) != v for k, v in want.items() if k != "inode"):
             bad.append(name)
     return bad
 
