@@ -283,11 +283,11 @@ def verify_labels(labels_dir: Path, root: Path, client_ids: Path | None) -> None
     if stamp is None:
         return
     recorded = stamp.get("inputs", {})
-    if Path(recorded.get("data_dir", "")) != Path(root).resolve():
-        return  # labels of another copy of the data: the caller chose them
-    now = labels_inputs(root, client_ids if client_ids is not None else None)
-    if recorded.get("clients", {}).get("path") != now["clients"]["path"]:
-        now = labels_inputs(root, Path(recorded["clients"]["path"]))
+    now = labels_inputs(root, client_ids)
+    given = Path((recorded.get("clients") or {}).get("path", ""))
+    if client_ids is None and given != Path(now["clients"]["path"]) and given.is_file() \
+            and given.name != "relevant_clients.npy":
+        now = labels_inputs(root, given)  # labels of an explicit --client-ids file
     rec, cur = _content_view(recorded), _content_view(now)
     for part, what in (("split", "the split"), ("lists", "the label lists"), ("clients", "the client ids"),
                        ("code", "the label code")):

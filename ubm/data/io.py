@@ -240,6 +240,8 @@ def open_data(
     one is a DataError naming the file it would come from.
     """
     data = DataDir(require_dir(Path(data_dir)))
+    if (data.input_dir / "relevant_clients.npy").is_file():  # its own faults first, then staleness
+        load_id_array(data.input_dir / "relevant_clients.npy", unique=True)
     _check_derived(data, window, require)
     con = connect(settings)
     created: dict[str, Path] = {}

@@ -115,7 +115,7 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
     try:
         data = open_data(Path(data_dir), window="input", settings=settings, require=tuple(need))
     except DataError as exc:
-        if "target/" in str(exc) and "_target.parquet" not in str(exc):
+        if str(exc).startswith("missing file") and "target/" in str(exc) and "_target.parquet" not in str(exc):
             raise DataError(f"{exc} (run `ubm lists --data-dir {data_dir}` first)") from exc
         raise
     try:
