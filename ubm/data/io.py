@@ -101,7 +101,7 @@ def connect(settings: Settings = Settings()) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     # Timestamps are UTC instants whatever the machine's zone: TIMESTAMPTZ values convert
     # to TIMESTAMP in the session zone, which would otherwise follow TZ.
-    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursors (the split's lanes) too
     if settings.threads:
         con.execute("SET threads = $t", {"t": settings.threads})
     if settings.memory_limit:

@@ -207,7 +207,7 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
     timer = Timer()
     root = require_dir(Path(data_dir))
     provenance.finish_split(root)  # a previous split that died mid-rename is completed first
-    for directory in (root / "input", root / "target"):
+    for directory in (root / "input", root / "target", root / provenance.STAMP_DIR):
         clean_litter(directory)
     data = open_data(root, window="all", settings=settings,
                      require=EVENT_TYPES + ("product_properties",))
