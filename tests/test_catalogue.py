@@ -186,6 +186,13 @@ CASES: list[Case] = [
          setup=lambda w: np.save(w / "d" / "target" / "active_clients.npy",
                                  np.load(w / "d" / "target" / "active_clients.npy")[:-1])),
     Case("memory-tiny", [*SPLIT, "--memory-limit", "1KB"], 1, ["memory", "--memory-limit"]),
+    Case("memory-tiny-features", [*FEATURES, "--memory-limit", "1KB"], 1, ["memory", "--memory-limit"]),
+    Case("memory-tiny-targets", ["targets", "--data-dir", "{D}", "--out", "{W}/t2", "--memory-limit", "1KB"], 1,
+         ["memory", "--memory-limit"]),
+    Case("memory-tiny-sql", ["run", "summary/events", "--data-dir", "{D}", "--param", "pattern=%",
+                             "--memory-limit", "1KB"], 1, ["memory", "--memory-limit"], cli="ubm-sql"),
+    Case("summary-input-before-split", ["summary", "--data-dir", "{W}/raw", "--window", "input"], 1,
+         ["input/product_buy.parquet", "ubm split"], setup=lambda w: _raw_copy(w)),
     # -- valid runs stay quiet and succeed ---------------------------------------------------
     Case("check-clean", ["check", "--data-dir", "{D}"], 0, ["no problems"], unchanged=False),
 ]

@@ -178,6 +178,24 @@ def test_label_cache_killed_is_cleaned_by_the_next_run(split_dir, tmp_path):
     assert (tmp_path / "t" / "summary.json").is_file() and litter(tmp_path) == []
 
 
+@pytest.mark.parametrize("nth", [1, 2])
+def test_train_killed_while_writing_keeps_the_old_run(split_dir, nth, tmp_path):
+    """Killed in the report (1) or in the swap of the run directory (2): the old run stays."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("scores.json", "metrics.json", "report.png"):
+        (run / name).write_text("old")
+    args = ["train", "--data-dir", str(split_dir), "--embeddings-dir", str(split_dir.parent / "entry"),
+            "--tasks", "churn", "--out", str(run), "--quiet"]
+    where = ("ubm.evaluation.report", "write_report_png") if nth == 1 else ("ubm.util", "_exchange")
+    assert killed(*where, 1, *args) == 9
+    assert {p.name: p.read_text() for p in run.iterdir()} == {n: "old" for n in ("scores.json", "metrics.json",
+                                                                                 "report.png")}
+    ubm(*args)
+    assert json.loads((run / "scores.json").read_text())["churn"] >= 0
+    assert litter(tmp_path) == [] and litter(split_dir.parent) == []
+
+
 def test_train_outputs_change_as_one_unit(tmp_path, monkeypatch):
     """scores.json, metrics.json and report.png: a failure while writing keeps the old run."""
     from ubm.evaluation import train
