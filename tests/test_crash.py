@@ -157,15 +157,17 @@ def test_features_killed_leaves_old_or_new_entry(split_dir, where, tmp_path):
     shutil.copytree(split_dir.parent, base)
     root, entry = base / "d", base / "entry"
     old = digest(entry, ENTRY_FILES)
-    args = ["features", "--data-dir", str(root), "--recipe", "universal", "--out", str(entry)]
+    # The same recipe with other options: the old entry and the new one differ in every file.
+    args = ["features", "--data-dir", str(root), "--top-n", "3", "--windows", "7", "--out", str(entry)]
     code = killed(*where, *args)
     assert code == 9
     now = digest(entry, ENTRY_FILES)
-    recipe = json.loads((entry / "columns.json").read_text())["recipe"]
-    assert (now == old and recipe == "baseline") or recipe == "universal"
-    assert now["embeddings.npy"] is not None
+
+    def top_n() -> int:
+        return json.loads((entry / "columns.json").read_text())["options"]["top_n"]
+    assert (now == old and top_n() == 10) or (top_n() == 3 and now["embeddings.npy"] != old["embeddings.npy"])
     ubm(*args)
-    assert json.loads((entry / "columns.json").read_text())["recipe"] == "universal"
+    assert top_n() == 3
     assert litter(base) == []
 
 
