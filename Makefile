@@ -52,6 +52,7 @@ validate: $(STAMP)
 # each stage appends wall time and peak RSS to bench/results.jsonl.
 bench: $(STAMP)
 	test -f $(BENCH_DATA)/product_buy.parquet || $(BIN)/python bench/measure.py --label generate --size $(BENCH_SIZE) -- $(BIN)/ubm generate --out $(BENCH_DATA) --size $(BENCH_SIZE) --seed $(SEED)
+	$(BIN)/python bench/measure.py --label check --size $(BENCH_SIZE) -- $(BIN)/ubm check --data-dir $(BENCH_DATA) || true
 	$(BIN)/python bench/measure.py --label split --size $(BENCH_SIZE) -- $(BIN)/ubm split --data-dir $(BENCH_DATA)
 	$(BIN)/python bench/measure.py --label lists --size $(BENCH_SIZE) -- $(BIN)/ubm lists --force --data-dir $(BENCH_DATA)
 	$(BIN)/python bench/measure.py --label targets --size $(BENCH_SIZE) -- $(BIN)/ubm targets --data-dir $(BENCH_DATA) --out $(BENCH_DATA)/labels

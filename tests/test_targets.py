@@ -151,4 +151,4 @@ def test_cli_targets(prepared, tmp_path):
     result = CliRunner().invoke(main, ["targets", "--data-dir", str(root), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "propensity_price" in result.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(list(TASKS) + ["summary.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(list(TASKS) + ["stamp.json", "summary.json"])

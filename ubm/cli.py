@@ -1,66 +1,35 @@
 """``ubm``: the command line of the toolkit.
 
 Each command is a thin shell: parse options, call one function of a ``ubm`` module,
-print what it returned. Bad input exits with code 1 and a message naming the file,
-column or value; bad usage exits with 2.
+print what it returned. Failures become one line (see :mod:`ubm.clikit`): bad data or a
+limit of the machine exits with 1, bad usage with 2; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
-from typing import Any, Callable
 
 import click
 
+from ubm.clikit import GuardedGroup, debug_option, make_settings, settings_options
 from ubm.contract import MAX_COLUMNS
-from ubm.data.io import DataError, Settings
-from ubm.data.sql import TemplateError
+from ubm.data.io import DataError
 
 DATA_DIR = click.option(
     "--data-dir", required=True, type=click.Path(path_type=Path), help="data directory (layout: docs/data.md)"
 )
 
 
-def settings_options(func: Callable) -> Callable:
-    """DuckDB resource options shared by every command that runs SQL."""
-    func = click.option("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")(func)
-    func = click.option("--memory-limit", default="4GB", show_default=True,
-                        help="DuckDB memory limit; larger work spills to --temp-dir")(func)
-    func = click.option("--temp-dir", type=click.Path(path_type=Path), default=None,
-                        help="DuckDB spill directory (default: DuckDB's own)")(func)
-    return func
-
-
-def make_settings(threads: int | None, memory_limit: str, temp_dir: Path | None) -> Settings:
-    return Settings(threads=threads, memory_limit=memory_limit,
-                    temp_directory=str(temp_dir) if temp_dir else None)
-
-
-def friendly_errors(func: Callable) -> Callable:
-    """Turn expected failures into one-line messages and exit codes, not tracebacks."""
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TemplateError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        except DataError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-    return wrapper
-
-
 def echo(message: str) -> None:
     click.echo(message, err=True)
 
 
-@click.group(help="ubm: Universal Behavioral Profiles, SQL-first.",
+@click.group(cls=GuardedGroup, help="ubm: Universal Behavioral Profiles, SQL-first.",
              epilog="Reference: docs/README.md in the ubm repository (data layout, split, tasks, "
                     "entry checks, model, metrics, baseline); help texts cite its pages as docs/<page>.md §N.")
-def main() -> None:
+@debug_option
+def main(debug: bool) -> None:
     pass
 
 
@@ -70,7 +39,6 @@ def main() -> None:
 @click.option("--clients", type=int, default=None, help="override the preset's number of clients")
 @click.option("--days", type=int, default=None, help="override the preset's time span in days")
 @click.option("--seed", type=int, default=0, show_default=True)
-@friendly_errors
 def generate(out: Path, size: str, clients: int | None, days: int | None, seed: int) -> None:
     from ubm.data.generate import generate as run_generate
 
@@ -82,17 +50,29 @@ def generate(out: Path, size: str, clients: int | None, days: int | None, seed: 
 @DATA_DIR
 @click.option("--window", type=click.Choice(["all", "input"]), default="all", show_default=True)
 @settings_options
-@friendly_errors
 def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.prepare.summary import summarise
 
     click.echo(summarise(data_dir, window, make_settings(threads, memory_limit, temp_dir)))
 
 
+@main.command(help="Check every file of a data directory and report every problem with counts "
+                   "(types, NULLs, unparseable timestamps and vectors, duplicate skus and ids, target "
+                   "skus without properties, a stale split); exit 1 when there is any.")
+@DATA_DIR
+@settings_options
+def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+    from ubm.prepare.check import check_data_dir
+
+    report = check_data_dir(data_dir, make_settings(threads, memory_limit, temp_dir))
+    click.echo(report.describe(), err=not report.ok)
+    if not report.ok:
+        sys.exit(1)
+
+
 @main.command(help="Split events in time (docs/split.md): D/input/<event>.parquet and D/target/*_target.parquet.")
 @DATA_DIR
 @settings_options
-@friendly_errors
 def split(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.prepare.split import split as run_split
 
@@ -104,7 +84,6 @@ def split(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path
 @DATA_DIR
 @click.option("--force", is_flag=True, help="rebuild every list, even those already there")
 @settings_options
-@friendly_errors
 def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.prepare.lists import build_lists
 
@@ -117,7 +96,6 @@ def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, t
 @click.option("--client-ids", type=click.Path(path_type=Path), default=None,
               help="int64 .npy of clients to label, in this order (default: input/relevant_clients.npy)")
 @settings_options
-@friendly_errors
 def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | None, memory_limit: str,
             temp_dir: Path | None) -> None:
     from ubm.prepare.targets import build_targets
@@ -133,10 +111,9 @@ def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | N
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="entry directory to write")
 @click.option("--source", type=click.Choice(["input", "all"]), default="input", show_default=True,
               help="input: the split's input window (D/input); all: every event (an official entry)")
-@click.option("--windows", default=None, help="baseline: window lengths in days, e.g. 1,7,30")
+@click.option("--windows", default=None, help="window lengths in days, e.g. 1,7,30 (baseline and universal)")
 @click.option("--top-n", type=int, default=None, help="baseline: top values counted per column (default 10)")
 @settings_options
-@friendly_errors
 def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str | None, top_n: int | None,
              threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     import warnings
@@ -163,7 +140,6 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
 @click.option("--no-relevant-check", is_flag=True,
               help="skip 'client ids are a permutation of relevant clients' (local split experiments)")
 @click.option("--max-dim", type=int, default=MAX_COLUMNS, show_default=True, help="most columns allowed")
-@friendly_errors
 def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_dim: int) -> None:
     from ubm.profiles.validate import validate_entry
 
@@ -188,13 +164,23 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
 @click.option("--fast", is_flag=True, help="CUDA only: TF32/bf16 and fused optimiser; scores marked unofficial")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @settings_options
-@friendly_errors
 def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Path, device: str,
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool,
           threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.evaluation.train import evaluate, format_scores, resolve_tasks
 
     names = [t for item in tasks for t in item.split(",") if t]
+    if out.exists() and not out.is_dir():
+        raise click.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
+    if labels is not None and not (labels / "summary.json").is_file():
+        raise click.BadParameter(f"{labels} is not a labels directory written by `ubm targets` "
+                                 "(no summary.json)", param_hint="--labels")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.BadParameter("CUDA is not available on this machine; use --device cpu or auto",
+                                     param_hint="--device")
     result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
                       relevant_check=not no_relevant_check, fast=fast, labels=labels,
                       settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo)
@@ -208,7 +194,6 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--names", default=None, help="comma-separated names for the runs (default: directory names)")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="also write JSON here")
-@friendly_errors
 def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None) -> None:
     import json
 
@@ -218,18 +203,35 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
     labels = [n.strip() for n in names.split(",")] if names else [r.name for r in runs]
     if len(labels) != len(runs) or len(set(labels)) != len(labels):
         raise click.UsageError("--names must give one distinct name per run")
-    scores = {}
-    for label, run in zip(labels, runs):
-        path = run / "scores.json"
-        if not path.is_file():
-            raise DataError(f"missing scores file: {path} (run `ubm train --out {run}` first)")
-        scores[label] = {k: v for k, v in json.loads(path.read_text()).items() if k != "placeholder"}
+    if json_out is not None and json_out.is_dir():
+        raise click.BadParameter(f"{json_out} is a directory; give a file name", param_hint="--json")
+    scores = {label: _read_scores(run / "scores.json", run) for label, run in zip(labels, runs)}
     board = board_of(scores)
     click.echo(format_table(board))
     if json_out:
         with atomic_path(json_out) as tmp:
             tmp.write_text(to_json(board))
         click.echo(f"wrote {json_out}", err=True)
+
+
+def _read_scores(path: Path, run: Path) -> dict[str, float]:
+    """The task -> score map of one run; anything else is a DataError naming the file."""
+    import json
+    import math
+
+    if not path.is_file():
+        raise DataError(f"missing scores file: {path} (run `ubm train --out {run}` first)")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); rerun `ubm train --out {run}`") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected an object of task -> score, found {type(raw).__name__}")
+    scores = {k: v for k, v in raw.items() if k != "placeholder"}
+    for task, value in scores.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise DataError(f"{path}: score of task '{task}' is {value!r}, expected a finite number")
+    return scores
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ are registered through DuckDB's relation API (so no path is ever pasted into SQL
 text), then one typed view per table casts the published encodings:
 
 * ``timestamp``: text ``YYYY-MM-DD HH:MM:SS`` or a native timestamp -> TIMESTAMP
+  (a TIMESTAMPTZ as its UTC wall time, independent of the machine's zone)
 * ``query`` / ``name``: text like ``[ 12 201   3 ...]`` or a list column -> UTINYINT[16]
 
 Views created (each only when its file exists):
@@ -98,6 +99,9 @@ def require_file(path: Path, what: str = "file") -> Path:
 
 def connect(settings: Settings = Settings()) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
+    # Timestamps are UTC instants whatever the machine's zone: TIMESTAMPTZ values convert
+    # to TIMESTAMP in the session zone, which would otherwise follow TZ.
+    con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursors (the split's lanes) too
     if settings.threads:
         con.execute("SET threads = $t", {"t": settings.threads})
     if settings.memory_limit:
@@ -182,8 +186,26 @@ def register_array(con: duckdb.DuckDBPyConnection, view: str, array: np.ndarray,
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM arr_{view}")
 
 
-def load_id_array(path: Path) -> np.ndarray:
-    """Load an organiser ``.npy`` of integer ids (int64 1-D); anything else is a DataError."""
+def _check_derived(data: DataDir, window: str, require: tuple[str, ...]) -> None:
+    """Refuse a missing, interrupted or stale split (and stale label lists) before reading them."""
+    from ubm import provenance
+
+    uses_split = window == "input" or any(v in require for v in ("train_target", "validation_target"))
+    uses_lists = any(v == "active_clients" or v.startswith("label_list_") for v in require)
+    if window == "input" and not any(data.event_file(e, "input").is_file() for e in EVENT_TYPES):
+        raise DataError(f"missing {data.event_file('product_buy', 'input')}: no input window "
+                        f"(run `ubm split --data-dir {data.root}` first)")
+    if uses_split or uses_lists:
+        provenance.verify_split(data.root)
+    if uses_lists:
+        provenance.verify_lists(data.root)
+
+
+def load_id_array(path: Path, unique: bool = False) -> np.ndarray:
+    """Load an organiser ``.npy`` of integer ids (int64 1-D); anything else is a DataError.
+
+    With ``unique``, an id listed more than once is a DataError too.
+    """
     require_file(path, "array file")
     try:
         array = np.load(path, allow_pickle=False)
@@ -191,7 +213,18 @@ def load_id_array(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a loadable .npy file ({exc})") from exc
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
         raise DataError(f"{path}: expected a 1-D integer array, found {array.dtype} {array.shape}")
-    return array.astype(np.int64, copy=False)
+    array = array.astype(np.int64, copy=False)
+    if unique:
+        check_unique(path, array)
+    return array
+
+
+def check_unique(path: Path, ids: np.ndarray, what: str = "client id") -> None:
+    uniq, counts = np.unique(ids, return_counts=True)
+    if len(uniq) != len(ids):
+        dup = uniq[counts > 1]
+        raise DataError(f"{path}: {len(dup):,} {what}(s) appear more than once, e.g. {int(dup[0])} "
+                        f"({int(counts[counts > 1].sum() - len(dup)):,} extra rows)")
 
 
 def open_data(
@@ -207,6 +240,9 @@ def open_data(
     one is a DataError naming the file it would come from.
     """
     data = DataDir(require_dir(Path(data_dir)))
+    if (data.input_dir / "relevant_clients.npy").is_file():  # its own faults first, then staleness
+        load_id_array(data.input_dir / "relevant_clients.npy", unique=True)
+    _check_derived(data, window, require)
     con = connect(settings)
     created: dict[str, Path] = {}
     tables = {e: data.event_file(e, window) for e in EVENT_TYPES}
@@ -221,7 +257,7 @@ def open_data(
               "active_clients": data.target_dir / "active_clients.npy"}
     for view, path in arrays.items():
         if path.is_file():
-            register_array(con, view, load_id_array(path))
+            register_array(con, view, load_id_array(path, unique=True))
             created[view] = path
     for task in PROPENSITY_TASKS:
         path = data.target_dir / f"{task}.npy"
@@ -271,6 +307,14 @@ def explain_conversion_error(data: Data, exc: Exception) -> DataError:
 def _first_unparseable(con: duckdb.DuckDBPyConnection, view: str, column: str, kind: str) -> str | None:
     raw = f"raw_{view}"
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {raw})").fetchall())
+    if kind == "vec" and str(types.get(column, "")).endswith("]"):
+        parsed = f'TRY_CAST("{column}" AS UTINYINT[])'
+        test = (f'len("{column}") <> {VECTOR_LEN} OR {parsed} IS NULL'
+                f" OR len(list_filter({parsed}, lambda v: v IS NULL)) > 0"
+                f' OR len(list_filter("{column}", lambda v: v IS NULL)) > 0')
+        row = con.execute(f'SELECT CAST("{column}" AS VARCHAR) FROM {raw} '
+                          f'WHERE "{column}" IS NOT NULL AND ({test}) LIMIT 1').fetchone()
+        return None if row is None else row[0]
     if types.get(column) != "VARCHAR":
         return None
     if kind == "ts":

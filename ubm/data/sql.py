@@ -137,6 +137,19 @@ _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newlin
                           trim_blocks=True, lstrip_blocks=True)
 
 
+def _kind(value: Any) -> str:
+    """The JSON kind of a structure value: a name, a list, a mapping, a number or a flag."""
+    if isinstance(value, bool):
+        return "a flag (true/false)"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a name"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a mapping" if isinstance(value, dict) else type(value).__name__
+
+
 def render(template: Template | str, structure: dict[str, Any] | None = None) -> str:
     """Render the Jinja structure of a template; values are never rendered in."""
     tpl = load(template) if isinstance(template, str) else template
@@ -146,6 +159,11 @@ def render(template: Template | str, structure: dict[str, Any] | None = None) ->
             raise TemplateError(
                 f"template {tpl.name}: unknown structure variable '{key}'"
                 f" (declared: {', '.join(tpl.structure) or 'none'})"
+            )
+        if _kind(value) != _kind(tpl.structure[key]):
+            raise TemplateError(
+                f"template {tpl.name}: structure '{key}' takes {_kind(tpl.structure[key])} "
+                f"like {json.dumps(tpl.structure[key])}, got {json.dumps(value)}"
             )
         context[key] = value
     for key, value in context.items():

@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 import duckdb
 
+from ubm.clikit import GuardedGroup, debug_option, make_settings, settings_options
 from ubm.data import sql
-from ubm.data.io import DataError, Settings, open_data
+from ubm.data.io import DataError, open_data
 from ubm.util import atomic_path
 
 USAGE_ERROR = 2
@@ -23,6 +24,8 @@ def _parse_kv(pairs: tuple[str, ...], what: str) -> dict[str, str]:
         if "=" not in pair:
             raise sql.TemplateError(f"{what} '{pair}' must look like name=value")
         key, value = pair.split("=", 1)
+        if key.strip() in out:
+            raise sql.TemplateError(f"{what} '{key.strip()}' is given twice")
         out[key.strip()] = value
     return out
 
@@ -42,10 +45,11 @@ def _fail(message: str, code: int = USAGE_ERROR) -> None:
     sys.exit(code)
 
 
-@click.group(help="Render and run ubm's SQL templates (sql/<stage>/<name>.sql).",
+@click.group(cls=GuardedGroup, help="Render and run ubm's SQL templates (sql/<stage>/<name>.sql).",
              epilog="Reference: docs/README.md in the ubm repository; docs/data.md describes the "
                     "tables that templates read.")
-def main() -> None:
+@debug_option
+def main(debug: bool) -> None:
     pass
 
 
@@ -79,10 +83,12 @@ def show_cmd(name: str, structure: tuple[str, ...]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="write here instead of stdout")
 @click.option("--limit", type=int, default=None, help="at most N rows")
+@settings_options
 def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
-            structure: tuple[str, ...], fmt: str, out: Path | None, limit: int | None) -> None:
+            structure: tuple[str, ...], fmt: str, out: Path | None, limit: int | None,
+            threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     try:
-        data = open_data(data_dir, window=window, settings=Settings())
+        data = open_data(data_dir, window=window, settings=make_settings(threads, memory_limit, temp_dir))
         rel = sql.run_standalone(data, name, _parse_kv(params, "--param"), _parse_structure(structure))
         if rel is None:
             click.echo(f"{name}: statement executed", err=True)
@@ -95,8 +101,11 @@ def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
         _fail(str(exc))
     except DataError as exc:
         _fail(str(exc), 1)
-    except duckdb.Error as exc:
-        _fail(f"{name}: {exc}", 1)
+    except (duckdb.Error, OSError) as exc:
+        from ubm.clikit import explain
+
+        code, message = explain(exc)
+        _fail(f"{name}: {message}", code)
 
 
 def _emit(rel: duckdb.DuckDBPyRelation, fmt: str, out: Path | None) -> None:

@@ -8,7 +8,6 @@ same, looking each client's labels up by id in the label arrays of ``ubm targets
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -18,10 +17,11 @@ from typing import Callable
 
 import numpy as np
 
+from ubm import provenance
 from ubm.data.io import DataError, Settings
 from ubm.prepare.targets import TASKS, build_targets, load_task
 from ubm.evaluation.loop import TaskResult, train_task
-from ubm.util import atomic_path, keep_freed_memory
+from ubm.util import OutputError, atomic_dir, is_temp_name, keep_freed_memory
 from ubm.profiles.validate import load_entry, validate_entry
 
 
@@ -45,29 +45,21 @@ def resolve_tasks(tasks: tuple[str, ...] | list[str]) -> list[str]:
     return list(dict.fromkeys(tasks))
 
 
-def _ids_digest(ids: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()[:16]
-
-
 def labels_for(data_dir: Path, client_ids_file: Path | None, cache_root: Path,
                settings: Settings, log: Callable[[str], None]) -> Path:
     """Labels of the relevant clients (or of the given ids), computed once and reused.
 
-    The cache key covers the evaluated client set and the target files' sizes and
-    mtimes, so a re-split or new label list recomputes instead of reusing stale labels.
+    The cache key is the content identity of everything labels are computed from: the split
+    files, the label lists and the client ids (sha256 of their bytes), and the label code
+    (:func:`ubm.provenance.labels_key`); any change recomputes instead of reusing.
     """
-    target_dir = Path(data_dir) / "target"
-    stamp = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-             for p in sorted(target_dir.glob("*")) if p.is_file()]
-    clients = "relevant" if client_ids_file is None else _ids_digest(np.load(client_ids_file))
-    key_src = "|".join(stamp) + "|" + clients
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    key = provenance.labels_key(provenance.labels_inputs(Path(data_dir), client_ids_file))
     out = cache_root / f"labels-{key}"
     if (out / "summary.json").is_file():
         log(f"reusing labels in {out}")
         return out
     log(f"computing labels into {out}")
-    build_targets(data_dir, out, client_ids=client_ids_file, settings=settings, progress=log)
+    build_targets(data_dir, out, client_ids=client_ids_file, settings=settings)
     return out
 
 
@@ -101,11 +93,14 @@ def evaluate(
     if not report.ok:
         lines = "\n".join(f"  {name}: {message}" for name, message in report.failures)
         raise EntryError(f"entry {embeddings_dir} failed validation:\n{lines}")
-    client_ids, embeddings = load_entry(embeddings_dir)
+    provenance.verify_entry(embeddings_dir, data_dir)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_out(out_dir)
+    client_ids, embeddings = load_entry(embeddings_dir)
     # With the relevant check off the official tool evaluates exactly the entry's clients.
     wanted = None if relevant_check else Path(embeddings_dir) / "client_ids.npy"
+    if labels is not None:
+        provenance.verify_labels(labels, data_dir, wanted)
     labels_dir = labels or labels_for(data_dir, wanted, Path(data_dir) / ".cache", settings, log)
 
     keep_freed_memory()
@@ -136,6 +131,20 @@ def _versions() -> dict[str, str]:
             "numpy": np.__version__}
 
 
+RUN_FILES = frozenset({"scores.json", "metrics.json", "report.png"})
+
+
+def _check_out(out_dir: Path) -> None:
+    """Refuse, before training, an --out that holds anything but a previous run's files."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir} exists and is not a directory")
+    if out_dir.is_dir():
+        others = sorted(p.name for p in out_dir.iterdir() if p.name not in RUN_FILES and not is_temp_name(p.name))
+        if others:
+            raise OutputError(f"--out {out_dir} holds files that are not a run's ({others[0]}); "
+                              "give an empty or new directory")
+
+
 def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, TaskResult],
                   data_dir: Path, embeddings_dir: Path, fast: bool) -> None:
     from ubm.evaluation.report import write_report_png
@@ -146,11 +155,11 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
         "versions": _versions(),
         "tasks": {task: asdict(r) for task, r in results.items()},
     }
-    with atomic_path(out_dir / "scores.json") as tmp:
-        tmp.write_text(json.dumps(scores, indent=2) + "\n")
-    with atomic_path(out_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2, default=str) + "\n")
-    write_report_png(metrics["tasks"], out_dir / "report.png")
+    # The three files change together: a run killed while writing leaves the previous run.
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        write_report_png(metrics["tasks"], tmp / "report.png")
 
 
 def format_scores(results: dict[str, TaskResult]) -> str:

@@ -12,6 +12,8 @@ Writes under ``D/target/`` (each only when absent, unless ``force``):
 
 A list that is given is used as is. If its popularity file is missing, that file is
 built from the same counts, in the given list's order (0 for a value never bought).
+Lists that ubm built from another split or client set (``D/.ubm/lists.json`` says which)
+are rebuilt, never kept as given.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from ubm import provenance
 from ubm.data import sql
 from ubm.contract import PROPENSITY_TASKS
 from ubm.data.io import Settings, open_data
@@ -55,8 +58,9 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
     data = open_data(root, window="input", settings=settings,
                      require=("relevant_clients", "product_buy", "train_target"))
     try:
+        stale = {root / name for name in provenance.stale_lists(root)}
         active = target / "active_clients.npy"
-        if force or not active.is_file():
+        if force or not active.is_file() or active in stale:
             ids = sql.fetch_numpy(data, "lists/active_clients")["client_id"].astype(np.int64)
             save_npy(active, ids)
             result.built.append(active.name)
@@ -67,7 +71,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
         for task, column in PROPENSITY_TASKS.items():
             list_path = target / f"{task}.npy"
             pop_path = target / f"popularity_{task}.npy"
-            if force or not list_path.is_file():
+            if force or not list_path.is_file() or list_path in stale:
                 rows = sql.fetch_numpy(data, "lists/top_values", {"limit": LIST_SIZE},
                                        {"column": column, "new_only": task == "propensity_new_sku"})
                 values = rows["value"].astype(np.int64)
@@ -77,7 +81,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
             else:
                 values = np.load(list_path, allow_pickle=False)
                 result.kept.append(list_path.name)
-                if pop_path.is_file():
+                if pop_path.is_file() and pop_path not in stale:
                     result.kept.append(pop_path.name)
                 else:
                     rows = sql.fetch_numpy(data, "lists/popularity_of", {},
@@ -87,6 +91,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
             result.sizes[task] = len(values)
             if progress:
                 progress(f"{task}: {len(values)} labels")
+        provenance.write_lists_stamp(root, [target / name for name in result.built])
     finally:
         data.close()
     return result

@@ -11,7 +11,10 @@
   from ``product_properties`` (``name`` in its published encoding).
 
 Every file is written under a temporary name; they are renamed into place only after
-all seven are complete, so an interrupted run leaves the previous outputs as they were.
+all seven are complete, through a journal (:func:`ubm.provenance.commit_split`), so an
+interrupted run leaves the previous outputs or, once the next command has finished the
+renames, the new ones; never a mix. ``D/.ubm/split.json`` records the published files the
+split was made from; later stages refuse the split when they have changed.
 
 A rerun on the same data gives the same bytes. The input chunks keep the published file's
 row order (like the official pandas split, which filters the frame as it is); each file is
@@ -33,10 +36,12 @@ from typing import Callable
 import duckdb
 import pyarrow.parquet as pq
 
+from ubm import provenance
 from ubm.data import sql
 from ubm.contract import EVENT_TYPES, EVENT_VALUE, TABLE_COLUMNS
-from ubm.data.io import Data, DataError, Settings, open_data, register_table
-from ubm.util import Timer
+from ubm.data.io import Data, DataError, Settings, open_data, register_table, require_dir
+from ubm.prepare.check import require_clean
+from ubm.util import Timer, clean_litter, temp_name
 
 DAYS_IN_TARGET = 14
 TARGET_FILES: tuple[str, ...] = ("train_target", "validation_target")
@@ -103,7 +108,7 @@ def _check_targets(data: Data, b: Boundaries) -> None:
     missing = sql.fetch_numpy(data, "split/missing_skus",
                               {"since": b.train_target_start, "until": b.end})
     if len(missing["sku"]):
-        examples = ", ".join(f"{s} ({n} purchases)" for s, n in
+        examples = ", ".join(f"{s} ({n} purchase{'s' if n != 1 else ''})" for s, n in
                              zip(missing["sku"][:5], missing["purchases"][:5]))
         raise DataError(
             f"{data.paths['product_properties']}: {len(missing['sku'])} skus bought in the target "
@@ -200,9 +205,19 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
           progress: Callable[[str], None] | None = None) -> SplitResult:
     """Split ``data_dir`` per docs/split.md; returns boundaries and rows written per output."""
     timer = Timer()
-    root = Path(data_dir)
+    root = require_dir(Path(data_dir))
+    provenance.finish_split(root)  # a previous split that died mid-rename is completed first
+    for directory in (root / "input", root / "target", root / provenance.STAMP_DIR):
+        clean_litter(directory)
     data = open_data(root, window="all", settings=settings,
                      require=EVENT_TYPES + ("product_properties",))
+    sources = provenance.ids_of(root, [data.paths[v] for v in EVENT_TYPES + ("product_properties",)])
+    try:
+        # NULLs would be dropped (timestamp) or copied (ids) silently; unparseable values fail the casts.
+        require_clean(data, {**{e: None for e in EVENT_TYPES}, "product_properties": ("sku", "category", "price")})
+    except BaseException:
+        data.close()
+        raise
     try:
         with sql.explained(data):
             end, _purchases = sql.run(data, "split/end").fetchall()[0]
@@ -213,7 +228,7 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
 
         outputs: dict[str, Path] = {e: root / "input" / f"{e}.parquet" for e in EVENT_TYPES}
         outputs.update({t: root / "target" / f"{t}.parquet" for t in TARGET_FILES})
-        temps = {name: path.with_name(f".{path.name}.tmp-{os.getpid()}") for name, path in outputs.items()}
+        temps = {name: temp_name(path) for name, path in outputs.items()}
         result = SplitResult(root, b, paths=outputs)
         windows = {
             "train_target": (b.train_target_start, b.validation_target_start, False),
@@ -237,14 +252,14 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
             directory.mkdir(parents=True)
         try:
             _write_in_parallel(data, jobs, settings, temps, result, progress, timer)
-            for name, path in outputs.items():
-                os.replace(temps[name], path)
+            provenance.commit_split(root, [(temps[n], p) for n, p in outputs.items()], sources)
         except duckdb.OutOfMemoryException as exc:
             raise DataError(
                 f"DuckDB ran out of memory ({exc}); raise --memory-limit or set --temp-dir on a disk with room"
             ) from exc
         finally:
-            for tmp in temps.values():
+            # Once the journal exists the temporaries belong to it: the next run finishes the renames.
+            for tmp in ([] if provenance.journal_path(root).exists() else temps.values()):
                 if tmp.exists():
                     tmp.unlink()
             for directory in made:  # a failed first split leaves no empty folders behind

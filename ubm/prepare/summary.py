@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from ubm.data import sql
+from ubm.contract import EVENT_TYPES
 from ubm.data.io import Settings, open_data
 
 
 def summarise(data_dir: Path, window: str = "all", settings: Settings = Settings()) -> str:
     data = open_data(data_dir, window=window, settings=settings,
-                     require=("product_buy", "product_properties"))
+                     require=EVENT_TYPES + ("product_properties",))
     events = sql.fetch_numpy(data, "summary/events", {"pattern": "%"})
     catalog = sql.fetch_numpy(data, "summary/catalog")
     lines = [f"data: {data_dir} ({window} events)", "",

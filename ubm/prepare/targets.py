@@ -25,10 +25,11 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from ubm import provenance
 from ubm.data import sql
 from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTask, task_kind
 from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity, open_data, register_array
-from ubm.util import atomic_dir, long_to_dense
+from ubm.util import OutputError, atomic_dir, long_to_dense
 
 WINDOWS: dict[str, str] = {"train": "train_target", "validation": "validation_target"}
 
@@ -84,12 +85,27 @@ def _labels_for(data: Data, task: str, clients: np.ndarray, n_labels: int, windo
     return long_to_dense(pairs["row"], pairs["label"], 1, len(clients), n_labels, np.uint8)
 
 
+def _check_out(out: Path, data_root: Path) -> None:
+    """Refuse, before touching anything, an --out that is not a labels directory to replace."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputError(f"--out {out} exists and is not a directory; not replacing it")
+    if data_root.resolve().is_relative_to(out.resolve()):
+        raise OutputError(f"--out {out} would replace the data directory")
+    contents = [p.name for p in out.iterdir()]
+    if contents and "summary.json" not in contents:
+        raise OutputError(f"--out {out} is a non-empty directory without labels (no summary.json); "
+                          "not replacing it")
+
+
 def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Settings(),
                   client_ids: Path | str | None = None, tasks: tuple[str, ...] = TASKS,
                   progress: Callable[[str], None] | None = None) -> TargetsResult:
     """Write the label matrices of ``tasks`` for a split data directory into ``out``."""
     for task in tasks:
         _task_kind(task)
+    _check_out(Path(out), Path(data_dir))
     need = ["train_target", "validation_target"]
     if client_ids is None:
         need.append("relevant_clients")
@@ -99,7 +115,7 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
     try:
         data = open_data(Path(data_dir), window="input", settings=settings, require=tuple(need))
     except DataError as exc:
-        if "target/" in str(exc) and "_target.parquet" not in str(exc):
+        if str(exc).startswith("missing file") and "target/" in str(exc) and "_target.parquet" not in str(exc):
             raise DataError(f"{exc} (run `ubm lists --data-dir {data_dir}` first)") from exc
         raise
     try:
@@ -107,8 +123,9 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
             clients = load_id_array(data.paths["relevant_clients"])
             source = str(data.paths["relevant_clients"])
         else:
-            clients = load_id_array(Path(client_ids))
+            clients = load_id_array(Path(client_ids), unique=True)
             source = str(client_ids)
+        inputs = provenance.labels_inputs(Path(data_dir), None if client_ids is None else Path(client_ids))
         summary: dict = {"data_dir": str(data_dir), "client_ids": source, "tasks": {}}
         with atomic_dir(Path(out)) as tmp:
             for task in tasks:
@@ -145,6 +162,7 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
                 if progress:
                     progress(f"{task}: {len(task_clients):,} clients x {len(labels)} labels")
             (tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            provenance.write_labels_stamp(tmp, inputs)
     finally:
         data.close()
     return TargetsResult(Path(out), summary)

@@ -30,6 +30,7 @@ from ubm.contract import EVENT_TYPES, MAX_COLUMNS
 from ubm.profiles.recipes import get_recipe
 from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, warn_overflow
 from ubm.data.io import DataDir, DataError, Settings, load_id_array, open_data, require_dir
+from ubm.prepare.check import require_clean
 from ubm.util import Timer, atomic_dir
 
 ENTRY_FILES = ("client_ids.npy", "embeddings.npy", "columns.json")
@@ -117,6 +118,9 @@ def export_features(
 
     data = open_data(root, window=source, settings=settings, require=FEATURE_INPUTS)
     try:
+        # Every row is checked, not only the relevant clients' rows the recipes happen to parse.
+        require_clean(data, {**{e: None for e in EVENT_TYPES}, "product_properties": ("sku",)})
+        require_clean(data, {"search_query": ("query",), "product_properties": ("name",)}, nulls_only=False)
         clients = load_id_array(data.paths["relevant_clients"])
         uniq, counts = np.unique(clients, return_counts=True)
         if len(uniq) != len(clients):

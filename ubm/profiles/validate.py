@@ -12,6 +12,7 @@ Checks, by name:
 ``NaN``                any NaN in the embeddings
 ``inf``                any +-inf in the embeddings
 ``not a permutation``  client ids are not exactly the relevant clients, once each
+``duplicate ids``      a client id listed twice (checked without the relevant check too)
 ``length mismatch``    rows of embeddings != number of client ids
 =====================  ======================================================
 
@@ -33,7 +34,7 @@ from ubm.data.io import DataError
 CLIENT_IDS = "client_ids.npy"
 EMBEDDINGS = "embeddings.npy"
 CHECKS = ("missing file", "not loadable", "wrong dtype", "wrong shape", "too wide", "NaN", "inf",
-          "not a permutation", "length mismatch")
+          "not a permutation", "duplicate ids", "length mismatch")
 _CHUNK_ROWS = 65536
 
 
@@ -166,6 +167,12 @@ def validate_entry(
             problem = _permutation_failure(client_ids, relevant)
             if problem:
                 failures.append(("not a permutation", problem))
+
+    if not relevant_check and ids_ok:
+        uniq, counts = np.unique(np.asarray(client_ids), return_counts=True)
+        if len(uniq) != len(client_ids):
+            failures.append(("duplicate ids", f"{int((counts > 1).sum()):,} client id(s) listed more than "
+                                              f"once, e.g. {int(uniq[counts > 1][0])}"))
 
     if ids_ok and emb_ok and embeddings.shape[0] != client_ids.shape[0]:
         failures.append(("length mismatch",

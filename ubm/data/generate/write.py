@@ -2,7 +2,7 @@
 the published files (docs/data.md).
 
 Each event file gets one row group per chunk with the chunk's rows in time order, so rows are
-neither grouped by client nor sorted by ``client_id``. Files are written under ``.tmp`` names
+neither grouped by client nor sorted by ``client_id``. Files are written under temporary names (with the writer's PID)
 and renamed when all are complete; a failure removes them.
 """
 
@@ -27,7 +27,8 @@ from ubm.data.generate.params import SIZES, Behaviour, SizePreset
 from ubm.data.generate.sampling import CLIENT_ID_STREAM, Scramble, stream
 from ubm.data.generate.sessions import EventColumns, chunk_events
 from ubm.data.generate.world import World, build_world
-from ubm.util import save_npy
+from ubm.provenance import remove_derived
+from ubm.util import clean_litter, save_npy, temp_name
 
 MIN_DAYS = 29  # two 14-day target windows and some input
 
@@ -169,8 +170,9 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
     fmt = TimeFormatter(p.days)
 
     rows = {e: 0 for e in EVENT_TYPES}
-    tmp = {e: out / f"{e}.parquet.tmp" for e in EVENT_TYPES}
-    props_tmp = out / "product_properties.parquet.tmp"
+    clean_litter(out)
+    tmp = {e: temp_name(out / f"{e}.parquet") for e in EVENT_TYPES}
+    props_tmp = temp_name(out / "product_properties.parquet")
     writers = {e: pq.ParquetWriter(tmp[e], _SCHEMAS[e], **_WRITER_OPTIONS) for e in EVENT_TYPES}
     bg = _BackgroundWriter()
     active = 0
@@ -188,6 +190,8 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
         bg.close()
         for w in writers.values():
             w.close()
+        # The old split, lists and label cache belong to the files being replaced.
+        remove_derived(out)
         for e in EVENT_TYPES:
             os.replace(tmp[e], out / f"{e}.parquet")
         os.replace(props_tmp, out / "product_properties.parquet")

@@ -1,0 +1,289 @@
+"""A catalogue of bad inputs and faults, driven through the command lines.
+
+Every case runs one command on a fresh copy of a small split data directory (with its
+label lists, labels and a baseline entry) after an optional ``setup`` that breaks
+something, and asserts: the exit code, no Python traceback, a message naming the file,
+column, value or option, and (for every failing case) that no file under the copy changed,
+appeared or disappeared. To add a case, append a :class:`Case` to :data:`CASES`.
+
+Placeholders in ``args``: {D} data dir, {E} entry dir, {T} labels dir, {W} scratch dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from ubm.cli import main as ubm_main
+from ubm.data.sql_cli import main as sql_main
+
+
+@dataclass
+class Case:
+    id: str
+    args: list[str]
+    code: int
+    says: list[str]  # substrings the output must hold (after placeholders are filled in)
+    setup: Callable[[Path], None] | None = None  # breaks the copy (gets the scratch dir W)
+    cli: str = "ubm"
+    unchanged: bool = True  # no file under W may change (failing cases)
+    skip: Callable[[], str | None] = lambda: None
+
+
+def _rewrite(path: Path, change: Callable[[pa.Table], pa.Table]) -> None:
+    pq.write_table(change(pq.read_table(path)), path)
+
+
+def _set_cell(table: pa.Table, column: str, row: int, value) -> pa.Table:
+    values = table.column(column).to_pylist()
+    values[row] = value
+    i = table.schema.get_field_index(column)
+    return table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
+
+
+def null_in(rel: str, column: str, row: int = 3) -> Callable[[Path], None]:
+    return lambda w: _rewrite(w / "d" / rel, lambda t: _set_cell(t, column, row, None))
+
+
+def value_in(rel: str, column: str, value, row: int = 3) -> Callable[[Path], None]:
+    return lambda w: _rewrite(w / "d" / rel, lambda t: _set_cell(t, column, row, value))
+
+
+def duplicate_skus(w: Path) -> None:
+    _rewrite(w / "d" / "product_properties.parquet", lambda t: pa.concat_tables([t, t.slice(0, 2)]))
+
+
+def duplicate_relevant(w: Path) -> None:
+    path = w / "d" / "input" / "relevant_clients.npy"
+    ids = np.load(path)
+    np.save(path, np.concatenate([ids, ids[:3]]))
+
+
+def list_vectors(length: int, top: int = 9) -> Callable[[Path], None]:
+    def setup(w: Path) -> None:
+        path = w / "d" / "product_properties.parquet"
+        table = pq.read_table(path)
+        vec = [[min(top, 255 + (top > 255))] + [1] * (length - 1)] * table.num_rows
+        vec[0] = [top] + [1] * (length - 1)
+        i = table.schema.get_field_index("name")
+        pq.write_table(table.set_column(i, "name", pa.array(vec, pa.list_(pa.int64()))), path)
+    return setup
+
+
+def file_at(rel: str, text: str = "mine\n") -> Callable[[Path], None]:
+    def setup(w: Path) -> None:
+        (w / rel).parent.mkdir(parents=True, exist_ok=True)
+        (w / rel).write_text(text)
+    return setup
+
+
+def run_dir_with(text: str) -> Callable[[Path], None]:
+    def setup(w: Path) -> None:
+        (w / "run").mkdir()
+        (w / "run" / "scores.json").write_text(text)
+    return setup
+
+
+def touch_newer(rel: str) -> Callable[[Path], None]:
+    def setup(w: Path) -> None:
+        _rewrite(w / "d" / rel, lambda t: t.slice(0, t.num_rows - 1))
+    return setup
+
+
+def no_cuda() -> str | None:
+    import torch
+
+    return "CUDA is available here" if torch.cuda.is_available() else None
+
+
+SPLIT = ["split", "--data-dir", "{D}"]
+FEATURES = ["features", "--data-dir", "{D}", "--out", "{W}/e2"]
+CASES: list[Case] = [
+    # -- option values (usage: exit 2, the option named) --------------------------------------
+    Case("memory-abc", [*SPLIT, "--memory-limit", "abc"], 2, ["--memory-limit", "abc"]),
+    Case("memory-zero", [*SPLIT, "--memory-limit", "0"], 2, ["--memory-limit"]),
+    Case("memory-negative", [*SPLIT, "--memory-limit", "-5GB"], 2, ["--memory-limit", "-5GB"]),
+    Case("threads-negative", [*SPLIT, "--threads", "-1"], 2, ["--threads"]),
+    Case("temp-dir-is-file", [*SPLIT, "--temp-dir", "{W}/afile"], 2, ["--temp-dir", "afile"],
+         setup=file_at("afile")),
+    Case("sql-memory-abc", ["run", "summary/events", "--data-dir", "{D}", "--memory-limit", "abc"], 2,
+         ["--memory-limit"], cli="ubm-sql"),
+    Case("sql-param-twice", ["run", "summary/events", "--data-dir", "{D}", "--param", "pattern=%",
+                             "--param", "pattern=x"], 2, ["--param", "pattern", "twice"], cli="ubm-sql"),
+    Case("sql-structure-kind", ["show", "features/baseline/relevant_events", "--set", "event=[1,2]"], 2,
+         ["event", "[1, 2]"], cli="ubm-sql"),
+    Case("sql-input-before-split", ["run", "summary/events", "--data-dir", "{W}/raw", "--window", "input"], 1,
+         ["input/product_buy.parquet", "ubm split"], cli="ubm-sql",
+         setup=lambda w: _raw_copy(w)),
+    Case("train-cuda-without-cuda", ["train", "--data-dir", "{D}", "--embeddings-dir", "{E}", "--out", "{W}/run",
+                                     "--device", "cuda"], 2, ["--device", "CUDA"], skip=no_cuda),
+    Case("train-out-is-file", ["train", "--data-dir", "{D}", "--embeddings-dir", "{E}", "--out", "{W}/f1"], 2,
+         ["--out", "f1"], setup=file_at("f1")),
+    Case("train-out-holds-other-files", ["train", "--data-dir", "{D}", "--embeddings-dir", "{E}",
+                                         "--out", "{W}/mine"], 2, ["--out", "notes.txt"],
+         setup=file_at("mine/notes.txt")),
+    Case("leaderboard-json-is-dir", ["leaderboard", "{W}/run", "--json", "{W}/d"], 2, ["--json", "directory"],
+         setup=run_dir_with('{"churn": 0.7}')),
+    Case("leaderboard-malformed-scores", ["leaderboard", "{W}/run"], 1, ["run/scores.json", "JSON"],
+         setup=run_dir_with('{"churn": 0.7')),
+    Case("leaderboard-scores-not-numbers", ["leaderboard", "{W}/run"], 1, ["run/scores.json", "churn"],
+         setup=run_dir_with('{"churn": "high"}')),
+    Case("summary-missing-file", ["summary", "--data-dir", "{D}"], 1, ["add_to_cart.parquet"],
+         setup=lambda w: (w / "d" / "add_to_cart.parquet").unlink(), unchanged=False),
+    Case("out-under-a-file", ["targets", "--data-dir", "{D}", "--out", "{D}/product_buy.parquet/labels"], 2,
+         ["--out", "not a directory"]),
+    Case("out-dir-of-other-things", ["targets", "--data-dir", "{D}", "--out", "{W}/docs"], 2,
+         ["--out", "docs", "not replacing"], setup=file_at("docs/readme.txt")),
+    # -- never move or hide a user's file -----------------------------------------------------
+    Case("targets-out-is-file", ["targets", "--data-dir", "{D}", "--out", "{W}/f1"], 2, ["f1"],
+         setup=file_at("f1")),
+    Case("features-out-is-file", [*FEATURES[:-1], "{W}/f1"], 1, ["f1", "not a directory"], setup=file_at("f1")),
+    Case("sql-out-is-dir", ["run", "summary/events", "--data-dir", "{D}", "--param", "pattern=%",
+                            "--format", "csv", "--out", "{W}/d"],
+         2, ["--out", "directory"], cli="ubm-sql"),
+    # -- bad values: file, column, count and an example --------------------------------------
+    Case("null-timestamp", SPLIT, 1, ["product_buy.parquet", "'timestamp'", "1 NULL"],
+         setup=null_in("product_buy.parquet", "timestamp")),
+    Case("null-client-id", SPLIT, 1, ["page_visit.parquet", "'client_id'", "1 NULL"],
+         setup=null_in("page_visit.parquet", "client_id")),
+    Case("null-sku", SPLIT, 1, ["add_to_cart.parquet", "'sku'", "1 NULL"],
+         setup=null_in("add_to_cart.parquet", "sku")),
+    Case("bad-timestamp", SPLIT, 1, ["product_buy.parquet", "'timestamp'", "2022-13-45"],
+         setup=value_in("product_buy.parquet", "timestamp", "2022-13-45 00:00:00")),
+    Case("duplicate-skus-after-split", FEATURES, 1, ["product_properties.parquet"], setup=duplicate_skus),
+    Case("duplicate-skus-split", SPLIT, 1, ["product_properties.parquet", "sku", "more than once"],
+         setup=duplicate_skus),
+    Case("duplicate-relevant-targets", ["targets", "--data-dir", "{D}", "--out", "{W}/t2"], 1,
+         ["relevant_clients.npy", "more than once"], setup=duplicate_relevant),
+    Case("bad-vector-of-anyone", [*FEATURES, "--source", "all"], 1,
+         ["search_query.parquet", "'query'", "[1 2 3]"],
+         setup=value_in("search_query.parquet", "query", "[1 2 3]", row=0)),
+    Case("list-vector-too-short", [*FEATURES, "--source", "all"], 1,
+         ["product_properties.parquet", "'name'"], setup=list_vectors(15)),
+    Case("list-vector-out-of-range", [*FEATURES, "--source", "all"], 1,
+         ["product_properties.parquet", "'name'", "300"], setup=list_vectors(16, top=300)),
+    Case("check-reports-all", ["check", "--data-dir", "{D}"], 1,
+         ["product_buy.parquet: column 'timestamp': 1 NULL", "relevant_clients.npy: 3 id(s) listed more than once"],
+         setup=lambda w: (null_in("product_buy.parquet", "timestamp")(w), duplicate_relevant(w))),
+    Case("validate-duplicates-without-relevant-check",
+         ["validate", "--data-dir", "{D}", "--embeddings-dir", "{W}/e3", "--no-relevant-check"], 1,
+         ["duplicate ids"], setup=lambda w: _entry_with_duplicate(w)),
+    # -- stale derived data: refuse and say what to rerun ------------------------------------
+    Case("stale-split", ["lists", "--data-dir", "{D}", "--force"], 1,
+         ["product_buy.parquet", "changed since", "ubm split"], setup=touch_newer("product_buy.parquet")),
+    Case("stale-labels", ["train", "--data-dir", "{D}", "--embeddings-dir", "{E}", "--labels", "{T}",
+                          "--out", "{W}/run"], 1, ["labels", "ubm targets"],
+         setup=lambda w: np.save(w / "d" / "target" / "active_clients.npy",
+                                 np.load(w / "d" / "target" / "active_clients.npy")[:-1])),
+    Case("memory-tiny", [*SPLIT, "--memory-limit", "1KB"], 1, ["memory", "--memory-limit"]),
+    Case("memory-tiny-features", [*FEATURES, "--memory-limit", "1KB"], 1, ["memory", "--memory-limit"]),
+    Case("memory-tiny-targets", ["targets", "--data-dir", "{D}", "--out", "{W}/t2", "--memory-limit", "1KB"], 1,
+         ["memory", "--memory-limit"]),
+    Case("memory-tiny-sql", ["run", "summary/events", "--data-dir", "{D}", "--param", "pattern=%",
+                             "--memory-limit", "1KB"], 1, ["memory", "--memory-limit"], cli="ubm-sql"),
+    Case("summary-input-before-split", ["summary", "--data-dir", "{W}/raw", "--window", "input"], 1,
+         ["input/product_buy.parquet", "ubm split"], setup=lambda w: _raw_copy(w)),
+    # -- valid runs stay quiet and succeed ---------------------------------------------------
+    Case("check-clean", ["check", "--data-dir", "{D}"], 0, ["no problems"], unchanged=False),
+]
+
+
+def _raw_copy(w: Path) -> None:
+    (w / "raw").mkdir()
+    for path in (w / "d").glob("*.parquet"):
+        shutil.copy2(path, w / "raw" / path.name)
+
+
+def _entry_with_duplicate(w: Path) -> None:
+    (w / "e3").mkdir()
+    np.save(w / "e3" / "client_ids.npy", np.array([1, 2, 2], dtype=np.int64))
+    np.save(w / "e3" / "embeddings.npy", np.zeros((3, 4), dtype=np.float16))
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("catalogue")
+    runner = CliRunner()
+    d = base / "d"
+    for args in (["generate", "--out", str(d), "--size", "tiny", "--seed", "3"],
+                 ["split", "--data-dir", str(d)], ["lists", "--data-dir", str(d)],
+                 ["targets", "--data-dir", str(d), "--out", str(base / "t")],
+                 ["features", "--data-dir", str(d), "--out", str(base / "e")]):
+        result = runner.invoke(ubm_main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    return base
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_catalogue(case: Case, prepared: Path, tmp_path: Path) -> None:
+    reason = case.skip()
+    if reason:
+        pytest.skip(reason)
+    w = tmp_path / "w"
+    shutil.copytree(prepared, w, copy_function=shutil.copy2)
+    if case.setup:
+        case.setup(w)
+    before = snapshot(w)
+    fill = {"{D}": str(w / "d"), "{E}": str(w / "e"), "{T}": str(w / "t"), "{W}": str(w)}
+    args = [_fill(a, fill) for a in case.args]
+    result = CliRunner().invoke(ubm_main if case.cli == "ubm" else sql_main, args)
+    output = result.output
+    assert result.exit_code == case.code, f"{case.id}: exit {result.exit_code}\n{output}"
+    assert "Traceback" not in output and result.exception is None or isinstance(result.exception, SystemExit), \
+        f"{case.id}: {result.exception!r}\n{output}"
+    for needle in case.says:
+        assert _fill(needle, fill) in output, f"{case.id}: {needle!r} not in\n{output}"
+    if case.code != 0:
+        errors = [line for line in output.splitlines() if line.lower().startswith(("error:", "failed"))]
+        assert len(errors) == 1 or case.id.startswith("check"), output
+    if case.unchanged:
+        assert snapshot(w) == before, f"{case.id}: files changed"
+
+
+def _fill(text: str, fill: dict[str, str]) -> str:
+    for key, value in fill.items():
+        text = text.replace(key, value)
+    return text
+
+
+def test_debug_flag_shows_the_traceback(prepared: Path, tmp_path: Path) -> None:
+    args = ["split", "--data-dir", str(tmp_path / "missing")]
+    plain = CliRunner().invoke(ubm_main, args)
+    debug = CliRunner().invoke(ubm_main, ["--debug", *args])
+    assert plain.exit_code == debug.exit_code == 1
+    assert "Traceback" not in plain.output and "Traceback" in debug.output
+    env = CliRunner(env={"UBM_DEBUG": "1"}).invoke(ubm_main, args)
+    assert "Traceback" in env.output
+
+
+def test_unexpected_errors_are_one_line(monkeypatch, prepared: Path) -> None:
+    import ubm.prepare.summary as summary
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("x")
+    monkeypatch.setattr(summary, "summarise", boom)
+    result = CliRunner().invoke(ubm_main, ["summary", "--data-dir", str(prepared / "d")])
+    assert result.exit_code == 1
+    assert "internal error (ZeroDivisionError" in result.output and "--debug" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_every_failing_case_has_a_message(prepared: Path) -> None:
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert all(c.says for c in CASES)
+    assert json.dumps([c.id for c in CASES])  # ids are plain names

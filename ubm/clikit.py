@@ -1,0 +1,127 @@
+"""What both command lines (``ubm``, ``ubm-sql``) share: the DuckDB resource options and the
+one place that turns an exception into a one-line message and an exit code.
+
+Exit codes: 0 success, 1 bad data or a limit of the machine (memory, disk, permissions),
+2 bad usage (an option value, an output path that must not be replaced), 130 interrupted.
+``--debug`` or ``UBM_DEBUG=1`` also prints the traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ubm.data.io import DataError, Settings
+
+DATA_ERROR, USAGE_ERROR, INTERRUPTED = 1, 2, 130
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)\s*$", re.IGNORECASE)
+
+
+class MemoryLimit(click.ParamType):
+    """A positive amount of memory as DuckDB takes it: 4GB, 500MiB, 80%."""
+
+    name = "memory"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        m = _MEMORY.match(str(value))
+        if not m:
+            self.fail(f"{value!r} is not an amount of memory like 4GB, 512MiB or 80%", param, ctx)
+        if float(m[1]) <= 0:
+            self.fail(f"{value!r} must be more than zero", param, ctx)
+        if m[2] == "%" and float(m[1]) > 100:
+            self.fail(f"{value!r} is more than 100%", param, ctx)
+        return str(value).strip()
+
+
+def _temp_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and value.exists() and not value.is_dir():
+        raise click.BadParameter(f"{value} exists and is not a directory", ctx, param)
+    return value
+
+
+def settings_options(func: Callable) -> Callable:
+    """DuckDB resource options shared by every command that runs SQL."""
+    func = click.option("--threads", type=click.IntRange(min=1), default=None,
+                        help="DuckDB threads (default: all cores)")(func)
+    func = click.option("--memory-limit", type=MemoryLimit(), default="4GB", show_default=True,
+                        help="DuckDB memory limit (e.g. 4GB, 80%); larger work spills to --temp-dir")(func)
+    func = click.option("--temp-dir", type=click.Path(path_type=Path), default=None, callback=_temp_dir,
+                        help="DuckDB spill directory (default: DuckDB's own)")(func)
+    return func
+
+
+def make_settings(threads: int | None, memory_limit: str, temp_dir: Path | None) -> Settings:
+    return Settings(threads=threads, memory_limit=memory_limit,
+                    temp_directory=str(temp_dir) if temp_dir else None)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def explain(exc: BaseException) -> tuple[int, str]:
+    """(exit code, one-line message) for an exception that reached the command line."""
+    import duckdb
+
+    from ubm.data.sql import TemplateError
+    from ubm.util import OutputError
+
+    if isinstance(exc, (TemplateError, OutputError)):
+        return USAGE_ERROR, str(exc)
+    if isinstance(exc, DataError):
+        return DATA_ERROR, str(exc)
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return DATA_ERROR, (f"DuckDB ran out of memory ({_first_line(exc)}); raise --memory-limit or set "
+                            "--temp-dir on a disk with room")
+    if isinstance(exc, duckdb.InterruptException):
+        return INTERRUPTED, "interrupted"
+    if isinstance(exc, duckdb.IOException):
+        return DATA_ERROR, f"DuckDB could not read or write a file: {_first_line(exc)}"
+    if isinstance(exc, duckdb.Error):
+        return DATA_ERROR, f"DuckDB: {_first_line(exc)}"
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            return DATA_ERROR, f"no space left on the device{where}; free space or write elsewhere"
+        if isinstance(exc, PermissionError):
+            return DATA_ERROR, f"permission denied{where}"
+        return DATA_ERROR, f"{exc.strerror or _first_line(exc)}{where}"
+    if isinstance(exc, MemoryError):
+        return DATA_ERROR, "out of memory; use a smaller data set or a machine with more memory"
+    return DATA_ERROR, (f"internal error ({type(exc).__name__}: {_first_line(exc)}); "
+                        "rerun with --debug for the traceback and report it")
+
+
+def debug_wanted(ctx: click.Context | None) -> bool:
+    env = os.environ.get("UBM_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    flag = bool(ctx is not None and ctx.find_root().params.get("debug"))
+    return env or flag
+
+
+class GuardedGroup(click.Group):
+    """A click group whose commands never end in a raw traceback (unless asked for)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every other failure gets one line
+            code, message = explain(exc)
+            if debug_wanted(ctx):
+                traceback.print_exc(file=sys.stderr)
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(code)
+
+
+def debug_option(func: Callable) -> Callable:
+    return click.option("--debug", is_flag=True, help="print the traceback of a failure (or set UBM_DEBUG=1)")(func)

@@ -1,0 +1,216 @@
+"""``ubm check``: every problem of a data directory in one pass, with counts.
+
+For each file present (published tables, the split's input and target files,
+``relevant_clients.npy``, the label lists) it reports: unreadable files, missing columns
+and wrong types, NULL values, timestamps and vectors that do not parse, skus listed twice
+in ``product_properties``, ids listed twice in an id array, skus bought in the target
+windows without properties, and a split that no longer matches its inputs.
+
+The stages use the same queries (:func:`require_clean`) on what they read, so a value the
+pipeline depends on is checked where it is read; a violation stops the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from ubm import provenance
+from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS
+from ubm.data import sql
+from ubm.data.io import Data, DataError, Settings, connect, load_id_array, register_table, require_dir
+
+
+@dataclass
+class Problem:
+    path: Path
+    what: str  # e.g. "column 'client_id': 3 NULL values"
+    count: int = 1
+    example: str | None = None
+
+    def __str__(self) -> str:
+        tail = f", e.g. {self.example!r}" if self.example is not None else ""
+        return f"{self.path}: {self.what}{tail}"
+
+
+@dataclass
+class CheckReport:
+    root: Path
+    problems: list[Problem] = field(default_factory=list)
+    files: int = 0
+    rows: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        lines = [str(p) for p in self.problems]
+        if self.ok:
+            lines.append(f"no problems: {self.files} files, {self.rows:,} rows checked in {self.root}")
+        else:
+            lines.append(f"{len(self.problems)} problem(s) in {len({p.path for p in self.problems})} "
+                         f"of {self.files} files checked in {self.root}")
+        return "\n".join(lines)
+
+
+def _raw_types(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+    return dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE raw_{view})").fetchall())
+
+
+def column_problems(con: duckdb.DuckDBPyConnection, view: str, path: Path,
+                    nulls_only: bool = False, columns: tuple[str, ...] | None = None) -> tuple[int, list[Problem]]:
+    """(rows, problems) of one registered table: NULLs, and unparseable values unless ``nulls_only``."""
+    kinds = TABLE_COLUMNS[view]
+    wanted = [c for c in kinds if columns is None or c in columns]
+    types = _raw_types(con, view)
+    groups: dict[str, list[str]] = {"plain": [], "text_timestamps": [], "text_vectors": [], "list_vectors": []}
+    for c in wanted:
+        text = types[c] == "VARCHAR"
+        if nulls_only or kinds[c] == "id" or (kinds[c] == "ts" and not text):
+            groups["plain"].append(c)
+        elif kinds[c] == "ts":
+            groups["text_timestamps"].append(c)
+        else:
+            groups["text_vectors" if text else "list_vectors"].append(c)
+    tpl = sql.load("check/column_problems")
+    query = sql.render(tpl, {"table": view, **groups})
+    rel = con.sql(query)
+    row = dict(zip(rel.columns, rel.fetchall()[0]))
+    problems = []
+    for c in wanted:
+        if row[f"{c}_null"]:
+            problems.append(Problem(path, f"column '{c}': {row[f'{c}_null']:,} NULL value(s) of {row['n_rows']:,} rows",
+                                    row[f"{c}_null"]))
+        if row.get(f"{c}_bad"):
+            shape = "timestamp(s) not YYYY-MM-DD HH:MM:SS" if kinds[c] == "ts" else "vector(s) not 16 integers 0..255"
+            problems.append(Problem(path, f"column '{c}': {row[f'{c}_bad']:,} {shape}", row[f"{c}_bad"],
+                                    row[f"{c}_example"]))
+    return int(row["n_rows"]), problems
+
+
+def duplicate_problem(con: duckdb.DuckDBPyConnection, view: str, column: str, path: Path) -> Problem | None:
+    rel = sql.run(Data(path.parent, con, "all", {}), "check/duplicate_values", {}, {"table": view, "column": column})
+    duplicated, extra, example = rel.fetchall()[0]
+    if not duplicated:
+        return None
+    return Problem(path, f"column '{column}': {duplicated:,} value(s) listed more than once "
+                         f"({extra:,} extra rows)", int(duplicated), str(example))
+
+
+def require_clean(data: Data, views: dict[str, tuple[str, ...] | None], nulls_only: bool = True) -> None:
+    """Raise a DataError for the first problem in the given views' columns (None: all columns)."""
+    for view, columns in views.items():
+        if view not in data.paths:
+            continue
+        _, problems = column_problems(data.con, view, data.paths[view], nulls_only, columns)
+        if problems:
+            p = problems[0]
+            more = f" (and {len(problems) - 1} more problem(s); run `ubm check --data-dir {data.root}`)" \
+                if len(problems) > 1 else ""
+            raise DataError(f"{p}{more}")
+    if "product_properties" in views and "product_properties" in data.paths:
+        dup = duplicate_problem(data.con, "product_properties", "sku", data.paths["product_properties"])
+        if dup:
+            raise DataError(f"{dup}; each sku needs exactly one row of properties")
+
+
+def _tables(root: Path) -> list[tuple[str, Path]]:
+    out = [(e, root / f"{e}.parquet") for e in EVENT_TYPES]
+    out.append(("product_properties", root / "product_properties.parquet"))
+    out += [(e, root / "input" / f"{e}.parquet") for e in EVENT_TYPES]
+    out += [(t, root / "target" / f"{t}.parquet") for t in ("train_target", "validation_target")]
+    return out
+
+
+def _check_table(con: duckdb.DuckDBPyConnection, view: str, path: Path, report: CheckReport) -> bool:
+    try:
+        register_table(con, view, path, TABLE_COLUMNS[view])
+    except DataError as exc:
+        report.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
+        return False
+    rows, problems = column_problems(con, view, path)
+    report.rows += rows
+    report.problems += problems
+    return True
+
+
+def _check_arrays(root: Path, report: CheckReport) -> None:
+    arrays = [root / "input" / "relevant_clients.npy", root / "target" / "active_clients.npy"]
+    arrays += [root / "target" / f"{t}.npy" for t in PROPENSITY_TASKS]
+    for path in arrays:
+        if not path.is_file():
+            if path.name == "relevant_clients.npy":
+                report.problems.append(Problem(path, "missing (the clients to profile)"))
+            continue
+        report.files += 1
+        try:
+            ids = load_id_array(path)
+        except DataError as exc:
+            report.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
+            continue
+        report.rows += len(ids)
+        uniq, counts = np.unique(ids, return_counts=True)
+        if len(uniq) != len(ids):
+            dup = uniq[counts > 1]
+            report.problems.append(Problem(path, f"{len(dup):,} id(s) listed more than once "
+                                                 f"({len(ids) - len(uniq):,} extra entries)", len(dup), str(dup[0])))
+
+
+def _check_target_skus(con: duckdb.DuckDBPyConnection, root: Path, report: CheckReport) -> None:
+    """Skus bought in the target windows (as the split would cut them) without properties."""
+    from ubm.prepare.split import boundaries_for
+
+    data = Data(root, con, "all", {"product_buy": root / "product_buy.parquet"})
+    end = sql.run(data, "split/end").fetchall()[0][0]
+    if end is None:
+        report.problems.append(Problem(root / "product_buy.parquet", "no product_buy events, so no split end"))
+        return
+    b = boundaries_for(end)
+    missing = sql.fetch_numpy(data, "split/missing_skus", {"since": b.train_target_start, "until": b.end})
+    if len(missing["sku"]):
+        report.problems.append(Problem(
+            root / "product_properties.parquet",
+            f"{len(missing['sku']):,} sku(s) bought in the target windows "
+            f"({int(missing['purchases'].sum()):,} purchases) have no properties",
+            len(missing["sku"]), str(missing["sku"][0])))
+
+
+def check_data_dir(data_dir: Path | str, settings: Settings = Settings()) -> CheckReport:
+    """Check every file of ``data_dir``; the report lists every problem found."""
+    root = require_dir(Path(data_dir))
+    report = CheckReport(root)
+    con = connect(settings)
+    try:
+        ok: dict[str, bool] = {}
+        for view, path in _tables(root):
+            if not path.is_file():
+                if path.parent == root:
+                    report.problems.append(Problem(path, "missing (a published table)"))
+                continue
+            report.files += 1
+            ok[str(path)] = _check_table(con, view, path, report)
+            if view == "product_properties" and ok[str(path)]:
+                dup = duplicate_problem(con, view, "sku", path)
+                if dup:
+                    report.problems.append(dup)
+        # Registering the split files replaced the published views; re-register what the sku check reads.
+        pub = {v: root / f"{v}.parquet" for v in ("product_buy", "product_properties")}
+        if all(ok.get(str(p)) for p in pub.values()):
+            for view, path in pub.items():
+                register_table(con, view, path, TABLE_COLUMNS[view])
+            bad_ts = any("'timestamp'" in p.what for p in report.problems if p.path == pub["product_buy"])
+            if not bad_ts:  # the windows need every purchase time
+                _check_target_skus(con, root, report)
+        _check_arrays(root, report)
+        for verify in (provenance.verify_split, provenance.verify_lists):
+            try:
+                verify(root)
+            except DataError as exc:
+                report.problems.append(Problem(root, str(exc)))
+    finally:
+        con.close()
+    return report
