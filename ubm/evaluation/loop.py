@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from typing import Iterator, Literal, Sequence, TextIO
@@ -210,7 +211,10 @@ def embeddings_on(x_np: np.ndarray, dev: torch.device) -> torch.Tensor:
     float16 -> float32 is exact, so converting per batch (keeps half the device memory) or
     up front gives identical inputs. On CPU convert once.
     """
-    x_all = torch.from_numpy(np.ascontiguousarray(x_np))
+    with warnings.catch_warnings():
+        # A read-only (memory-mapped) entry: the tensor is only read, and copied below on CUDA.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        x_all = torch.from_numpy(np.ascontiguousarray(x_np))
     if dev.type == "cpu" or x_all.dtype not in (torch.float16, torch.float32):
         x_all = x_all.to(torch.float32)
     return x_all.to(dev)
