@@ -265,12 +265,17 @@ def _worker(job: DeviceJob) -> list[str]:
 def _run_workers(jobs: list[DeviceJob], log: Callable[[str], None]) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx) as pool:
         futures = [pool.submit(_worker, job) for job in jobs]
         for job, future in zip(jobs, futures):
-            future.result()
+            try:
+                future.result()
+            except BrokenProcessPool:
+                raise DataError(f"the worker process for {job.device} ({', '.join(job.tasks)}) ended "
+                                f"abruptly (killed, or out of memory?)") from None
             log(f"{job.device}: finished {', '.join(job.tasks)}")
 
 
