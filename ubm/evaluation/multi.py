@@ -277,14 +277,16 @@ def train_tasks(
             _sync(dev)
             t0 = time.perf_counter()
             for run in runs:
-                run.begin_train()
+                with run.context():  # the loss sum is filled on the task's stream
+                    run.begin_train()
             _each(runs, _TaskRun.train_step, n_steps, bar, f"{tag}epoch {epoch + 1}/{epochs} train", t0, n_max,
                   batch_size)
             _sync(dev)
             t1 = time.perf_counter()
             with torch.inference_mode():
                 for run in runs:
-                    run.begin_val()
+                    with run.context():
+                        run.begin_val()
                 _each(runs, _TaskRun.val_step, n_steps, bar, f"{tag}epoch {epoch + 1}/{epochs} valid", t1, n_max,
                       batch_size)
                 _sync(dev)
