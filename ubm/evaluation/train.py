@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from ubm.data.io import DataError, Settings
 from ubm.prepare.targets import TASKS, build_targets, load_task
@@ -178,8 +178,6 @@ def task_key(task: str, embeddings_dir: Path, labels_dir: Path, options: TrainOp
 
 def parse_devices(devices: str | list[str] | None, device: str) -> list[str]:
     """``cuda:0,cuda:1`` or ``cpu,cpu`` -> a checked list; None -> [device]."""
-    import torch
-
     items = [device] if not devices else (devices.split(",") if isinstance(devices, str) else list(devices))
     items = [d.strip() for d in items if d.strip()]
     if not items:
@@ -250,8 +248,6 @@ def run_job(job: DeviceJob, log: Callable[[str], None]) -> dict[str, TaskResult]
 
 def _worker(job: DeviceJob) -> list[str]:
     """Entry point of a device's process (spawned: CUDA cannot be forked)."""
-    import torch
-
     if job.threads:
         torch.set_num_threads(job.threads)
     keep_freed_memory()
@@ -349,8 +345,10 @@ def _train(todo: list[str], device_list: list[str], embeddings_dir: Path, labels
         return run_job(DeviceJob(device=device_list[0], tasks=tuple(todo), **common), log)
     costs = {t: len(np.load(Path(labels_dir) / t / "client_ids.npy", mmap_mode="r")) for t in todo}
     groups = [g for g in spread(todo, costs, len(device_list))]
-    n_cpu_workers = sum(1 for d, g in zip(device_list, groups) if g and d == "cpu")
-    threads = max(1, (os.cpu_count() or 1) // max(n_cpu_workers, 1))
+    # CPU workers keep this process's thread count: with fewer threads torch's CPU reductions
+    # differ in the last bit, and the workers are there to run the multi-device path
+    # with the same numbers, not to be fast (the cores are shared anyway).
+    threads = torch.get_num_threads()
     jobs = [DeviceJob(device=d, tasks=tuple(g), threads=threads if d == "cpu" else None, **common)
             for d, g in zip(device_list, groups) if g]
     for job in jobs:
