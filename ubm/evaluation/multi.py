@@ -258,6 +258,15 @@ def train_tasks(
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"tasks must be distinct and non-empty, got {names}")
     dev = resolve_device(device)
+    # cuda:N: graphs are captured and streams made on the current device, so make it dev
+    with torch.cuda.device(dev) if dev.type == "cuda" else nullcontext():
+        return _train_tasks(x_np, tasks, dev, epochs, batch_size, progress, fast, hidden_sizes, graphs)
+
+
+def _train_tasks(x_np: np.ndarray, tasks: Sequence[TaskData], dev: torch.device, epochs: int, batch_size: int,
+                 progress: bool, fast: bool, hidden_sizes: tuple[int, int] | None,
+                 graphs: bool) -> dict[str, TaskResult]:
+    names = [t.name for t in tasks]
     use_fast = bool(fast) and dev.type == "cuda"
     reset_peak_memory(dev)
     t_run = time.perf_counter()

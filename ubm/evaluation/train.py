@@ -250,6 +250,8 @@ def _worker(job: DeviceJob) -> list[str]:
     """Entry point of a device's process (spawned: CUDA cannot be forked)."""
     if job.threads:
         torch.set_num_threads(job.threads)
+    if job.device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(job.device))  # this process's allocations and graphs live there
     keep_freed_memory()
 
     def log(message: str) -> None:
