@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from ubm.evaluation.metrics import Kind, label_balance, make_task_metrics, task_score
 from ubm.evaluation.model import BATCH_SIZE, LEARNING_RATE, MAX_EMBEDDING_DIM, MAX_EPOCH, SEED, build_model
 
-__all__ = ["EpochResult", "TaskResult", "train_task", "select_best", "resolve_device"]
+__all__ = ["EpochResult", "TaskResult", "train_task", "select_best", "resolve_device", "expected_steps"]
 
 
 @dataclass

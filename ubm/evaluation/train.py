@@ -4,6 +4,13 @@ The official loop feeds each task's model the entry's rows in the entry's own or
 (churn: only the rows of active clients, order kept) and labels them from the train
 window, then validates the same rows labelled from the validation window. We do the
 same, looking each client's labels up by id in the label arrays of ``ubm targets``.
+
+A device trains its tasks one after another (``loop.train_task``) or together
+(``multi.train_tasks``, the same numbers); ``--devices`` runs one process per device. Each
+finished task is written at once to ``OUT/tasks/<task>.json`` (and its best epoch's
+validation logits to ``.best_logits.npy``), keyed by the entry's and labels' files and
+the options, so a rerun trains only what is missing; scores.json and metrics.json are
+written last, from all tasks.
 """
 
 from __future__ import annotations
