@@ -266,9 +266,20 @@ def test_interrupted_run_says_what_finished_and_resumes(prepared, reference, tmp
     assert sorted(p.name for p in (out / "tasks").glob("*.json")) == sorted(f"{t}.json" for t in done)
     assert not (out / "scores.json").exists()  # nothing half-written
 
+    # an earlier complete run in the same directory: its scores go as soon as a task must retrain
+    (out / "scores.json").write_text("{}")
+    train_mod.train_task = interrupted_at_third
+    seen.clear()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _evaluate(prepared, out, log)
+    finally:
+        train_mod.train_task = real
+    assert not (out / "scores.json").exists()
+
     log.clear()
     _evaluate(prepared, out, log)
-    assert sum("reusing the result" in m for m in log) == 2
+    assert sum("reusing the result" in m for m in log) == 4
     assert (out / "scores.json").read_bytes() == (reference / "scores.json").read_bytes()
 
 

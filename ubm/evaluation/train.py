@@ -332,6 +332,9 @@ def evaluate(
             log(f"{task}: reusing the result finished {found[1]} on {found[0].device} "
                 f"(score {found[0].best_score:.4f}, {store.json_path(task)}); --no-resume retrains")
     todo = [t for t in tasks if t not in results]
+    if todo:  # an earlier run's outputs no longer describe this run; they return when it ends
+        for name in ("scores.json", "metrics.json", "report.png"):
+            (out_dir / name).unlink(missing_ok=True)
     keep_freed_memory()
     try:
         results.update(_train(todo, device_list, embeddings_dir, labels_dir, store, keys, options, log))
