@@ -176,9 +176,18 @@ class _TaskRun:
             self.stream.wait_stream(torch.cuda.current_stream(self.dev))
 
     def build_graphs(self) -> None:
-        if self.use_graphs and self.graphs is None:
+        if not self.use_graphs or self.graphs is not None:
+            return
+        try:
             with self.context():
                 self.graphs = _Graphs(self)
+        except RuntimeError as exc:  # a capture this torch/driver refuses: eager gives the same numbers
+            torch.cuda.synchronize(self.dev)
+            self.graphs = None
+            sys.stderr.write(f"{self.task.name}: CUDA graphs unavailable ({str(exc).splitlines()[0]}); "
+                             f"training eagerly\n")
+        self.model.zero_grad(set_to_none=True)
+        self.model.train()
 
     def begin_train(self) -> None:
         self.model.train()
