@@ -60,6 +60,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/measure.py --label features-universal --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe universal --out $(BENCH_DATA)/entries/universal
 	$(BIN)/python bench/measure.py --label validate --size $(BENCH_SIZE) -- $(BIN)/ubm validate --data-dir $(BENCH_DATA) --embeddings-dir $(BENCH_DATA)/entries/universal
 	$(BIN)/python bench/measure.py --label train-epoch-cpu --size 2000x320 -- $(BIN)/python bench/epoch_timing.py --clients 2000 --dim 320 --device cpu
+	$(BIN)/python bench/measure.py --label train-6tasks-single-cpu --size 256x320 -- $(BIN)/python bench/epoch_timing.py --clients 256 --dim 320 --device cpu --tasks 6 --labels 20 --engine single
+	$(BIN)/python bench/measure.py --label train-6tasks-multi-cpu --size 256x320 -- $(BIN)/python bench/epoch_timing.py --clients 256 --dim 320 --device cpu --tasks 6 --labels 20 --engine multi
 
 train: $(STAMP)
 	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(EMB) --tasks all --out $(RUNS)/$(notdir $(EMB))

@@ -2,7 +2,11 @@
 # The one prepared GPU check (run on a lent device machine; never in CI):
 #  1. parity: `ubm train` on CUDA vs on CPU vs an independent Lightning reference, small data;
 #  2. seconds per epoch at 1 M clients x 2048 dims on CUDA (official numerics and --fast);
-#  3. issue 6: baseline vs universal on ~12k relevant clients, seeds 1 and 2, on CUDA.
+#  3. issue 6: baseline vs universal on ~12k relevant clients, seeds 1 and 2, on CUDA;
+#  4. issue 12: six tasks together: every epoch of the multi engine (CUDA graphs on and off)
+#     equal to the one-task loop on the GPU, two GPUs if there are two; then at
+#     TIMING_CLIENTS x 2048 the six tasks x MULTI_EPOCHS together in official and --fast
+#     numerics, and one task alone for one epoch (the one-at-a-time rate).
 # Results go to $RES and are tarred into $OUT/results.tgz after every stage, so a
 # run cut short still returns what it finished.
 #   DEVICE=cuda SMALL=small MEDIUM_CLIENTS=300000 OUT=/tmp/out bash bench/device_check.sh
@@ -15,7 +19,8 @@ MEDIUM_CLIENTS=${MEDIUM_CLIENTS:-300000}
 TIMING_CLIENTS=${TIMING_CLIENTS:-1000000}
 SEEDS=${SEEDS:-"1 2"}
 TASKS=${TASKS:-all}
-STAGES=${STAGES:-"1 2 3"}   # which of the stages below to run
+STAGES=${STAGES:-"1 2 3 4"}   # which of the stages below to run
+MULTI_EPOCHS=${MULTI_EPOCHS:-3}   # stage 4 timing: epochs of the six-task runs
 W=${W:-/tmp/ubm-device}
 RES=$W/results
 mkdir -p "$OUT" "$RES"
@@ -78,6 +83,30 @@ for seed in $SEEDS; do
     --json "$RES/leaderboard-seed$seed.json" | tee "$RES/leaderboard-seed$seed.txt"
   pack
 done
+
+fi
+
+if [[ " $STAGES " == *" 4 "* ]]; then
+stage "4. six tasks together (issue 12)"
+S=$W/small
+[ -f "$S/entry/embeddings.npy" ] || { prepare "$S" "$SMALL" 0 && $U features --data-dir "$S" --recipe baseline --out "$S/entry"; }
+E="$U train --data-dir $S --embeddings-dir $S/entry --labels $S/labels --tasks $TASKS --device $DEVICE --quiet --no-resume"
+$E --engine single --out "$RES/engine-single"
+$E --engine multi --out "$RES/engine-multi"
+$E --engine multi --no-cuda-graphs --out "$RES/engine-multi-nographs"
+RUNS="$RES/engine-multi $RES/engine-multi-nographs"
+if [ "$DEVICE" = cuda ] && [ "$(python3 -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
+  $E --devices cuda:0,cuda:1 --out "$RES/engine-two-gpus" && RUNS="$RUNS $RES/engine-two-gpus"
+fi
+python3 bench/compare_epochs.py "$RES/engine-single" $RUNS | tee "$RES/parity-engines.txt"
+pack
+T="python3 bench/epoch_timing.py --clients $TIMING_CLIENTS --dim 2048 --device $DEVICE"
+$T --tasks 6 --labels 100 --engine multi --epochs "$MULTI_EPOCHS" | tee -a "$RES/multi-timing.jsonl"
+pack
+$T --tasks 6 --labels 100 --engine multi --epochs "$MULTI_EPOCHS" --fast | tee -a "$RES/multi-timing.jsonl"
+pack
+$T --tasks 1 --epochs 1 | tee -a "$RES/multi-timing.jsonl"
+pack
 
 fi
 

@@ -183,6 +183,7 @@ def test_label_cache_killed_is_cleaned_by_the_next_run(split_dir, tmp_path):
 @pytest.mark.parametrize("nth", [1, 2])
 def test_train_killed_while_writing_keeps_the_old_run(split_dir, nth, tmp_path):
     """Killed in the report (1) or in the swap of the run directory (2): the old run stays."""
+    from ubm.evaluation import train
     run = tmp_path / "run"
     run.mkdir()
     for name in ("scores.json", "metrics.json", "report.png"):
@@ -191,8 +192,8 @@ def test_train_killed_while_writing_keeps_the_old_run(split_dir, nth, tmp_path):
             "--tasks", "churn", "--out", str(run), "--quiet"]
     where = ("ubm.evaluation.report", "write_report_png") if nth == 1 else ("ubm.util", "_exchange")
     assert killed(*where, 1, *args) == 9
-    assert {p.name: p.read_text() for p in run.iterdir()} == {n: "old" for n in ("scores.json", "metrics.json",
-                                                                                 "report.png")}
+    # The run's outputs stay the old ones (tasks/ may hold what finished, for --resume).
+    assert {p.name: p.read_text() for p in run.iterdir() if p.is_file()} == {n: "old" for n in train.RUN_OUTPUTS}
     ubm(*args)
     assert json.loads((run / "scores.json").read_text())["churn"] >= 0
     assert litter(tmp_path) == [] and litter(split_dir.parent) == []
@@ -204,13 +205,13 @@ def test_train_outputs_change_as_one_unit(tmp_path, monkeypatch):
 
     run = tmp_path / "run"
     run.mkdir()
-    for name in train.RUN_FILES:
+    for name in train.RUN_OUTPUTS:
         (run / name).write_text("old")
     monkeypatch.setattr("ubm.evaluation.report.write_report_png",
                         lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     with pytest.raises(OSError):
         train.write_outputs(run, {"churn": 0.5}, {}, tmp_path, tmp_path, False)
-    assert {p.name: p.read_text() for p in run.iterdir()} == {n: "old" for n in train.RUN_FILES}
+    assert {p.name: p.read_text() for p in run.iterdir()} == {n: "old" for n in train.RUN_OUTPUTS}
     assert litter(tmp_path) == []
 
 

@@ -149,7 +149,9 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
         sys.exit(1)
 
 
-@main.command(help="Train the fixed evaluation model on each task and score the entry (docs/evaluation.md).")
+@main.command(help="Train the fixed evaluation model on each task and score the entry (docs/evaluation.md). "
+                   "Finished tasks are saved in OUT/tasks at once; a rerun with the same entry, labels "
+                   "and options reuses them.")
 @DATA_DIR
 @click.option("--embeddings-dir", required=True, type=click.Path(path_type=Path), help="entry directory")
 @click.option("--tasks", multiple=True, default=("all",), show_default=True,
@@ -157,6 +159,16 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
                    "propensity_sku, propensity_new_sku, propensity_price")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="run directory for scores and report")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--devices", default=None,
+              help="comma-separated devices, one process each, tasks spread over them "
+                   "(e.g. cuda:0,cuda:1; cpu,cpu runs CPU worker processes); overrides --device")
+@click.option("--engine", type=click.Choice(["auto", "multi", "single"]), default="auto", show_default=True,
+              help="multi: a device's tasks trained together (same numbers); single: one after another; "
+                   "auto: multi on CUDA, single on CPU")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="reuse tasks already finished in --out with the same entry, labels and options")
+@click.option("--cuda-graphs/--no-cuda-graphs", default=True, show_default=True,
+              help="multi engine on CUDA: replay full batches from CUDA graphs")
 @click.option("--no-relevant-check", is_flag=True,
               help="evaluate exactly the entry's clients, in its order (local split experiments)")
 @click.option("--labels", type=click.Path(path_type=Path), default=None,
@@ -165,6 +177,7 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @settings_options
 def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Path, device: str,
+          devices: str | None, engine: str, resume: bool, cuda_graphs: bool,
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool,
           threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.evaluation.train import evaluate, format_scores, resolve_tasks
@@ -181,9 +194,14 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
         if not torch.cuda.is_available():
             raise click.BadParameter("CUDA is not available on this machine; use --device cpu or auto",
                                      param_hint="--device")
-    result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
-                      relevant_check=not no_relevant_check, fast=fast, labels=labels,
-                      settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo)
+    try:
+        result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
+                          devices=devices, engine=engine, resume=resume, graphs=cuda_graphs,
+                          relevant_check=not no_relevant_check, fast=fast, labels=labels,
+                          settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo)
+    except KeyboardInterrupt:
+        echo("interrupted")
+        sys.exit(130)
     click.echo(format_scores(result.results))
     if fast:
         click.echo("note: --fast scores are unofficial (TF32/bf16 numerics)")

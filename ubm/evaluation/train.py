@@ -4,25 +4,38 @@ The official loop feeds each task's model the entry's rows in the entry's own or
 (churn: only the rows of active clients, order kept) and labels them from the train
 window, then validates the same rows labelled from the validation window. We do the
 same, looking each client's labels up by id in the label arrays of ``ubm targets``.
+
+A device trains its tasks one after another (``loop.train_task``) or together
+(``multi.train_tasks``, the same numbers); ``--devices`` runs one process per device. Each
+finished task is written at once to ``OUT/tasks/<task>.json`` (and its best epoch's
+validation logits to ``.best_logits.npy``), keyed by the entry's and labels' files and
+the options, so a rerun trains only what is missing; scores.json and metrics.json are
+written last, from all tasks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
 import sys
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from ubm import provenance
 from ubm.data.io import DataError, Settings
 from ubm.prepare.targets import TASKS, build_targets, load_task
 from ubm.evaluation.loop import TaskResult, train_task
-from ubm.util import OutputError, atomic_dir, is_temp_name, keep_freed_memory
-from ubm.profiles.validate import load_entry, validate_entry
+from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH
+from ubm.evaluation.multi import TaskData, train_tasks
+from ubm.util import OutputError, atomic_dir, atomic_path, is_temp_name, keep_freed_memory, save_npy
+from ubm.profiles.validate import CLIENT_IDS, EMBEDDINGS, load_entry, validate_entry
 
 
 class EntryError(DataError):
@@ -75,6 +88,196 @@ def align(entry_ids: np.ndarray, task_ids: np.ndarray) -> tuple[np.ndarray, np.n
     return entry_rows, order[pos[entry_rows]]
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """How tasks are trained. engine: "multi" trains a device's tasks together
+    (``ubm.evaluation.multi``), "single" one after another (``train_task``), "auto" picks
+    multi on CUDA and single on CPU, where it measured no faster (BENCHMARKS.md)."""
+
+    fast: bool = False
+    engine: str = "auto"
+    graphs: bool = True  # CUDA graphs in the multi engine
+    hidden_sizes: tuple[int, int] | None = None  # tests only
+    progress: bool = True
+
+    def engine_for(self, device: str, n_tasks: int) -> str:
+        if self.engine not in ("auto", "multi", "single"):
+            raise DataError(f"unknown engine {self.engine!r}: auto, multi or single")
+        if self.engine != "auto":
+            return self.engine
+        return "multi" if device.startswith("cuda") and n_tasks > 1 else "single"
+
+
+@dataclass(frozen=True)
+class DeviceJob:
+    """What one device trains; picklable, so a worker process can run it."""
+
+    device: str
+    tasks: tuple[str, ...]
+    embeddings_dir: Path
+    labels_dir: Path
+    results_dir: Path
+    keys: dict[str, str]
+    options: TrainOptions
+    threads: int | None = None  # CPU workers share the cores
+
+
+class TaskStore:
+    """Finished tasks of a run: ``<out>/tasks/<task>.json`` (+ ``.best_logits.npy``), each
+    written atomically as soon as the task is done, tagged with the key of its inputs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def json_path(self, task: str) -> Path:
+        return self.root / f"{task}.json"
+
+    def logits_path(self, task: str) -> Path:
+        return self.root / f"{task}.best_logits.npy"
+
+    def save(self, task: str, key: str, result: TaskResult) -> None:
+        if result.best_logits is not None:  # the logits first: the json marks the task finished
+            save_npy(self.logits_path(task), np.ascontiguousarray(result.best_logits, dtype=np.float32))
+        record = {"key": key, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "result": result.to_dict()}
+        with atomic_path(self.json_path(task)) as tmp:
+            tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
+
+    def load(self, task: str, key: str) -> tuple[TaskResult, str] | None:
+        """(result, finish time) when the task finished with these inputs, else None."""
+        path = self.json_path(task)
+        try:
+            record = json.loads(path.read_text())
+            if record.get("key") != key:
+                return None
+            logits = np.load(self.logits_path(task)) if self.logits_path(task).is_file() else None
+            return TaskResult.from_dict(record["result"], logits), str(record.get("finished", "?"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def finished(self, keys: dict[str, str]) -> list[str]:
+        return [t for t, k in keys.items() if self.load(t, k) is not None]
+
+
+def _stat(path: Path) -> list:
+    st = path.stat()
+    return [path.name, st.st_size, st.st_mtime_ns]
+
+
+def task_key(task: str, embeddings_dir: Path, labels_dir: Path, options: TrainOptions) -> str:
+    """What a task's result depends on: the entry's and the task's label files (name, size,
+    mtime) and the options that change numbers. Engine and device are not in it: the engines
+    give identical numbers, and CPU and GPU agree to the SPEC's tolerance."""
+    src = {
+        "task": task,
+        "entry": [_stat(Path(embeddings_dir) / name) for name in (CLIENT_IDS, EMBEDDINGS)],
+        "labels": [_stat(p) for p in sorted((Path(labels_dir) / task).glob("*.npy"))],
+        "fast": options.fast, "hidden_sizes": options.hidden_sizes,
+        "epochs": MAX_EPOCH, "batch_size": BATCH_SIZE,
+    }
+    return hashlib.sha256(json.dumps(src).encode()).hexdigest()[:16]
+
+
+def parse_devices(devices: str | list[str] | None, device: str) -> list[str]:
+    """``cuda:0,cuda:1`` or ``cpu,cpu`` -> a checked list; None -> [device]."""
+    items = [device] if not devices else (devices.split(",") if isinstance(devices, str) else list(devices))
+    items = [d.strip() for d in items if d.strip()]
+    if not items:
+        raise DataError("--devices: no device given")
+    out = []
+    for item in items:
+        if item == "auto":
+            item = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            dev = torch.device(item)
+        except RuntimeError:
+            raise DataError(f"--devices: unknown device {item!r} (cpu, cuda, cuda:N)") from None
+        if dev.type == "cuda":
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if (dev.index or 0) >= count:
+                raise DataError(f"--devices: {item} requested but this machine has {count} CUDA device(s)")
+        elif dev.type != "cpu":
+            raise DataError(f"--devices: unsupported device {item!r} (cpu, cuda, cuda:N)")
+        out.append(item)
+    return out
+
+
+def spread(tasks: list[str], costs: dict[str, int], n_devices: int) -> list[list[str]]:
+    """Tasks per device, biggest first onto the least loaded; each list keeps the task order."""
+    loads = [0] * n_devices
+    owner: dict[str, int] = {}
+    for task in sorted(tasks, key=lambda t: -costs[t]):
+        k = loads.index(min(loads))
+        owner[task] = k
+        loads[k] += costs[task]
+    return [[t for t in tasks if owner[t] == k] for k in range(n_devices)]
+
+
+def _task_data(job: DeviceJob, client_ids: np.ndarray, log: Callable[[str], None]) -> list[TaskData]:
+    data = []
+    for task in job.tasks:
+        labels = load_task(job.labels_dir, task)
+        entry_rows, label_rows = align(client_ids, labels.client_ids)
+        if len(entry_rows) == 0:
+            raise DataError(f"task {task}: no client of the entry is evaluated (labels in {job.labels_dir})")
+        log(f"{task}: {len(entry_rows):,} clients x {labels.train.shape[1]} labels on {job.device}")
+        data.append(TaskData(task, labels.kind, labels.train[label_rows], labels.validation[label_rows],
+                             labels.popularity, entry_rows))
+    return data
+
+
+def run_job(job: DeviceJob, log: Callable[[str], None]) -> dict[str, TaskResult]:
+    """Train one device's tasks, saving each result as soon as it is finished."""
+    client_ids, embeddings = load_entry(job.embeddings_dir, mmap=True)
+    data = _task_data(job, client_ids, log)
+    store = TaskStore(job.results_dir)
+    opts = job.options
+    results: dict[str, TaskResult] = {}
+    if opts.engine_for(job.device, len(data)) == "multi":
+        log(f"training {', '.join(job.tasks)} together on {job.device}")
+        results = train_tasks(embeddings, data, device=job.device, progress=opts.progress, fast=opts.fast,
+                              hidden_sizes=opts.hidden_sizes, graphs=opts.graphs)
+        for task, result in results.items():
+            store.save(task, job.keys[task], result)
+        return results
+    for d in data:
+        results[d.name] = train_task(
+            embeddings[d.rows], d.y_train, d.y_val, kind=d.kind, popularity=d.popularity, device=job.device,
+            progress=opts.progress, fast=opts.fast, label=d.name, hidden_sizes=opts.hidden_sizes)
+        store.save(d.name, job.keys[d.name], results[d.name])
+    return results
+
+
+def _worker(job: DeviceJob) -> list[str]:
+    """Entry point of a device's process (spawned: CUDA cannot be forked)."""
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    if job.device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(job.device))  # this process's allocations and graphs live there
+    keep_freed_memory()
+
+    def log(message: str) -> None:
+        print(f"[{job.device}] {message}", file=sys.stderr, flush=True)
+
+    return list(run_job(job, log))
+
+
+def _run_workers(jobs: list[DeviceJob], log: Callable[[str], None]) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx) as pool:
+        futures = [pool.submit(_worker, job) for job in jobs]
+        for job, future in zip(jobs, futures):
+            try:
+                future.result()
+            except BrokenProcessPool:
+                raise DataError(f"the worker process for {job.device} ({', '.join(job.tasks)}) ended "
+                                f"abruptly (killed, or out of memory?)") from None
+            log(f"{job.device}: finished {', '.join(job.tasks)}")
+
+
 def evaluate(
     data_dir: Path,
     embeddings_dir: Path,
@@ -82,18 +285,30 @@ def evaluate(
     *,
     tasks: list[str],
     device: str = "auto",
+    devices: str | list[str] | None = None,
     relevant_check: bool = True,
     fast: bool = False,
     labels: Path | None = None,
     settings: Settings = Settings(),
     progress: bool = True,
+    resume: bool = True,
+    engine: str = "auto",
+    graphs: bool = True,
+    hidden_sizes: tuple[int, int] | None = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> RunResult:
+    """Validate the entry, train every task, write scores.json, metrics.json and report.png.
+
+    devices: one process per device, tasks spread over them (``cpu,cpu`` works too);
+    None trains in this process on ``device``. resume: reuse tasks finished earlier in
+    ``out_dir/tasks`` with the same entry, labels and options (the log says which).
+    """
     report = validate_entry(data_dir, embeddings_dir, relevant_check=relevant_check)
     if not report.ok:
         lines = "\n".join(f"  {name}: {message}" for name, message in report.failures)
         raise EntryError(f"entry {embeddings_dir} failed validation:\n{lines}")
     provenance.verify_entry(embeddings_dir, data_dir)
+    device_list = parse_devices(devices, device)
     out_dir = Path(out_dir)
     _check_out(out_dir)
     client_ids, embeddings = load_entry(embeddings_dir)
@@ -102,23 +317,67 @@ def evaluate(
     if labels is not None:
         provenance.verify_labels(labels, data_dir, wanted)
     labels_dir = labels or labels_for(data_dir, wanted, Path(data_dir) / ".cache", settings, log)
+    options = TrainOptions(fast=fast, engine=engine, graphs=graphs, hidden_sizes=hidden_sizes, progress=progress)
+    options.engine_for(device_list[0], len(tasks))  # an unknown engine fails before any work
+    keys = {t: task_key(t, embeddings_dir, labels_dir, options) for t in tasks}
+    store = TaskStore(out_dir / TASKS_DIR)
 
-    keep_freed_memory()
     results: dict[str, TaskResult] = {}
     for task in tasks:
-        labels = load_task(labels_dir, task)
-        entry_rows, label_rows = align(client_ids, labels.client_ids)
-        if len(entry_rows) == 0:
-            raise DataError(f"task {task}: no client of the entry is evaluated (labels in {labels_dir})")
-        log(f"{task}: {len(entry_rows):,} clients x {labels.train.shape[1]} labels")
-        results[task] = train_task(
-            embeddings[entry_rows], labels.train[label_rows], labels.validation[label_rows],
-            kind=labels.kind, popularity=labels.popularity, device=device,
-            progress=progress, fast=fast, label=task,
-        )
+        found = store.load(task, keys[task]) if resume else None
+        if found:
+            results[task] = found[0]
+            log(f"{task}: reusing the result finished {found[1]} on {found[0].device} "
+                f"(score {found[0].best_score:.4f}, {store.json_path(task)}); --no-resume retrains")
+    todo = [t for t in tasks if t not in results]
+    keep_freed_memory()
+    try:
+        results.update(_train(todo, device_list, embeddings_dir, labels_dir, store, keys, options, log))
+    except BaseException:
+        _log_unfinished(tasks, store, keys, out_dir, log)
+        raise
+    results = {t: results[t] for t in tasks}
     scores = {task: r.best_score for task, r in results.items()}
     write_outputs(out_dir, scores, results, data_dir, embeddings_dir, fast)
     return RunResult(out_dir, scores, results)
+
+
+def _train(todo: list[str], device_list: list[str], embeddings_dir: Path, labels_dir: Path, store: TaskStore,
+           keys: dict[str, str], options: TrainOptions, log: Callable[[str], None]) -> dict[str, TaskResult]:
+    if not todo:
+        return {}
+    common = dict(embeddings_dir=Path(embeddings_dir), labels_dir=Path(labels_dir), results_dir=store.root,
+                  keys={t: keys[t] for t in todo}, options=options)
+    if len(device_list) == 1:
+        return run_job(DeviceJob(device=device_list[0], tasks=tuple(todo), **common), log)
+    costs = {t: len(np.load(Path(labels_dir) / t / "client_ids.npy", mmap_mode="r")) for t in todo}
+    groups = [g for g in spread(todo, costs, len(device_list))]
+    # CPU workers keep this process's thread count: with fewer threads torch's CPU reductions
+    # differ in the last bit, and the workers are there to run the multi-device path
+    # with the same numbers, not to be fast (the cores are shared anyway).
+    threads = torch.get_num_threads()
+    jobs = [DeviceJob(device=d, tasks=tuple(g), threads=threads if d == "cpu" else None, **common)
+            for d, g in zip(device_list, groups) if g]
+    for job in jobs:
+        log(f"{job.device}: {', '.join(job.tasks)}")
+    _run_workers(jobs, log)
+    out = {}
+    for t in todo:
+        found = store.load(t, keys[t])
+        if found is None:
+            raise DataError(f"task {t}: its worker ended without a result in {store.root}")
+        out[t] = found[0]
+    return out
+
+
+def _log_unfinished(tasks: list[str], store: TaskStore, keys: dict[str, str], out_dir: Path,
+                    log: Callable[[str], None]) -> None:
+    done = store.finished(keys)
+    left = [t for t in tasks if t not in done]
+    log(f"stopped: finished {', '.join(done) or 'no task'}; not finished: {', '.join(left)}")
+    if done:
+        log(f"finished results are in {store.root}; rerun the same command (same --out {out_dir}) "
+            f"to train only the rest")
 
 
 def _versions() -> dict[str, str]:
@@ -131,7 +390,21 @@ def _versions() -> dict[str, str]:
             "numpy": np.__version__}
 
 
-RUN_FILES = frozenset({"scores.json", "metrics.json", "report.png"})
+TASKS_DIR = "tasks"  # finished tasks, for --resume (TaskStore)
+# A run's outputs, replaced together at its end (a killed run leaves the previous ones).
+RUN_OUTPUTS = frozenset({"scores.json", "metrics.json", "report.png"})
+RUN_FILES = RUN_OUTPUTS | {TASKS_DIR}
+
+
+def _carry(src: Path, dst: Path) -> None:
+    """Hard-link a finished run's task store into the directory that replaces it (no copy of
+    the stored logits), so the swap keeps what --resume needs."""
+    if not src.is_dir():
+        return
+    dst.mkdir()
+    for path in src.iterdir():
+        if path.is_file() and not is_temp_name(path.name):
+            os.link(path, dst / path.name)
 
 
 def _check_out(out_dir: Path) -> None:
@@ -153,10 +426,11 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
         "data_dir": str(data_dir), "embeddings_dir": str(embeddings_dir),
         "official": not fast and all(r.official for r in results.values()),
         "versions": _versions(),
-        "tasks": {task: asdict(r) for task, r in results.items()},
+        "tasks": {task: r.to_dict() for task, r in results.items()},
     }
     # The three files change together: a run killed while writing leaves the previous run.
     with atomic_dir(out_dir) as tmp:
+        _carry(out_dir / TASKS_DIR, tmp / TASKS_DIR)
         (tmp / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
         write_report_png(metrics["tasks"], tmp / "report.png")
