@@ -254,8 +254,11 @@ def _prepare(data: Data, name: str, params: dict[str, Any] | None,
              structure: dict[str, Any] | None) -> tuple[str, dict[str, Any], dict[str, list]]:
     """Rendered SQL (in the engine's dialect), scalar parameters, list parameters."""
     tpl = load(name)
-    sql = render(tpl, structure, data.engine.dialect)
-    bound = bind(tpl, sql, params or {})
+    sql = render(tpl, structure)
+    bound = bind(tpl, sql, params or {})  # on DuckDB's text: its -- comments are stripped there
+    if data.engine.dialect != "duckdb":
+        from ubm.data.dialect import transpile
+        sql = transpile(sql, data.engine.dialect, tpl.name)
     lists = {k: v for k, v in bound.items() if isinstance(v, list)}
     scalars = {k: v for k, v in bound.items() if k not in lists}
     return sql, scalars, lists
