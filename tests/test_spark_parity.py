@@ -127,3 +127,69 @@ def test_entries_match_within_float16_rounding(both, recipe):
     if recipe == "baseline":  # counts: exact
         counts = [i for i, c in enumerate(duck_meta["columns"]) if "query_mean" not in c]
         np.testing.assert_array_equal(spark[:, counts], duck[:, counts])
+
+
+# --- the same named errors and commands on Spark ---------------------------------------
+
+def test_bad_timestamp_names_file_column_value_on_spark(tmp_path, spark_session):
+    import pyarrow as pa
+    from ubm.data import sql
+    from ubm.data.io import DataError, open_data
+    from tests.fixtures import write_dataset
+    root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)],
+                         page_visit=[(1, "2022-06-01 10:00:00", 5), (1, "2022-13-45 10:00:00", 5)])
+    data = open_data(root, settings=SPARK)
+    try:
+        with pytest.raises(DataError) as err:
+            sql.fetch_numpy(data, "summary/events", {"pattern": "%"})
+    finally:
+        data.close()
+    message = str(err.value)
+    assert "page_visit.parquet" in message and "'timestamp'" in message and "2022-13-45 10:00:00" in message
+    del pa
+
+
+@pytest.mark.parametrize("bad", ["[1 2 3]", "[ 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 300]"])
+def test_bad_vector_names_file_column_value_on_spark(tmp_path, spark_session, bad):
+    import pyarrow as pa
+    from ubm.data import sql
+    from ubm.data.io import DataError, open_data
+    from tests.fixtures import write_dataset
+    root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)])
+    pq.write_table(pa.table({"client_id": [1, 1], "timestamp": ["2022-01-01 00:00:00"] * 2,
+                             "query": ["[" + " ".join(["1"] * 16) + "]", bad]}),
+                   root / "search_query.parquet")
+    data = open_data(root, settings=SPARK)
+    try:
+        with pytest.raises(DataError) as err:
+            sql.fetch_numpy(data, "features/baseline/query_mean")
+    finally:
+        data.close()
+    message = str(err.value)
+    assert "search_query.parquet" in message and "'query'" in message and bad in message
+
+
+def test_ubm_sql_run_with_engine_spark_matches_duckdb(both, spark_session):
+    from click.testing import CliRunner
+    from ubm.data.sql_cli import main as sql_main
+    args = ["run", "lists/most_bought", "--data-dir", str(both["duckdb"]), "--window", "input",
+            "--param", "limit=5", "--set", "column=sku", "--format", "csv"]
+    duck = CliRunner().invoke(sql_main, args)
+    spark = CliRunner().invoke(sql_main, [*args, "--engine", "spark", "--master", "local[2]"])
+    assert duck.exit_code == 0 and spark.exit_code == 0, spark.output
+    assert spark.stdout.splitlines() == duck.stdout.splitlines()
+    assert len(duck.stdout.splitlines()) == 6
+
+
+def test_ubm_split_with_engine_spark_on_the_command_line(both, tmp_path, spark_session):
+    from click.testing import CliRunner
+    from ubm.cli import main as ubm_main
+    root = tmp_path / "d"
+    shutil.copytree(both["duckdb"].parent / "raw", root)
+    got = CliRunner().invoke(ubm_main, ["split", "--data-dir", str(root), "--engine", "spark",
+                                        "--master", "local[2]", "--spark-conf", "spark.sql.shuffle.partitions=3"])
+    assert got.exit_code == 0, got.output
+    assert _rows(root / "target/train_target.parquet") == _rows(both["duckdb"] / "target/train_target.parquet")
+    bad = CliRunner().invoke(ubm_main, ["split", "--data-dir", str(root), "--engine", "spark",
+                                        "--spark-conf", "spark.sql.session.timeZone=Europe/Warsaw"])
+    assert bad.exit_code == 1 and "ubm sets spark.sql.session.timeZone=UTC" in bad.output

@@ -158,8 +158,15 @@ def render(template: Template | str, structure: dict[str, Any] | None = None,
         raise TemplateError(f"template {tpl.name}: {exc}") from exc
     if dialect == "duckdb":
         return text
-    from ubm.data.dialect import transpile  # sqlglot: only needed beyond DuckDB
-    return transpile(text, dialect, tpl.name)
+    return _transpile(text, dialect, tpl.name)
+
+
+def _transpile(text: str, dialect: str, name: str) -> str:
+    try:
+        from ubm.data.dialect import transpile  # sqlglot: only needed beyond DuckDB
+    except ImportError as exc:
+        raise DataError(f"the {dialect} engine needs sqlglot: pip install 'ubm[spark]' ({exc})") from exc
+    return transpile(text, dialect, name)
 
 
 def _to_int(v: Any) -> int:
@@ -257,8 +264,7 @@ def _prepare(data: Data, name: str, params: dict[str, Any] | None,
     sql = render(tpl, structure)
     bound = bind(tpl, sql, params or {})  # on DuckDB's text: its -- comments are stripped there
     if data.engine.dialect != "duckdb":
-        from ubm.data.dialect import transpile
-        sql = transpile(sql, data.engine.dialect, tpl.name)
+        sql = _transpile(sql, data.engine.dialect, tpl.name)
     lists = {k: v for k, v in bound.items() if isinstance(v, list)}
     scalars = {k: v for k, v in bound.items() if k not in lists}
     return sql, scalars, lists
