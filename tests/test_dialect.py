@@ -83,3 +83,25 @@ def test_shared_timestamp_macro_transpiles_for_the_typed_views():
     from ubm.data.templating import macro
     out = transpile_expression(macro("parse", "timestamp_from_text")('"timestamp"'))
     assert out.startswith("CASE WHEN LENGTH(`timestamp`) = 19") and "TO_TIMESTAMP" in out
+
+
+def test_spark_engine_without_pyspark_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from click.testing import CliRunner
+
+    from ubm.cli import main as ubm_main
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark -> ImportError
+    (tmp_path / "d").mkdir()
+    got = CliRunner().invoke(ubm_main, ["split", "--data-dir", str(tmp_path / "d"), "--engine", "spark"])
+    assert got.exit_code == 1
+    assert "pip install 'ubm[spark]'" in got.output and "Traceback" not in got.output
+
+
+def test_spark_conf_must_be_key_value(tmp_path):
+    from click.testing import CliRunner
+
+    from ubm.cli import main as ubm_main
+    got = CliRunner().invoke(ubm_main, ["split", "--data-dir", str(tmp_path), "--engine", "spark",
+                                        "--spark-conf", "no-equals-sign"])
+    assert got.exit_code == 2 and "--spark-conf" in got.output and "key=value" in got.output
