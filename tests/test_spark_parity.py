@@ -193,3 +193,10 @@ def test_ubm_split_with_engine_spark_on_the_command_line(both, tmp_path, spark_s
     bad = CliRunner().invoke(ubm_main, ["split", "--data-dir", str(root), "--engine", "spark",
                                         "--spark-conf", "spark.sql.session.timeZone=Europe/Warsaw"])
     assert bad.exit_code == 1 and "ubm sets spark.sql.session.timeZone=UTC" in bad.output
+
+
+def test_summary_reads_the_same_on_both_engines(both, spark_session):
+    from ubm.prepare.summary import summarise
+    duck = summarise(both["duckdb"], "all", DUCK).splitlines()
+    spark = summarise(both["duckdb"], "all", SPARK).splitlines()
+    assert spark[1:] == duck[1:] and "relevant clients: 50" in "\n".join(duck)
