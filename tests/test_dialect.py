@@ -105,3 +105,13 @@ def test_spark_conf_must_be_key_value(tmp_path):
     got = CliRunner().invoke(ubm_main, ["split", "--data-dir", str(tmp_path), "--engine", "spark",
                                         "--spark-conf", "no-equals-sign"])
     assert got.exit_code == 2 and "--spark-conf" in got.output and "key=value" in got.output
+
+
+def test_ubm_sql_show_engine_spark_prints_the_transpiled_sql():
+    from click.testing import CliRunner
+
+    from ubm.data.sql_cli import main as sql_main
+    duck = CliRunner().invoke(sql_main, ["show", "features/universal/rhythm"])
+    spark = CliRunner().invoke(sql_main, ["show", "features/universal/rhythm", "--engine", "spark"])
+    assert duck.exit_code == 0 and spark.exit_code == 0
+    assert "isodow(" in duck.output and "WEEKDAY(" in spark.output and "isodow" not in spark.output.lower().split("*/")[-1]
