@@ -12,7 +12,7 @@ BENCH_SIZE ?= medium
 BENCH_DATA ?= data/bench-$(BENCH_SIZE)
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo data summary split lists targets features validate train bench clean
+.PHONY: setup test demo data summary split lists targets features validate train bench bench-engines clean
 
 # torch first, pinned to the CPU wheel on disk; a looser pin could pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -62,6 +62,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/measure.py --label train-epoch-cpu --size 2000x320 -- $(BIN)/python bench/epoch_timing.py --clients 2000 --dim 320 --device cpu
 	$(BIN)/python bench/measure.py --label train-6tasks-single-cpu --size 256x320 -- $(BIN)/python bench/epoch_timing.py --clients 256 --dim 320 --device cpu --tasks 6 --labels 20 --engine single
 	$(BIN)/python bench/measure.py --label train-6tasks-multi-cpu --size 256x320 -- $(BIN)/python bench/epoch_timing.py --clients 256 --dim 320 --device cpu --tasks 6 --labels 20 --engine multi
+	$(BIN)/python bench/engines.py --data $(BENCH_DATA) --size $(BENCH_SIZE) --master 'local[2]'
+
+# DuckDB beside Spark (local[2]) per SQL stage, time and peak memory; ENGINES_SIZE=small is quick.
+ENGINES_SIZE ?= $(BENCH_SIZE)
+bench-engines: $(STAMP)
+	test -f data/bench-$(ENGINES_SIZE)/product_buy.parquet || $(BIN)/ubm generate --out data/bench-$(ENGINES_SIZE) --size $(ENGINES_SIZE) --seed $(SEED)
+	$(BIN)/python bench/engines.py --data data/bench-$(ENGINES_SIZE) --size $(ENGINES_SIZE) --master 'local[2]'
 
 train: $(STAMP)
 	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(EMB) --tasks all --out $(RUNS)/$(notdir $(EMB))

@@ -91,9 +91,9 @@ stage "4. six tasks together (issue 12)"
 S=$W/small
 [ -f "$S/entry/embeddings.npy" ] || { prepare "$S" "$SMALL" 0 && $U features --data-dir "$S" --recipe baseline --out "$S/entry"; }
 E="$U train --data-dir $S --embeddings-dir $S/entry --labels $S/labels --tasks $TASKS --device $DEVICE --quiet --no-resume"
-$E --engine single --out "$RES/engine-single"
-$E --engine multi --out "$RES/engine-multi"
-$E --engine multi --no-cuda-graphs --out "$RES/engine-multi-nographs"
+$E --trainer single --out "$RES/engine-single"
+$E --trainer multi --out "$RES/engine-multi"
+$E --trainer multi --no-cuda-graphs --out "$RES/engine-multi-nographs"
 RUNS="$RES/engine-multi $RES/engine-multi-nographs"
 if [ "$DEVICE" = cuda ] && [ "$(python3 -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
   $E --devices cuda:0,cuda:1 --out "$RES/engine-two-gpus" && RUNS="$RUNS $RES/engine-two-gpus"

@@ -129,7 +129,7 @@ def test_split_killed_while_writing_leaves_old(old_and_new, nth, tmp_path):
     src, old_digest, new_digest = old_and_new
     root = tmp_path / "d"
     shutil.copytree(src, root)
-    code = killed("ubm.data.sql", "run", nth + 3, "split", "--data-dir", str(root), "--threads", "1")
+    code = killed("ubm.data.sql", "write_parquet", nth, "split", "--data-dir", str(root), "--threads", "1")
     assert code == 9
     assert digest(root, SPLIT_FILES) == old_digest
     ubm("split", "--data-dir", str(root))

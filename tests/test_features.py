@@ -113,7 +113,7 @@ def test_every_slot_matches_hand_computed_values(data_dir, tmp_path):
         assert not diff, f"client {client}: (got, want) {diff}"
 
 
-def test_top_values_ignore_non_relevant_clients_and_break_ties_by_smaller_id(data_dir, tmp_path):
+def test_top_per_column_ignores_non_relevant_clients_and_break_ties_by_smaller_id(data_dir, tmp_path):
     _, _, meta, _ = export(data_dir, tmp_path / "e", options={"windows": [1, 7], "top_n": 2})
     info = meta["recipe_info"]
     assert info["product_buy"]["top"] == {"sku": [100, 101], "category": [1, 2], "price": [20, 10]}

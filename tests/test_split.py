@@ -133,7 +133,7 @@ def test_interrupted_split_leaves_previous_outputs(tmp_path, monkeypatch):
     # new data: a later split would change every file
     fx.make(root, product_buy=fx.PRODUCT_BUY + [(50, "2022-10-01 00:00:00", 4)])
     calls = {"n": 0}
-    real_run = split_mod.sql.run
+    real_run = split_mod.sql.write_parquet
 
     def failing_run(data, name, *args, **kwargs):
         if name == "split/target_chunk":
@@ -142,7 +142,7 @@ def test_interrupted_split_leaves_previous_outputs(tmp_path, monkeypatch):
                 raise RuntimeError("disk full")
         return real_run(data, name, *args, **kwargs)
 
-    monkeypatch.setattr(split_mod.sql, "run", failing_run)
+    monkeypatch.setattr(split_mod.sql, "write_parquet", failing_run)
     with pytest.raises(RuntimeError):
         split(root)
     assert calls["n"] == 2

@@ -28,7 +28,7 @@ def events(data, pattern):
 def test_every_template_has_a_purpose_and_documents_its_parameters():
     templates = sql.list_templates()
     names = {t.name for t in templates}
-    assert {"split/input_chunk", "lists/top_values", "targets/propensity", "summary/events"} <= names
+    assert {"split/input_chunk", "lists/most_bought", "targets/propensity", "summary/events"} <= names
     for tpl in templates:
         assert tpl.purpose, tpl.name
         rendered = sql.render(tpl)
@@ -57,7 +57,7 @@ def test_missing_unknown_and_wrong_type_parameters(data):
     with pytest.raises(sql.TemplateError, match="parameter 'since' expects TIMESTAMP"):
         sql.run(data, "summary/clients", {"since": "yesterday", "until": "2022-01-01"})
     with pytest.raises(sql.TemplateError, match="parameter 'limit' expects BIGINT"):
-        sql.run(data, "lists/top_values", {"limit": "100; DROP TABLE x"})
+        sql.run(data, "lists/most_bought", {"limit": "100; DROP TABLE x"})
     with pytest.raises(sql.TemplateError, match="unknown structure variable 'tables'"):
         sql.run(data, "summary/events", {"pattern": "%"}, {"tables": ["product_buy"]})
 
@@ -75,7 +75,7 @@ def test_structure_only_takes_known_identifiers(data):
     with pytest.raises(sql.TemplateError, match="not an allowed identifier"):
         sql.run(data, "summary/events", {"pattern": "%"}, {"events": ["product_buy; DROP TABLE x"]})
     with pytest.raises(sql.TemplateError, match="not an allowed identifier"):
-        sql.render("lists/top_values", {"column": "sku FROM x --"})
+        sql.render("lists/most_bought", {"column": "sku FROM x --"})
 
 
 def test_cli_exit_codes(tmp_path):

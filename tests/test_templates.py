@@ -59,9 +59,7 @@ def test_template_runs_alone(name, split_tiny, tmp_path):
         *_params(tpl, tmp_path),
     ])
     assert result.exit_code == 0, f"{name}: {result.output}"
-    if "path" in tpl.params:  # COPY statements write their file
-        assert (tmp_path / "path.parquet").stat().st_size > 0
-    elif "executed" not in result.output:
+    if "executed" not in result.output:
         header = next(csv.reader(io.StringIO(result.stdout)))
         assert header and all(header), f"{name}: no columns in {result.stdout[:200]!r}"
 

@@ -25,7 +25,7 @@ def universal_features(data, *, seed: int = 0, options: dict | None = None) -> t
     recipe = get_recipe("universal")
     opts = recipe.resolve({**(options or {}), "seed": seed})
     names = recipe.columns(opts)
-    n = data.con.execute("SELECT count(*) FROM relevant_clients").fetchone()[0]
+    n = data.relevant_count
     out = ColumnWriter(np.zeros((n, len(names)), dtype=np.float16), names)
     recipe.build(data, None, opts, out)
     return names, out.array
@@ -140,8 +140,8 @@ def test_label_counts_category_distribution(data):
 
 
 def test_top_values_and_fallback_lists(data):
-    assert [(r["slot"], r["value"], r["events"]) for r in rows(data, "top_values", {"n": 2})] == [(0, 100, 2), (1, 101, 1)]
-    never = rows(data, "top_values", {"n": 10}, {"event": "add_to_cart", "never_bought": True})
+    assert [(r["slot"], r["value"], r["events"]) for r in rows(data, "most_frequent", {"n": 2})] == [(0, 100, 2), (1, 101, 1)]
+    never = rows(data, "most_frequent", {"n": 10}, {"event": "add_to_cart", "never_bought": True})
     assert [r["value"] for r in never] == [103]
     lists, sources = label_lists(data, 100)
     assert lists["propensity_category"].tolist() == [10, 11]   # 3 buys vs 2 (ties by smaller id)

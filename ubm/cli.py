@@ -162,7 +162,7 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
 @click.option("--devices", default=None,
               help="comma-separated devices, one process each, tasks spread over them "
                    "(e.g. cuda:0,cuda:1; cpu,cpu runs CPU worker processes); overrides --device")
-@click.option("--engine", type=click.Choice(["auto", "multi", "single"]), default="auto", show_default=True,
+@click.option("--trainer", type=click.Choice(["auto", "multi", "single"]), default="auto", show_default=True,
               help="multi: a device's tasks trained together (same numbers); single: one after another; "
                    "auto: multi on CUDA, single on CPU")
 @click.option("--resume/--no-resume", default=True, show_default=True,
@@ -177,7 +177,7 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @settings_options
 def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Path, device: str,
-          devices: str | None, engine: str, resume: bool, cuda_graphs: bool,
+          devices: str | None, trainer: str, resume: bool, cuda_graphs: bool,
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool,
           threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.evaluation.train import evaluate, format_scores, resolve_tasks
@@ -196,7 +196,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
                                      param_hint="--device")
     try:
         result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
-                          devices=devices, engine=engine, resume=resume, graphs=cuda_graphs,
+                          devices=devices, engine=trainer, resume=resume, graphs=cuda_graphs,
                           relevant_check=not no_relevant_check, fast=fast, labels=labels,
                           settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo)
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ Exit codes: 0 success, 1 bad data or a limit of the machine (memory, disk, permi
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import sys
@@ -46,8 +47,32 @@ def _temp_dir(ctx: click.Context, param: click.Parameter, value: Path | None) ->
     return value
 
 
+ENGINE_KEY = "ubm.engine"  # click context: the engine options, read by make_settings
+
+
+def _engine_options(func: Callable) -> Callable:
+    """--engine, --master, --spark-conf: kept on the click context for make_settings."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, engine: str, master: str | None, spark_conf: tuple[str, ...], **kwargs: Any) -> Any:
+        pairs = []
+        for pair in spark_conf:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise click.BadParameter(f"'{pair}' must look like key=value", param_hint="--spark-conf")
+            pairs.append((key.strip(), value.strip()))
+        click.get_current_context().meta[ENGINE_KEY] = (engine, master, tuple(pairs))
+        return func(*args, **kwargs)
+    wrapper = click.option("--spark-conf", multiple=True, metavar="KEY=VALUE",
+                           help="Spark setting (repeatable), e.g. spark.executor.memory=8g")(wrapper)
+    wrapper = click.option("--master", default=None,
+                           help="Spark master: local[N] (default local[2]), spark://host:7077, sc://host (Spark Connect)")(wrapper)
+    return click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+                        help="where the SQL runs; spark needs pip install 'ubm[spark]' (README: Beyond one machine)")(wrapper)
+
+
 def settings_options(func: Callable) -> Callable:
-    """DuckDB resource options shared by every command that runs SQL."""
+    """Engine and DuckDB resource options shared by every command that runs SQL."""
+    func = _engine_options(func)
     func = click.option("--threads", type=click.IntRange(min=1), default=None,
                         help="DuckDB threads (default: all cores)")(func)
     func = click.option("--memory-limit", type=MemoryLimit(), default="4GB", show_default=True,
@@ -58,8 +83,11 @@ def settings_options(func: Callable) -> Callable:
 
 
 def make_settings(threads: int | None, memory_limit: str, temp_dir: Path | None) -> Settings:
+    ctx = click.get_current_context(silent=True)
+    engine, master, conf = (ctx.meta.get(ENGINE_KEY) if ctx else None) or ("duckdb", None, ())
     return Settings(threads=threads, memory_limit=memory_limit,
-                    temp_directory=str(temp_dir) if temp_dir else None)
+                    temp_directory=str(temp_dir) if temp_dir else None,
+                    engine=engine, master=master, spark_conf=conf)
 
 
 def _first_line(exc: BaseException) -> str:

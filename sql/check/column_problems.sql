@@ -11,7 +11,7 @@
    stricter than the typed views only about brackets inside the list. #}
 {% set byte = "0*(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[0-9]{1,2})" %}
 {% macro bad_vector_text(c) -%}
-NOT regexp_full_match("{{ c }}", '^\[[\s,]*(?:{{ byte }}[\s,]+){15}{{ byte }}[\s,]*\]$')
+NOT regexp_matches("{{ c }}", '^\[[\s,]*(?:{{ byte }}[\s,]+){15}{{ byte }}[\s,]*\]$')
 {%- endmacro %}
 {% macro bad_list(expr) -%}
 (len({{ expr }}) <> 16 OR len(list_filter(TRY_CAST({{ expr }} AS UTINYINT[]), lambda v: v IS NULL)) > 0)
@@ -27,7 +27,7 @@ SELECT count(*) AS n_rows
 {% endfor %}
 {% for c in parsed %}
 , count(*) FILTER (WHERE "{{ c }}__bad") AS "{{ c }}_bad"
-, any_value(CAST("{{ c }}" AS VARCHAR)) FILTER (WHERE "{{ c }}__bad") AS "{{ c }}_example"
+, min(CAST("{{ c }}" AS VARCHAR)) FILTER (WHERE "{{ c }}__bad") AS "{{ c }}_example"
 {% endfor %}
 FROM (
     -- each test is evaluated once per row

@@ -3,14 +3,12 @@
 -- $until TIMESTAMP  to this instant (exclusive)
 -- @events ["product_buy", "add_to_cart", "remove_from_cart", "page_visit", "search_query"]  event views to include
 -- returns: one row (relevant_clients, with_events, with_purchase).
+{% import "macros/shapes.sql" as m %}
 WITH active AS (
-    {% for event in events %}
+{% call(event, i) m.union_all(events) %}
     SELECT client_id, '{{ event }}' AS event_type FROM {{ event }}
     WHERE timestamp >= $since AND timestamp < $until
-    {% if not loop.last %}
-UNION ALL
-{% endif %}
-    {% endfor %}
+{% endcall %}
 )
 SELECT
     (SELECT count(*) FROM relevant_clients) AS relevant_clients,

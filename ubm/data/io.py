@@ -32,6 +32,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ubm.data.engine import DuckDBEngine, Engine
+from ubm.data.templating import macro
 from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, SKU_EVENTS, TABLE_COLUMNS, TIMESTAMP_FORMAT, VECTOR_LEN
 
 
@@ -41,12 +43,15 @@ class DataError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    """DuckDB connection settings. Defaults suit the 2-core, 24 GiB machines."""
+    """Engine and DuckDB connection settings. Defaults suit the 2-core, 24 GiB machines."""
 
     threads: int | None = None
     memory_limit: str | None = "4GB"
     temp_directory: str | None = None
     progress_bar: bool | None = None  # None: on when stderr is a terminal
+    engine: str = "duckdb"  # or "spark" (ubm.data.spark)
+    master: str | None = None  # Spark master: local[N], spark://..., sc://... (default local[2])
+    spark_conf: tuple[tuple[str, str], ...] = ()  # extra Spark settings, key=value
 
 
 @dataclass
@@ -54,15 +59,26 @@ class Data:
     """An open data directory: the DuckDB connection with its typed views."""
 
     root: Path
-    con: duckdb.DuckDBPyConnection
+    con: duckdb.DuckDBPyConnection | None  # None when another engine holds the views
     window: str
     paths: dict[str, Path]
+    engine: Engine | None = None  # where templates run; None: DuckDB on ``con``
+
+    def __post_init__(self) -> None:
+        if self.engine is None:
+            self.engine = DuckDBEngine(self.con)
 
     def has(self, view: str) -> bool:
         return view in self.paths
 
+    @property
+    def relevant_count(self) -> int:
+        """Rows of the ``relevant_clients`` view (the entry's row count)."""
+        got = self.engine.fetch_numpy("SELECT count(*) AS n FROM relevant_clients", {})
+        return int(got["n"][0])
+
     def close(self) -> None:
-        self.con.close()
+        self.engine.close()
 
 
 @dataclass
@@ -133,10 +149,7 @@ def _column_expr(column: str, kind: str, duck_type: str) -> str:
     if kind == "ts":
         if duck_type.startswith("TIMESTAMP") or duck_type == "DATE":
             return f"CAST({q} AS TIMESTAMP) AS {q}"
-        # CAST is about 30% cheaper than strptime; only the published 19-character shape
-        # takes it, anything else goes through strptime, which rejects it.
-        return (f"CASE WHEN strlen({q}) = 19 THEN CAST({q} AS TIMESTAMP)"
-                f" ELSE strptime({q}, '{TIMESTAMP_FORMAT}') END AS {q}")
+        return f"{macro('parse', 'timestamp_from_text')(q)} AS {q}"  # shared with split/input_chunk
     if kind == "vec":
         if duck_type.endswith("]"):
             return f"CAST({q} AS UTINYINT[{VECTOR_LEN}]) AS {q}"
@@ -237,8 +250,12 @@ def open_data(
     """Open ``data_dir`` and create the typed views listed in the module docstring.
 
     ``require`` names views that must exist (e.g. ``("train_target",)``); a missing
-    one is a DataError naming the file it would come from.
+    one is a DataError naming the file it would come from. ``settings.engine == "spark"``
+    builds the same views in a SparkSession (:mod:`ubm.data.spark`).
     """
+    if settings.engine == "spark":
+        from ubm.data.spark import open_spark_data
+        return open_spark_data(data_dir, window=window, settings=settings, require=require)
     data = DataDir(require_dir(Path(data_dir)))
     if (data.input_dir / "relevant_clients.npy").is_file():  # its own faults first, then staleness
         load_id_array(data.input_dir / "relevant_clients.npy", unique=True)

@@ -12,15 +12,19 @@ Each template starts with a comment header::
 as prepared-statement parameters. ``@name <json default>`` lines declare structure
 variables for Jinja (loops over windows, event types, vector positions); a string
 there must be an identifier from :data:`ALLOWED_IDENTIFIERS`, never user text.
+
+A ``$name BIGINT[]`` list reaches SQL as the table ``list_<name>(slot, value)`` (slot 0-based),
+registered for the query and dropped after it. Templates are written in DuckDB's SQL and
+transpiled for other engines (:mod:`ubm.data.dialect`); shared shapes are Jinja macros in
+``sql/macros/``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.resources
 import json
 import re
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -30,17 +34,9 @@ import jinja2
 import numpy as np
 
 from ubm.contract import BINARY_TASKS, EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS
-from ubm.data.io import Data, explain_conversion_error
-
-
-
-def _sql_dir() -> Path:
-    """The templates: the repository's sql/, shipped in the package as ``ubm.sql``."""
-    root = importlib.resources.files("ubm.sql")
-    return Path(str(root.joinpath("split"))).parent
-
-
-SQL_DIR = _sql_dir()
+from ubm.data.engine import Engine, array_table, temp_arrays
+from ubm.data.io import Data, DataError, explain_conversion_error
+from ubm.data.templating import ENV, MACRO_DIR, SQL_DIR
 
 ALLOWED_IDENTIFIERS: frozenset[str] = frozenset(
     set(EVENT_TYPES)
@@ -56,6 +52,12 @@ _PARAM_LINE = re.compile(r"^--\s+\$(\w+)\s+([A-Z]+(?:\[\])?)\s*(.*)$")
 _STRUCT_LINE = re.compile(r"^--\s+@(\w+)\s+(.+?)(?:\s{2,}(.*))?$")
 _REQUIRES_LINE = re.compile(r"^--\s+requires:\s*(.+)$")
 _PARAM_USE = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+def _LIST_USE(name: str) -> re.Pattern:
+    """A list parameter reaches SQL as the small table list_<name>(slot, value), slot 0-based:
+    portable (no unnest or list functions) and still bound, never pasted into the text."""
+    return re.compile(rf"\blist_{name}\b")
 
 
 class TemplateError(Exception):
@@ -103,12 +105,14 @@ def _parse_header(name: str, path: Path, text: str) -> Template:
 
 
 def template_names(sql_dir: Path = SQL_DIR) -> list[str]:
-    return sorted(str(p.relative_to(sql_dir).with_suffix("")) for p in sql_dir.rglob("*.sql"))
+    """Every runnable template; ``sql/macros/`` holds shared macros, not queries."""
+    names = (p.relative_to(sql_dir) for p in sql_dir.rglob("*.sql"))
+    return sorted(str(n.with_suffix("")) for n in names if n.parts[0] != MACRO_DIR)
 
 
 def load(name: str, sql_dir: Path = SQL_DIR) -> Template:
     path = sql_dir / f"{name}.sql"
-    if ".." in Path(name).parts or not path.is_file():
+    if ".." in Path(name).parts or Path(name).parts[:1] == (MACRO_DIR,) or not path.is_file():
         known = ", ".join(template_names(sql_dir)) or "(none)"
         raise TemplateError(f"unknown template '{name}'; known templates: {known}")
     return _parse_header(name, path, path.read_text())
@@ -133,10 +137,6 @@ def _check_identifiers(value: Any, key: str) -> None:
         raise TemplateError(f"structure '{key}': unsupported value {value!r}")
 
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                          trim_blocks=True, lstrip_blocks=True)
-
-
 def _kind(value: Any) -> str:
     """The JSON kind of a structure value: a name, a list, a mapping, a number or a flag."""
     if isinstance(value, bool):
@@ -150,8 +150,10 @@ def _kind(value: Any) -> str:
     return "a mapping" if isinstance(value, dict) else type(value).__name__
 
 
-def render(template: Template | str, structure: dict[str, Any] | None = None) -> str:
-    """Render the Jinja structure of a template; values are never rendered in."""
+def render(template: Template | str, structure: dict[str, Any] | None = None,
+           dialect: str = "duckdb") -> str:
+    """Render the Jinja structure of a template; values are never rendered in. For another
+    dialect than DuckDB's the rendered text is transpiled (:mod:`ubm.data.dialect`)."""
     tpl = load(template) if isinstance(template, str) else template
     context = dict(tpl.structure)
     for key, value in (structure or {}).items():
@@ -169,9 +171,20 @@ def render(template: Template | str, structure: dict[str, Any] | None = None) ->
     for key, value in context.items():
         _check_identifiers(value, key)
     try:
-        return _ENV.from_string(tpl.source).render(**context)
+        text = ENV.from_string(tpl.source).render(**context)
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"template {tpl.name}: {exc}") from exc
+    if dialect == "duckdb":
+        return text
+    return _transpile(text, dialect, tpl.name)
+
+
+def _transpile(text: str, dialect: str, name: str) -> str:
+    try:
+        from ubm.data.dialect import transpile  # sqlglot: only needed beyond DuckDB
+    except ImportError as exc:
+        raise DataError(f"the {dialect} engine needs sqlglot: pip install 'ubm[spark]' ({exc})") from exc
+    return transpile(text, dialect, name)
 
 
 def _to_int(v: Any) -> int:
@@ -232,7 +245,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
 
 def bind(tpl: Template, sql: str, params: dict[str, Any]) -> dict[str, Any]:
     """Check and convert parameter values against the header; return what the SQL uses."""
-    used = set(_PARAM_USE.findall(_strip_comments(sql)))
+    text = _strip_comments(sql)
+    used = set(_PARAM_USE.findall(text)) | {
+        k for k, p in tpl.params.items() if p.type.endswith("[]") and _LIST_USE(k).search(text)}
     for key in params:
         if key not in tpl.params:
             raise TemplateError(
@@ -260,18 +275,81 @@ def _strip_comments(sql: str) -> str:
     return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
 
 
+def _prepare(data: Data, name: str, params: dict[str, Any] | None,
+             structure: dict[str, Any] | None) -> tuple[str, dict[str, Any], dict[str, list]]:
+    """Rendered SQL (in the engine's dialect), scalar parameters, list parameters."""
+    tpl = load(name)
+    sql = render(tpl, structure)
+    bound = bind(tpl, sql, params or {})  # on DuckDB's text: its -- comments are stripped there
+    if data.engine.dialect != "duckdb":
+        sql = _transpile(sql, data.engine.dialect, tpl.name)
+    lists = {k: v for k, v in bound.items() if isinstance(v, list)}
+    scalars = {k: v for k, v in bound.items() if k not in lists}
+    return sql, scalars, lists
+
+
+@contextmanager
+def _list_tables(engine: Engine, lists: dict[str, list]) -> Iterator[None]:
+    with ExitStack() as stack:
+        for key, values in lists.items():
+            stack.enter_context(temp_arrays(engine, f"list_{key}",
+                                            {"slot": np.arange(len(values)), "value": values}))
+        yield
+
+
 def run(
     data: Data,
     name: str,
     params: dict[str, Any] | None = None,
     structure: dict[str, Any] | None = None,
-) -> duckdb.DuckDBPyRelation | None:
-    """Render and run a template; SELECTs return a lazy relation, statements run now."""
-    tpl = load(name)
-    sql = render(tpl, structure)
-    bound = bind(tpl, sql, params or {})
+) -> Any:
+    """Render and run a template: a SELECT gives the engine's lazy relation (DuckDB relation,
+    Spark DataFrame), a statement runs now and gives None. List parameters stay registered
+    as list_<name> until the next run that binds the same name; fetch_* drop them."""
+    sql, scalars, lists = _prepare(data, name, params, structure)
+    for key, values in lists.items():
+        data.engine.register_arrow(f"list_{key}", _slots(values))
     with explained(data):
-        return data.con.sql(sql, params=bound or None)
+        return data.engine.relation(sql, scalars)
+
+
+def _slots(values: list):
+    return array_table({"slot": np.arange(len(values)), "value": values})
+
+
+def execute(data: Data, name: str, params: dict[str, Any] | None = None,
+            structure: dict[str, Any] | None = None) -> None:
+    """Run a statement template (CREATE TEMP TABLE / VIEW ...)."""
+    sql, scalars, lists = _prepare(data, name, params, structure)
+    with _list_tables(data.engine, lists), explained(data):
+        data.engine.execute(sql, scalars)
+
+
+def write_parquet(data: Data, name: str, path: str | Path, params: dict[str, Any] | None = None,
+                  structure: dict[str, Any] | None = None) -> None:
+    """Write a SELECT template's rows to one parquet file; the engine does the writing."""
+    sql, scalars, lists = _prepare(data, name, params, structure)
+    with _list_tables(data.engine, lists), explained(data):
+        data.engine.write_parquet(sql, scalars, str(path))
+
+
+@contextmanager
+def temp_view(data: Data, view: str, name: str, params: dict[str, Any] | None = None,
+              structure: dict[str, Any] | None = None) -> Iterator[str]:
+    """Run a template that creates temp view/table ``view`` and drop it when the block ends,
+    so the state a later template reads is visible where it is made."""
+    execute(data, name, params, structure)
+    try:
+        yield view
+    finally:
+        data.engine.drop(view)
+
+
+@contextmanager
+def temp_arrays_view(data: Data, view: str, columns: dict[str, Any]) -> Iterator[str]:
+    """Int64 arrays from Python as temp view ``view`` (e.g. task_clients(pos, client_id))."""
+    with temp_arrays(data.engine, view, columns):
+        yield view
 
 
 def run_standalone(
@@ -303,18 +381,18 @@ def run_standalone(
 
 def fetch_numpy(data: Data, name: str, params: dict[str, Any] | None = None,
                 structure: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
-    """Run a SELECT template and return its columns as numpy arrays."""
-    rel = run(data, name, params, structure)
-    with explained(data):
-        return rel.fetchnumpy()
+    """Run a SELECT template and return its columns as numpy arrays (NULLs masked)."""
+    sql, scalars, lists = _prepare(data, name, params, structure)
+    with _list_tables(data.engine, lists), explained(data):
+        return data.engine.fetch_numpy(sql, scalars)
 
 
 def fetch_arrow(data: Data, name: str, params: dict[str, Any] | None = None,
                 structure: dict[str, Any] | None = None):
     """Run a SELECT template and return an Arrow table."""
-    rel = run(data, name, params, structure)
-    with explained(data):
-        return rel.to_arrow_table()
+    sql, scalars, lists = _prepare(data, name, params, structure)
+    with _list_tables(data.engine, lists), explained(data):
+        return data.engine.fetch_arrow(sql, scalars)
 
 
 @contextmanager
@@ -324,3 +402,8 @@ def explained(data: Data) -> Iterator[None]:
         yield
     except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
         raise explain_conversion_error(data, exc) from exc
+    except Exception as exc:
+        if data.engine.name == "duckdb" or isinstance(exc, (DataError, TemplateError)):
+            raise
+        from ubm.data.spark import explain_spark_error  # only a Spark error gets here
+        raise explain_spark_error(data, exc) from exc

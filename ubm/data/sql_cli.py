@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ubm.clikit import GuardedGroup, debug_option, make_settings, settings_options
 from ubm.data import sql
@@ -62,15 +64,23 @@ def list_cmd() -> None:
         click.echo(f"{tpl.name:<{width}}  {tpl.purpose}" + (f"  [{params}]" if params else ""))
 
 
-@main.command("show", help="Print the rendered SQL of a template.")
+ENGINE = click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+                      help="duckdb: the template as written; spark: transpiled to Spark SQL")
+
+
+@main.command("show", help="Print the rendered SQL of a template (--engine spark: as Spark runs it).")
 @click.argument("name")
 @click.option("--set", "structure", multiple=True, help="structure variable name=json (e.g. windows=[1,7])")
-def show_cmd(name: str, structure: tuple[str, ...]) -> None:
+@ENGINE
+def show_cmd(name: str, structure: tuple[str, ...], engine: str) -> None:
     try:
         tpl = sql.load(name)
-        click.echo(sql.render(tpl, _parse_structure(structure)), nl=False)
+        text = sql.render(tpl, _parse_structure(structure), dialect=engine)
+        click.echo(text if text.endswith("\n") else text + "\n", nl=False)
     except sql.TemplateError as exc:
         _fail(str(exc))
+    except ImportError as exc:
+        _fail(f"--engine spark needs sqlglot: pip install 'ubm[spark]' ({exc})")
 
 
 @main.command("run", help="Run a template against a data directory.")
@@ -88,7 +98,9 @@ def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
             structure: tuple[str, ...], fmt: str, out: Path | None, limit: int | None,
             threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     try:
-        data = open_data(data_dir, window=window, settings=make_settings(threads, memory_limit, temp_dir))
+        settings = make_settings(threads, memory_limit, temp_dir)
+        engine = settings.engine
+        data = open_data(data_dir, window=window, settings=settings)
         rel = sql.run_standalone(data, name, _parse_kv(params, "--param"), _parse_structure(structure))
         if rel is None:
             click.echo(f"{name}: statement executed", err=True)
@@ -96,7 +108,10 @@ def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
         if limit is not None:
             rel = rel.limit(limit)
         with sql.explained(data):
-            _emit(rel, fmt, out)
+            if engine == "duckdb":
+                _emit(rel, fmt, out)
+            else:
+                _emit_arrow(rel.toArrow(), fmt, out)
     except sql.TemplateError as exc:
         _fail(str(exc))
     except DataError as exc:
@@ -130,6 +145,31 @@ def _emit(rel: duckdb.DuckDBPyRelation, fmt: str, out: Path | None) -> None:
             tmp.write_text(json.dumps(_rows(rel), default=str, indent=1))
         else:
             tmp.write_text(str(rel))
+    click.echo(f"wrote {out}", err=True)
+
+
+def _emit_arrow(table: pa.Table, fmt: str, out: Path | None) -> None:
+    """What _emit writes, from an Arrow table (the Spark engine's results)."""
+    if fmt == "parquet" and out is None:
+        raise sql.TemplateError("--format parquet needs --out FILE")
+    rows = table.to_pylist()
+    if fmt == "parquet":
+        text = None
+    elif fmt == "json":
+        text = json.dumps(rows, default=str, indent=1) + "\n"
+    else:
+        sep = "," if fmt == "csv" else "  "
+        lines = [sep.join(table.column_names)]
+        lines += [sep.join("" if v is None else str(v) for v in row.values()) for row in rows]
+        text = "\n".join(lines) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    with atomic_path(out) as tmp:
+        if fmt == "parquet":
+            pq.write_table(table, tmp)
+        else:
+            tmp.write_text(text)
     click.echo(f"wrote {out}", err=True)
 
 

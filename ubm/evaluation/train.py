@@ -166,7 +166,7 @@ def _stat(path: Path) -> list:
 def task_key(task: str, embeddings_dir: Path, labels_dir: Path, options: TrainOptions) -> str:
     """What a task's result depends on: the entry's and the task's label files (name, size,
     mtime) and the options that change numbers. Engine and device are not in it: the engines
-    give identical numbers, and CPU and GPU agree to the SPEC's tolerance."""
+    give identical numbers, and CPU and GPU agree within docs/evaluation.md §2's tolerance."""
     src = {
         "task": task,
         "entry": [_stat(Path(embeddings_dir) / name) for name in (CLIENT_IDS, EMBEDDINGS)],

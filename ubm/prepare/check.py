@@ -57,29 +57,28 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def _raw_types(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
-    return dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE raw_{view})").fetchall())
+def _on(con: duckdb.DuckDBPyConnection | Data, path: Path) -> Data:
+    """The tables to check as a Data (a bare DuckDB connection is wrapped), so the check
+    templates run on whichever engine holds them."""
+    return con if isinstance(con, Data) else Data(path.parent, con, "all", {})
 
 
-def column_problems(con: duckdb.DuckDBPyConnection, view: str, path: Path,
+def column_problems(con: duckdb.DuckDBPyConnection | Data, view: str, path: Path,
                     nulls_only: bool = False, columns: tuple[str, ...] | None = None) -> tuple[int, list[Problem]]:
     """(rows, problems) of one registered table: NULLs, and unparseable values unless ``nulls_only``."""
+    data = _on(con, path)
     kinds = TABLE_COLUMNS[view]
     wanted = [c for c in kinds if columns is None or c in columns]
-    types = _raw_types(con, view)
     groups: dict[str, list[str]] = {"plain": [], "text_timestamps": [], "text_vectors": [], "list_vectors": []}
     for c in wanted:
-        text = types[c] == "VARCHAR"
+        text = data.engine.is_text(f"raw_{view}", c)
         if nulls_only or kinds[c] == "id" or (kinds[c] == "ts" and not text):
             groups["plain"].append(c)
         elif kinds[c] == "ts":
             groups["text_timestamps"].append(c)
         else:
             groups["text_vectors" if text else "list_vectors"].append(c)
-    tpl = sql.load("check/column_problems")
-    query = sql.render(tpl, {"table": view, **groups})
-    rel = con.sql(query)
-    row = dict(zip(rel.columns, rel.fetchall()[0]))
+    row = sql.fetch_arrow(data, "check/column_problems", {}, {"table": view, **groups}).to_pylist()[0]
     problems = []
     for c in wanted:
         if row[f"{c}_null"]:
@@ -92,9 +91,10 @@ def column_problems(con: duckdb.DuckDBPyConnection, view: str, path: Path,
     return int(row["n_rows"]), problems
 
 
-def duplicate_problem(con: duckdb.DuckDBPyConnection, view: str, column: str, path: Path) -> Problem | None:
-    rel = sql.run(Data(path.parent, con, "all", {}), "check/duplicate_values", {}, {"table": view, "column": column})
-    duplicated, extra, example = rel.fetchall()[0]
+def duplicate_problem(con: duckdb.DuckDBPyConnection | Data, view: str, column: str, path: Path) -> Problem | None:
+    row = sql.fetch_arrow(_on(con, path), "check/duplicate_values", {},
+                          {"table": view, "column": column}).to_pylist()[0]
+    duplicated, extra, example = row.values()
     if not duplicated:
         return None
     return Problem(path, f"column '{column}': {duplicated:,} value(s) listed more than once "
@@ -106,14 +106,14 @@ def require_clean(data: Data, views: dict[str, tuple[str, ...] | None], nulls_on
     for view, columns in views.items():
         if view not in data.paths:
             continue
-        _, problems = column_problems(data.con, view, data.paths[view], nulls_only, columns)
+        _, problems = column_problems(data, view, data.paths[view], nulls_only, columns)
         if problems:
             p = problems[0]
             more = f" (and {len(problems) - 1} more problem(s); run `ubm check --data-dir {data.root}`)" \
                 if len(problems) > 1 else ""
             raise DataError(f"{p}{more}")
     if "product_properties" in views and "product_properties" in data.paths:
-        dup = duplicate_problem(data.con, "product_properties", "sku", data.paths["product_properties"])
+        dup = duplicate_problem(data, "product_properties", "sku", data.paths["product_properties"])
         if dup:
             raise DataError(f"{dup}; each sku needs exactly one row of properties")
 

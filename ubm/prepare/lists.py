@@ -72,7 +72,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
             list_path = target / f"{task}.npy"
             pop_path = target / f"popularity_{task}.npy"
             if force or not list_path.is_file() or list_path in stale:
-                rows = sql.fetch_numpy(data, "lists/top_values", {"limit": LIST_SIZE},
+                rows = sql.fetch_numpy(data, "lists/most_bought", {"limit": LIST_SIZE},
                                        {"column": column, "new_only": task == "propensity_new_sku"})
                 values = rows["value"].astype(np.int64)
                 save_npy(pop_path, rows["popularity"].astype(np.int64))

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
 
 from ubm import provenance
@@ -86,10 +87,7 @@ class SplitResult:
 
 
 def _raw_is_text(data: Data, view: str, column: str = "timestamp") -> bool:
-    types = dict(data.con.execute(
-        "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM " + f"raw_{view})"
-    ).fetchall())
-    return types[column] == "VARCHAR"
+    return data.engine.is_text(f"raw_{view}", column)
 
 
 def _value_column(event: str) -> tuple[str, bool]:
@@ -117,6 +115,10 @@ def _check_targets(data: Data, b: Boundaries) -> None:
         )
 
 
+def _size(path: Path) -> int:
+    return path.stat().st_size if isinstance(path, Path) and path.is_file() else 0
+
+
 @dataclass
 class _Job:
     name: str  # output name
@@ -132,7 +134,7 @@ def _lane_data(data: Data) -> Data:
     for view, path in data.paths.items():
         if view in TABLE_COLUMNS:
             register_table(con, view, path, TABLE_COLUMNS[view])
-    return replace(data, con=con)
+    return replace(data, con=con, engine=None)
 
 
 def _write_in_parallel(data: Data, jobs: list[_Job], settings: Settings, temps: dict[str, Path],
@@ -159,7 +161,7 @@ def _write_in_parallel(data: Data, jobs: list[_Job], settings: Settings, temps: 
                     return
                 job = queue.pop(0)
             try:
-                sql.run(lane, job.template, job.params, job.structure)
+                sql.write_parquet(lane, job.template, temps[job.name], job.params, job.structure)
                 rows = pq.ParquetFile(temps[job.name]).metadata.num_rows
             except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller
                 with lock:
@@ -201,6 +203,16 @@ def _write_in_parallel(data: Data, jobs: list[_Job], settings: Settings, temps: 
     result.rows = {job.name: result.rows[job.name] for job in jobs}  # outputs in their usual order
 
 
+def _write_in_turn(data: Data, jobs: list[_Job], temps: dict[str, Path], result: SplitResult,
+                   progress: Callable[[str], None] | None, timer: Timer) -> None:
+    for job in jobs:
+        sql.write_parquet(data, job.template, temps[job.name], job.params, job.structure)
+        result.rows[job.name] = pq.ParquetFile(temps[job.name]).metadata.num_rows
+        if progress:
+            where = "input" if job.name in EVENT_TYPES else "target"
+            progress(f"{where}/{job.name}: {result.rows[job.name]:,} rows ({timer.seconds:.1f}s)")
+
+
 def split(data_dir: Path | str, settings: Settings = Settings(),
           progress: Callable[[str], None] | None = None) -> SplitResult:
     """Split ``data_dir`` per docs/split.md; returns boundaries and rows written per output."""
@@ -219,8 +231,8 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
         data.close()
         raise
     try:
-        with sql.explained(data):
-            end, _purchases = sql.run(data, "split/end").fetchall()[0]
+        got = sql.fetch_numpy(data, "split/end")
+        end = None if np.ma.getmaskarray(got["end_ts"])[0] else got["end_ts"][0].item()
         if end is None:
             raise DataError(f"{data.paths['product_buy']}: no product_buy events, so no split end")
         b = boundaries_for(end)
@@ -238,20 +250,22 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
         for event in EVENT_TYPES:
             column, is_id = _value_column(event)
             jobs.append(_Job(event, "split/input_chunk",
-                             {"train_target_start": b.train_target_start, "path": str(temps[event])},
+                             {"train_target_start": b.train_target_start},
                              {"event": event, "value_column": column, "value_is_id": is_id,
                               "ts_text": _raw_is_text(data, event)},
-                             data.paths[event].stat().st_size))
+                             _size(data.paths[event])))
         for name, (since, until, inclusive) in windows.items():
             jobs.append(_Job(name, "split/target_chunk",
-                             {"since": since, "until": until, "include_until": inclusive,
-                              "path": str(temps[name])},
+                             {"since": since, "until": until, "include_until": inclusive},
                              {}, 0))
         made = [d for d in dict.fromkeys(t.parent for t in temps.values()) if not d.exists()]
         for directory in made:
             directory.mkdir(parents=True)
         try:
-            _write_in_parallel(data, jobs, settings, temps, result, progress, timer)
+            if data.engine.name == "duckdb":
+                _write_in_parallel(data, jobs, settings, temps, result, progress, timer)
+            else:  # Spark spreads each file over its executors; one file at a time
+                _write_in_turn(data, jobs, temps, result, progress, timer)
             provenance.commit_split(root, [(temps[n], p) for n, p in outputs.items()], sources)
         except duckdb.OutOfMemoryException as exc:
             raise DataError(

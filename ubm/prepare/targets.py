@@ -28,7 +28,7 @@ import numpy as np
 from ubm import provenance
 from ubm.data import sql
 from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTask, task_kind
-from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity, open_data, register_array
+from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity, open_data
 from ubm.util import OutputError, atomic_dir, long_to_dense
 
 WINDOWS: dict[str, str] = {"train": "train_target", "validation": "validation_target"}
@@ -76,12 +76,12 @@ def _task_kind(task: str) -> Kind:
 
 
 def _labels_for(data: Data, task: str, clients: np.ndarray, n_labels: int, window: str) -> np.ndarray:
-    register_array(data.con, "task_clients", clients)
-    if task in BINARY_TASKS:
-        rows = sql.fetch_numpy(data, "targets/no_purchase", {}, {"window": window})["row"]
-        return long_to_dense(rows, np.zeros(len(rows)), 1, len(clients), n_labels, np.uint8)
-    pairs = sql.fetch_numpy(data, "targets/propensity", {},
-                            {"window": window, "task": task, "column": PROPENSITY_TASKS[task]})
+    with sql.temp_arrays_view(data, "task_clients", {"pos": np.arange(len(clients)), "client_id": clients}):
+        if task in BINARY_TASKS:
+            rows = sql.fetch_numpy(data, "targets/no_purchase", {}, {"window": window})["row"]
+            return long_to_dense(rows, np.zeros(len(rows)), 1, len(clients), n_labels, np.uint8)
+        pairs = sql.fetch_numpy(data, "targets/propensity", {},
+                                {"window": window, "task": task, "column": PROPENSITY_TASKS[task]})
     return long_to_dense(pairs["row"], pairs["label"], 1, len(clients), n_labels, np.uint8)
 
 

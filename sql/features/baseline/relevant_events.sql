@@ -1,4 +1,4 @@
--- Materialise relevant clients' events of one type as temp table relevant_<event> (pos, timestamp, columns), read by top_values and slot_counts.
+-- Materialise relevant clients' events of one type as temp table relevant_<event> (pos, timestamp, columns), read by top_per_column and slot_counts.
 -- @event "product_buy"  event view to read
 -- @columns ["sku", "category", "price"]  columns to keep; category and price come from product_properties (NULL for a sku without properties)
 -- returns: nothing; creates (or replaces) TEMP TABLE relevant_<event>. One scan and join of the event file serves both later queries.

@@ -24,15 +24,15 @@ WITH ev AS (
 counts AS (
     SELECT client_id, count(*) AS n_all,
 {% for d in windows %}
-           count(*) FILTER (WHERE timestamp >= $ref - to_days({{ d }})) AS n_{{ d }},
+           count(*) FILTER (WHERE timestamp >= $ref - INTERVAL '{{ d }}' DAY) AS n_{{ d }},
 {% endfor %}
-           (epoch($ref) - epoch(max(timestamp))) / 86400.0 AS recency,
-           (epoch($ref) - epoch(min(timestamp))) / 86400.0 AS tenure
+           (epoch($ref) - epoch(max(timestamp))) / CAST(86400 AS DOUBLE) AS recency,
+           (epoch($ref) - epoch(min(timestamp))) / CAST(86400 AS DOUBLE) AS tenure
     FROM ev GROUP BY client_id
-),
+)
 {% for part, expr in [("days", "CAST(timestamp AS DATE)"), ("distinct", "v"), ("categories", "c")] %}
 {% if part != "categories" or categories %}
-{{ part }}_last AS (
+, {{ part }}_last AS (
     SELECT client_id, max(timestamp) AS last_ts FROM ev
 {% if part == "categories" %}
     WHERE c IS NOT NULL
@@ -42,34 +42,20 @@ counts AS (
 {{ part }}_agg AS (
     SELECT client_id, count(*) AS {{ part }}_all,
 {% for d in windows %}
-           count(*) FILTER (WHERE last_ts >= $ref - to_days({{ d }})) AS {{ part }}_{{ d }}{{ "," if not loop.last }}
+           count(*) FILTER (WHERE last_ts >= $ref - INTERVAL '{{ d }}' DAY) AS {{ part }}_{{ d }}{{ "," if not loop.last }}
 {% endfor %}
     FROM {{ part }}_last GROUP BY client_id
-),
+)
 {% endif %}
 {% endfor %}
-joined AS (
-    SELECT r.pos, c.*,
-           d.* EXCLUDE (client_id), v.* EXCLUDE (client_id)
-{% if categories %}
-           , k.* EXCLUDE (client_id)
-{% endif %}
-    FROM relevant_clients r
-    LEFT JOIN counts c ON c.client_id = r.client_id
-    LEFT JOIN days_agg d ON d.client_id = r.client_id
-    LEFT JOIN distinct_agg v ON v.client_id = r.client_id
-{% if categories %}
-    LEFT JOIN categories_agg k ON k.client_id = r.client_id
-{% endif %}
-)
-SELECT pos,
+SELECT r.pos,
 {% for part in ["n", "days", "distinct"] + (["categories"] if categories else []) %}
        coalesce({{ part }}_all, 0) AS {{ part }}_all,
 {% for d in windows %}
        coalesce({{ part }}_{{ d }}, 0) AS {{ part }}_{{ d }},
 {% endfor %}
 {% endfor %}
-       coalesce(recency, (epoch($ref) - epoch($start)) / 86400.0 + 1) AS recency,
+       coalesce(recency, (epoch($ref) - epoch($start)) / CAST(86400 AS DOUBLE) + 1) AS recency,
        coalesce(tenure, 0) AS tenure,
 {% for d in windows %}
 {% if not loop.last %}
@@ -78,5 +64,11 @@ SELECT pos,
        coalesce(n_{{ d }} / nullif(n_all, 0), 0) AS trend_{{ d }}_all
 {% endif %}
 {% endfor %}
-FROM joined
-ORDER BY pos
+FROM relevant_clients r
+LEFT JOIN counts c ON c.client_id = r.client_id
+LEFT JOIN days_agg d ON d.client_id = r.client_id
+LEFT JOIN distinct_agg v ON v.client_id = r.client_id
+{% if categories %}
+LEFT JOIN categories_agg k ON k.client_id = r.client_id
+{% endif %}
+ORDER BY r.pos

@@ -11,9 +11,9 @@ WITH ev AS (
 agg AS (
     SELECT r.pos,
 {% for d in windows %}
-           count(*) FILTER (WHERE ev.kind = 'b' AND ev.timestamp >= $ref - to_days({{ d }})) AS b_{{ d }},
-           count(*) FILTER (WHERE ev.kind = 'a' AND ev.timestamp >= $ref - to_days({{ d }})) AS a_{{ d }},
-           count(*) FILTER (WHERE ev.kind = 'r' AND ev.timestamp >= $ref - to_days({{ d }})) AS r_{{ d }},
+           count(*) FILTER (WHERE ev.kind = 'b' AND ev.timestamp >= $ref - INTERVAL '{{ d }}' DAY) AS b_{{ d }},
+           count(*) FILTER (WHERE ev.kind = 'a' AND ev.timestamp >= $ref - INTERVAL '{{ d }}' DAY) AS a_{{ d }},
+           count(*) FILTER (WHERE ev.kind = 'r' AND ev.timestamp >= $ref - INTERVAL '{{ d }}' DAY) AS r_{{ d }},
 {% endfor %}
            count(*) FILTER (WHERE ev.kind = 'b') AS b_all,
            count(*) FILTER (WHERE ev.kind = 'a') AS a_all,

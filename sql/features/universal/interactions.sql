@@ -2,18 +2,11 @@
 -- @events {"product_buy": 4, "add_to_cart": 2, "remove_from_cart": 1}  event views and the weight of one event of each
 -- @column "sku"  item column: sku or url (the event's own column) or category or price (via product_properties)
 -- returns: (pos, item, weight) with item the 0-based rank of the value among the values present, ordered by pos, item.
+{% import "macros/shapes.sql" as m %}
 WITH ev AS (
-{% for event, w in events.items() %}
-{% if column in ("category", "price") %}
-    SELECT e.client_id, p.{{ column }} AS value, {{ w }} AS w
-    FROM {{ event }} e JOIN product_properties p ON p.sku = e.sku
-{% else %}
-    SELECT client_id, {{ column }} AS value, {{ w }} AS w FROM {{ event }}
-{% endif %}
-{% if not loop.last %}
-    UNION ALL
-{% endif %}
-{% endfor %}
+{% call(item, i) m.union_all(events.items()) %}
+{{ m.event_values(item[0], column, "e.client_id, " ~ item[1] ~ " AS w") }}
+{% endcall %}
 ),
 pairs AS (
     SELECT r.pos, ev.value, sum(ev.w) AS weight

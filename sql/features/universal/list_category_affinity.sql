@@ -1,19 +1,17 @@
 -- Affinity of every relevant client to each listed sku through the listed sku's category: the client's events (of the given types) in that category, long format.
--- $values BIGINT[]  listed skus; a sku's slot is its 0-based position in the list (skus without properties get nothing)
+-- $values BIGINT[]  listed skus, read as table list_values(slot, value); slot = 0-based position (skus without properties get nothing)
 -- @events ["product_buy"]  event views counted together
 -- returns: (pos, slot, n) for non-zero cells, ordered by pos, slot.
+{% import "macros/shapes.sql" as m %}
 WITH list AS (
     SELECT l.slot, p.category
-    FROM (SELECT unnest($values) AS sku, unnest(range(len($values))) AS slot) l
-    JOIN product_properties p USING (sku)
+    FROM list_values l
+    JOIN product_properties p ON p.sku = l.value
 ),
 ev AS (
-{% for event in events %}
+{% call(event, i) m.union_all(events) %}
     SELECT client_id, sku FROM {{ event }}
-{% if not loop.last %}
-    UNION ALL
-{% endif %}
-{% endfor %}
+{% endcall %}
 ),
 per_category AS (
     SELECT r.pos, p.category, count(*) AS n

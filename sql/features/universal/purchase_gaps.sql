@@ -7,7 +7,7 @@ WITH days AS (
     WHERE client_id IN (SELECT client_id FROM relevant_clients)
 ),
 gaps AS (
-    SELECT client_id, day, day - lag(day) OVER (PARTITION BY client_id ORDER BY day) AS gap
+    SELECT client_id, day, date_diff('day', lag(day) OVER (PARTITION BY client_id ORDER BY day), day) AS gap
     FROM days
 ),
 agg AS (

@@ -2,13 +2,11 @@
 -- @events ["product_buy", "add_to_cart", "remove_from_cart", "page_visit", "search_query"]  event views counted together
 -- returns: one row per relevant client in relevant_clients order: pos, hour_0..hour_23, dow_1..dow_7 (Monday = 1);
 --   each group sums to 1 for a client with events and is all zeros otherwise.
+{% import "macros/shapes.sql" as m %}
 WITH ev AS (
-{% for event in events %}
+{% call(event, i) m.union_all(events) %}
     SELECT client_id, timestamp FROM {{ event }}
-{% if not loop.last %}
-    UNION ALL
-{% endif %}
-{% endfor %}
+{% endcall %}
 )
 SELECT r.pos,
 {% for h in range(24) %}

@@ -1,10 +1,7 @@
 -- Name vectors of listed skus, in list order, and the catalogue's mean name vector (to centre before cosines).
--- $values BIGINT[]  listed skus; a sku's slot is its 0-based position in the list
+-- $values BIGINT[]  listed skus, read as table list_values(slot, value); slot = 0-based position in the list
 -- returns: (slot, name_0..name_15) for listed skus found in product_properties, ordered by slot,
 --   plus one row with slot = -1 holding the mean name over the whole catalogue.
-WITH list AS (
-    SELECT unnest($values) AS sku, unnest(range(len($values))) AS slot
-)
 SELECT CAST(-1 AS BIGINT) AS slot,
 {% for i in range(16) %}
        avg(name[{{ i + 1 }}]) AS name_{{ i }}{{ "," if not loop.last }}
@@ -15,5 +12,5 @@ SELECT l.slot,
 {% for i in range(16) %}
        CAST(p.name[{{ i + 1 }}] AS DOUBLE){{ "," if not loop.last }}
 {% endfor %}
-FROM list l JOIN product_properties p USING (sku)
+FROM list_values l JOIN product_properties p ON p.sku = l.value
 ORDER BY slot

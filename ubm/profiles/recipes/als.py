@@ -120,7 +120,7 @@ def normalise_rows(x: np.ndarray, scale: float = 1.0) -> np.ndarray:
 
 
 def n_relevant(data: Data) -> int:
-    return int(data.con.execute("SELECT count(*) FROM relevant_clients").fetchall()[0][0])
+    return data.relevant_count
 
 
 def learned_features(data: Data, *, seed: int = 0, options: dict | None = None) -> tuple[list[str], np.ndarray]:

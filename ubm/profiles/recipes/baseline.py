@@ -54,21 +54,17 @@ def _baseline_columns(options: Options) -> list[str]:
 def _counted_block(data: Data, event: str, cols: tuple[str, ...], windows: list[int],
                    top_n: int, out: ColumnWriter, col0: int) -> dict:
     """Write the 1 + windows*cols*top_n count columns of one event type from column col0."""
-    n_rows = out.n_rows
     shape = {"event": event, "columns": list(cols)}
-    sql.run(data, "features/baseline/relevant_events", structure=shape)
-    try:
+    with sql.temp_view(data, f"relevant_{event}", "features/baseline/relevant_events", structure=shape):
         return _count_slots(data, event, cols, windows, top_n, out, col0)
-    finally:
-        data.con.execute(f"DROP TABLE IF EXISTS relevant_{event}")  # event: from BASELINE_COUNTED
 
 
 def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[int],
                  top_n: int, out: ColumnWriter, col0: int) -> dict:
     n_rows = out.n_rows
-    top = sql.fetch_numpy(data, "features/baseline/top_values", {"top_n": top_n},
+    top = sql.fetch_numpy(data, "features/baseline/top_per_column", {"top_n": top_n},
                           {"event": event, "columns": list(cols)})
-    head = np.asarray(top["col"]) == 0
+    head = np.asarray(top["col"]) == -1
     events = int(np.asarray(top["events"])[head][0])
     info: dict[str, Any] = {"events": events, "max_ts": None,
                             "top": {c: [] for c in cols}}
@@ -79,7 +75,7 @@ def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[in
     max_ts = top["max_ts"][head][0]
     info["max_ts"] = str(np.datetime_as_string(max_ts, unit="s"))
     params: dict[str, Any] = {"max_ts": max_ts.item()}
-    for i, col in enumerate(cols, start=1):
+    for i, col in enumerate(cols):
         values = np.asarray(top["value"][np.asarray(top["col"]) == i]).astype(np.int64)
         info["top"][col] = values.tolist()
         params[f"top_{col}"] = values.tolist()
@@ -100,7 +96,7 @@ def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[in
         for col in cols:
             slot = long[f"slot_{col}"]
             keep = in_window & ~np.ma.getmaskarray(slot)
-            flat = pos[keep] * top_n + (np.ma.filled(slot, 1)[keep].astype(np.int64) - 1)
+            flat = pos[keep] * top_n + np.ma.filled(slot, 0)[keep].astype(np.int64)
             sub = np.bincount(flat, weights=counts[keep], minlength=n_rows * top_n)
             out.write(offset, sub.reshape(n_rows, top_n))
             offset += top_n

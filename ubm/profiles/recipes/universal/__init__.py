@@ -74,7 +74,7 @@ def build(data: Data, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]
     missing = [v for v in REQUIRED_VIEWS if not data.has(v)]
     if missing:
         raise DataError(f"universal features need {', '.join(missing)} (not found under {data.root})")
-    n = int(data.con.execute("SELECT count(*) FROM relevant_clients").fetchall()[0][0])
+    n = data.relevant_count
     ref_row = sql.fetch_numpy(data, STAGE + "reference")
     ref, start = ref_row["ref_ts"][0], ref_row["first_ts"][0]
     if np.ma.is_masked(ref) or np.isnat(ref):

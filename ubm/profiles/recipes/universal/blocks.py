@@ -140,7 +140,7 @@ def new_sku(ctx: Context) -> np.ndarray:
 
 def top_urls(ctx: Context) -> np.ndarray:
     k, recent = ctx.opts["top_urls"], ctx.opts["recent"]
-    top = sql.fetch_numpy(ctx.data, STAGE + "top_values", {"n": k}, {"event": "page_visit", "column": "url"})
+    top = sql.fetch_numpy(ctx.data, STAGE + "most_frequent", {"n": k}, {"event": "page_visit", "column": "url"})
     ctx.cache["top_urls"] = np.asarray(top["value"], dtype=np.int64).tolist()
     if not ctx.cache["top_urls"]:
         return np.zeros((ctx.n, 2 * k), dtype=np.float32)
@@ -163,11 +163,11 @@ def label_lists(data: Data, size: int) -> tuple[dict[str, np.ndarray], dict[str,
     for task in LIST_COLUMN:
         view = f"label_list_{task}"
         if data.has(view):
-            values = data.con.execute(f"SELECT value FROM {view} ORDER BY pos").fetchnumpy()["value"]
+            values = data.engine.fetch_numpy(f"SELECT value FROM {view} ORDER BY pos", {})["value"]
             sources[task] = f"target/{task}.npy"
         else:
             event, column, never_bought = FALLBACK[task]
-            got = sql.fetch_numpy(data, STAGE + "top_values", {"n": size},
+            got = sql.fetch_numpy(data, STAGE + "most_frequent", {"n": size},
                                   {"event": event, "column": column, "never_bought": never_bought})
             values = got["value"]
             sources[task] = f"fallback: top {size} {column} by input {event}" + (

@@ -3,7 +3,9 @@
 -- @event "product_buy"  event type; reads temp table relevant_<event> (see relevant_events)
 -- @columns ["sku", "category", "price"]  columns to rank, in block order
 -- requires: features/baseline/relevant_events
--- returns: a row (col 0, slot 0, value NULL, events = all relevant events, max_ts = latest of them) and, for column i (1-based), up to $top_n rows (col i, slot 1.., value, events, max_ts NULL): slot 1 is the most frequent value, ties by smaller value; NULL values (sku without properties) are never ranked.
+-- returns: a head row (col -1, slot -1, value NULL, events = all relevant events, max_ts = latest of them) and, for
+--   column i of @columns (0-based), up to $top_n rows (col i, slot 0.., value, events, max_ts NULL): slot 0 is the most
+--   frequent value, ties by smaller value; NULL values (sku without properties) are never ranked. Ordered by col, slot.
 WITH
 {% for c in columns %}
 top_{{ c }} AS (
@@ -18,10 +20,10 @@ top_{{ c }} AS (
 head AS (
     SELECT count(*) AS events, max(timestamp) AS max_ts FROM relevant_{{ event }}
 )
-SELECT 0 AS col, 0 AS slot, CAST(NULL AS BIGINT) AS value, events, max_ts FROM head
+SELECT -1 AS col, CAST(-1 AS BIGINT) AS slot, CAST(NULL AS BIGINT) AS value, events, max_ts FROM head
 {% for c in columns %}
 UNION ALL
-SELECT {{ loop.index }} AS col, row_number() OVER (ORDER BY events DESC, value ASC) AS slot, value, events,
+SELECT {{ loop.index0 }} AS col, row_number() OVER (ORDER BY events DESC, value ASC) - 1 AS slot, value, events,
        CAST(NULL AS TIMESTAMP) AS max_ts
 FROM top_{{ c }}
 {% endfor %}

@@ -4,20 +4,15 @@
 -- @column "sku"  sku or url (the event's own column) or category or price (via product_properties)
 -- @never_bought false  only values never seen in product_buy (for a new-sku list stand-in)
 -- returns: (slot, value, events), slot 0 = most frequent, at most $n rows.
+{% import "macros/shapes.sql" as m %}
 WITH ev AS (
-{% if column in ("category", "price") %}
-    SELECT p.{{ column }} AS value
-    FROM {{ event }} e JOIN product_properties p ON p.sku = e.sku
-{% else %}
-    SELECT e.{{ column }} AS value
-    FROM {{ event }} e
-{% endif %}
+{{ m.event_values(event, column) }}
     WHERE e.client_id IN (SELECT client_id FROM relevant_clients)
 ),
 counted AS (
     SELECT value, count(*) AS events FROM ev
 {% if never_bought %}
-    WHERE value NOT IN (SELECT {% if column in ("category", "price") %}p.{{ column }} FROM product_buy b JOIN product_properties p ON p.sku = b.sku{% else %}{{ column }} FROM product_buy{% endif %})
+    WHERE value NOT IN (SELECT value FROM ({{ m.event_values("product_buy", column) }}))
 {% endif %}
     GROUP BY value
 )

@@ -1,0 +1,152 @@
+"""The SQL engines: where a rendered template runs.
+
+An :class:`Engine` registers small tables (arrays from Python), runs SQL with bound
+parameters to Arrow or numpy, writes a query's rows to parquet and creates/drops temporary
+views. :class:`DuckDBEngine` is the embedded default (one process, DuckDB's own SQL);
+:class:`ubm.data.spark.SparkEngine` runs the same templates, transpiled, on Apache Spark.
+Templates are written in DuckDB's SQL; an engine's ``dialect`` says what they are
+transpiled to before they run (see :mod:`ubm.data.dialect`).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+ENGINES = ("duckdb", "spark")
+
+
+class Engine(Protocol):
+    name: str
+    dialect: str
+
+    def relation(self, sql: str, params: dict[str, Any]) -> Any: ...
+    def fetch_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table: ...
+    def fetch_numpy(self, sql: str, params: dict[str, Any]) -> dict[str, np.ndarray]: ...
+    def execute(self, sql: str, params: dict[str, Any]) -> None: ...
+    def write_parquet(self, sql: str, params: dict[str, Any], path: str) -> None: ...
+    def register_arrow(self, name: str, table: pa.Table) -> None: ...
+    def drop(self, name: str) -> None: ...
+    def is_error(self, exc: BaseException) -> bool: ...
+    def is_text(self, view: str, column: str) -> bool: ...
+    def close(self) -> None: ...
+
+
+class DuckDBEngine:
+    """Today's engine: the DuckDB connection of an open data directory."""
+
+    name = "duckdb"
+    dialect = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def relation(self, sql: str, params: dict[str, Any]) -> duckdb.DuckDBPyRelation | None:
+        return self.con.sql(sql, params=params or None)
+
+    def fetch_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        return self.con.sql(sql, params=params or None).to_arrow_table()
+
+    def fetch_numpy(self, sql: str, params: dict[str, Any]) -> dict[str, np.ndarray]:
+        return self.con.sql(sql, params=params or None).fetchnumpy()
+
+    def execute(self, sql: str, params: dict[str, Any]) -> None:
+        self.con.execute(sql, params or None)
+
+    def write_parquet(self, sql: str, params: dict[str, Any], path: str) -> None:
+        # The path is bound like any value; PARQUET_VERSION v2 as every ubm output.
+        self.con.execute(f"COPY ({sql}) TO $ubm_path (FORMAT parquet, PARQUET_VERSION v2)",
+                         {**params, "ubm_path": str(path)})
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self.con.register(f"arr_{name}", table)
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM arr_{name}")
+
+    def drop(self, name: str) -> None:
+        # A name is a view over a registered array, or a temp table made by a template.
+        kinds = dict(self.con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_name = $n",
+            {"n": name}).fetchall())
+        if kinds.get(name) == "VIEW":
+            self.con.execute(f"DROP VIEW IF EXISTS {name}")
+        elif name in kinds:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        try:
+            self.con.unregister(f"arr_{name}")
+        except duckdb.Error:
+            pass
+
+    def is_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, duckdb.Error)
+
+    def is_text(self, view: str, column: str) -> bool:
+        types = dict(self.con.execute(
+            f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {view})").fetchall())
+        return types[column] == "VARCHAR"
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def array_table(columns: dict[str, np.ndarray | list]) -> pa.Table:
+    """An Arrow table of int64 columns (ids, positions, slots) from arrays of one length."""
+    return pa.table({k: np.asarray(v, dtype=np.int64) for k, v in columns.items()})
+
+
+@contextmanager
+def temp_arrays(engine: Engine, name: str, columns: dict[str, np.ndarray | list]) -> Iterator[str]:
+    """Register int64 arrays as temp view ``name`` for the block, then drop it."""
+    engine.register_arrow(name, array_table(columns))
+    try:
+        yield name
+    finally:
+        engine.drop(name)
+
+
+def arrow_to_numpy(table: pa.Table) -> dict[str, np.ndarray]:
+    """Columns as numpy arrays the way DuckDB's fetchnumpy gives them: a column with NULLs
+    becomes a masked array; timestamps come back as naive datetime64[us]."""
+    out: dict[str, np.ndarray] = {}
+    for name, col in zip(table.column_names, table.columns):
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            col = col.cast(pa.timestamp(col.type.unit))
+        if pa.types.is_timestamp(col.type) and col.type.unit != "us":
+            col = col.cast(pa.timestamp("us"))
+        if col.null_count:
+            mask = col.is_null().to_numpy(zero_copy_only=False)
+            filler = _filler(col.type)
+            values = col.fill_null(filler).to_numpy(zero_copy_only=False)
+            out[name] = np.ma.masked_array(values, mask=mask)
+        else:
+            out[name] = col.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _filler(dtype: pa.DataType) -> Any:
+    if pa.types.is_timestamp(dtype):
+        return pa.scalar(0, dtype)
+    if pa.types.is_floating(dtype):
+        return 0.0
+    if pa.types.is_integer(dtype):
+        return 0
+    if pa.types.is_boolean(dtype):
+        return False
+    return pa.scalar(None, dtype)
+
+
+def check_engine(name: str) -> str:
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine '{name}' (choose from {', '.join(ENGINES)})")
+    return name
+
+
+def local_path(path: str | Path) -> bool:
+    """True for a plain filesystem path (no scheme such as s3a:// or hdfs://)."""
+    text = str(path)
+    return "://" not in text or text.startswith("file://")

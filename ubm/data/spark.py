@@ -1,0 +1,358 @@
+"""The Spark engine: the same templates and typed views on Apache Spark (``pip install 'ubm[spark]'``).
+
+``open_spark_data`` builds the views of :mod:`ubm.data.io` in a SparkSession (raw files as
+``raw_<table>``, typed views casting the published encodings, arrays from ``.npy`` files);
+templates are transpiled from DuckDB's SQL (:mod:`ubm.data.dialect`) and their parameters
+bound as Spark named parameters (``:name``), never pasted into the text.
+
+Settings parity needs are set here, not left to the user: the session time zone is UTC,
+``TIMESTAMP`` means a timestamp without time zone (as in DuckDB and the published files),
+and parquet timestamps are written as INT64 microseconds.
+
+Outputs: a query's rows are written by Spark's executors to ``<path>.parts/``; on a local
+filesystem the part files are then streamed, row group by row group, into the one parquet
+file ``<path>`` that the rest of ubm reads (the rows never pass through the driver whole).
+"""
+
+from __future__ import annotations
+
+import io as _io
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS, VECTOR_LEN
+from ubm.data.engine import arrow_to_numpy, local_path
+from ubm.data.io import Data, DataError, Settings, load_popularity
+from ubm.data.templating import macro
+
+INSTALL_HINT = "the Spark engine needs pyspark: pip install 'ubm[spark]' (and Java 17)"
+
+# What parity with DuckDB needs; a --spark-conf of the same key is refused.
+FIXED_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.ansi.enabled": "true",
+}
+DEFAULT_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.driver.memory": "2g",
+}
+
+
+def _pyspark():
+    try:
+        import pyspark  # noqa: F401
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise DataError(INSTALL_HINT) from exc
+    return SparkSession
+
+
+def session(master: str | None = None, conf: dict[str, str] | None = None):
+    """The SparkSession (an existing one in this process is reused, with ubm's settings)."""
+    spark_session = _pyspark()
+    conf = dict(conf or {})
+    for key in FIXED_CONF:
+        if key in conf and conf[key] != FIXED_CONF[key]:
+            raise DataError(f"--spark-conf {key}={conf[key]}: ubm sets {key}={FIXED_CONF[key]} for parity")
+    master = master or "local[2]"
+    builder = spark_session.builder.appName("ubm")
+    if master.startswith("sc://"):
+        builder = builder.remote(master)
+    else:
+        builder = builder.master(master)
+        if master.startswith("local"):
+            cores = re.fullmatch(r"local\[(\d+)\]", master)
+            conf.setdefault("spark.sql.shuffle.partitions", str(2 * int(cores[1])) if cores else "4")
+    for key, value in {**DEFAULT_CONF, **conf, **FIXED_CONF}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    if not master.startswith("sc://"):
+        spark.sparkContext.setLogLevel("ERROR")
+    for key, value in {**FIXED_CONF, **{k: v for k, v in conf.items() if k.startswith("spark.sql.")}}.items():
+        spark.conf.set(key, value)  # a reused session keeps its old SQL settings otherwise
+    return spark
+
+
+class SparkEngine:
+    """Templates on a SparkSession; temp views are per session and dropped by :meth:`close`."""
+
+    name = "spark"
+    dialect = "spark"
+
+    def __init__(self, spark) -> None:
+        self.spark = spark
+        self.views: set[str] = set()
+        self.cached: set[str] = set()
+
+    def relation(self, sql: str, params: dict[str, Any]):
+        if sql.lstrip().upper().startswith(("CACHE TABLE", "CREATE")):
+            self.execute(sql, params)
+            return None
+        return self.spark.sql(sql, args=_args(params))
+
+    def fetch_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        return self.spark.sql(sql, args=_args(params)).toArrow()
+
+    def fetch_numpy(self, sql: str, params: dict[str, Any]) -> dict[str, np.ndarray]:
+        return arrow_to_numpy(self.fetch_arrow(sql, params))
+
+    def execute(self, sql: str, params: dict[str, Any]) -> None:
+        if m := re.match(r"\s*CACHE TABLE (\w+)", sql):
+            self.cached.add(m[1])
+            self.views.add(m[1])
+        elif m := re.match(r"\s*CREATE (?:OR REPLACE )?TEMPORARY VIEW (\w+)", sql):
+            self.views.add(m[1])
+        self.spark.sql(sql, args=_args(params))
+
+    def write_parquet(self, sql: str, params: dict[str, Any], path: str) -> None:
+        df = self.spark.sql(sql, args=_args(params))
+        if not local_path(path):
+            df.write.mode("overwrite").parquet(path)
+            return
+        parts = Path(f"{path}.parts")
+        shutil.rmtree(parts, ignore_errors=True)
+        try:
+            df.write.mode("overwrite").parquet(str(parts))
+            merge_parts(parts, Path(path), df.schema)
+        finally:
+            shutil.rmtree(parts, ignore_errors=True)
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self.spark.createDataFrame(table).createOrReplaceTempView(name)
+        self.views.add(name)
+
+    def register_parquet(self, name: str, path: str):
+        df = self.spark.read.parquet(path)
+        df.createOrReplaceTempView(name)
+        self.views.add(name)
+        return df
+
+    def drop(self, name: str) -> None:
+        if name in self.cached:
+            self.spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
+            self.cached.discard(name)
+        self.spark.catalog.dropTempView(name)
+        self.views.discard(name)
+
+    def is_error(self, exc: BaseException) -> bool:
+        from pyspark.errors import PySparkException
+        return isinstance(exc, PySparkException)
+
+    def is_text(self, view: str, column: str) -> bool:
+        field = next(f for f in self.spark.table(view).schema.fields if f.name == column)
+        return _spark_type(field) == "StringType"
+
+    def close(self) -> None:
+        for name in sorted(self.views):
+            self.drop(name)
+
+
+def _args(params: dict[str, Any]) -> dict[str, Any] | None:
+    return dict(params) or None
+
+
+def merge_parts(parts: Path, path: Path, schema) -> None:
+    """Stream Spark's part files, in order, into one parquet file (row group by row group)."""
+    files = sorted(parts.glob("part-*.parquet"))
+    writer = None
+    try:
+        for file in files:
+            source = pq.ParquetFile(file)
+            for i in range(source.num_row_groups):
+                group = source.read_row_group(i)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, group.schema, version="2.6")
+                writer.write_table(group)
+        if writer is None:  # no rows at all: an empty file with the query's columns
+            from pyspark.sql.pandas.types import to_arrow_schema
+            writer = pq.ParquetWriter(path, to_arrow_schema(schema), version="2.6")
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+# --- typed views --------------------------------------------------------------------------
+
+_ID_TYPES = ("LongType", "IntegerType", "ShortType", "ByteType", "DecimalType")
+_TS_TYPES = ("StringType", "TimestampType", "TimestampNTZType", "DateType")
+
+
+def _spark_type(field) -> str:
+    return type(field.dataType).__name__
+
+
+def _vector_expr(q: str, text: bool) -> str:
+    """A name/query vector as ARRAY<SMALLINT>; anything not 16 integers 0..255 raises an error
+    naming the value (the same rule as DuckDB's cast to UTINYINT[16])."""
+    if text:
+        tokens = (f"filter(split(translate({q}, '[],\\n\\t\\r', '      '), ' '), x -> x <> '')")
+        arr = f"transform({tokens}, x -> try_cast(x AS SMALLINT))"
+        shown = q
+    else:
+        arr = f"transform({q}, x -> try_cast(x AS SMALLINT))"
+        shown = f"to_json({q})"
+    ok = f"size(a) = {VECTOR_LEN} AND NOT exists(a, x -> x IS NULL OR x < 0 OR x > 255)"
+    bad = f"raise_error(concat('ubm-bad-vector: ', {shown}))"
+    return f"(SELECT CASE WHEN {q} IS NULL THEN NULL WHEN {ok} THEN a ELSE {bad} END FROM (SELECT {arr} AS a))"
+
+
+def _column_expr(column: str, kind: str, spark_type: str) -> str:
+    q = f"`{column}`"
+    if kind == "id":
+        return f"CAST({q} AS BIGINT) AS {q}"
+    if kind == "ts":
+        if spark_type != "StringType":
+            return f"CAST({q} AS TIMESTAMP) AS {q}"
+        from ubm.data.dialect import transpile_expression
+        parse = macro("parse", "timestamp_from_text")(f'"{column}"')  # DuckDB SQL, shared with io.py
+        return f"{transpile_expression(parse)} AS {q}"
+    if kind == "vec":
+        return f"{_vector_expr(q, spark_type == 'StringType')} AS {q}"
+    raise ValueError(kind)
+
+
+def _check_raw_type(path: str, column: str, kind: str, spark_type: str) -> None:
+    ok = {"id": spark_type in _ID_TYPES, "ts": spark_type in _TS_TYPES,
+          "vec": spark_type in ("StringType", "ArrayType")}[kind]
+    if not ok:
+        want = {"id": "an integer", "ts": "text YYYY-MM-DD HH:MM:SS or a timestamp",
+                "vec": "text like '[ 12 201 ...]' or a list of 16 integers"}[kind]
+        raise DataError(f"{path}: column '{column}' has type {spark_type}, expected {want}")
+
+
+def register_table(engine: SparkEngine, view: str, path: str, columns: dict[str, str]) -> None:
+    """``raw_<view>`` over the parquet file and the typed view ``<view>`` (as io.register_table)."""
+    try:
+        raw = engine.register_parquet(f"raw_{view}", path)
+    except Exception as exc:  # noqa: BLE001 - Spark raises several types for unreadable files
+        raise DataError(f"{path}: not a readable parquet file ({str(exc).splitlines()[0]})") from exc
+    fields = {f.name: _spark_type(f) for f in raw.schema.fields}
+    exprs = []
+    for column, kind in columns.items():
+        if column not in fields:
+            raise DataError(f"{path}: missing column '{column}' (found: {', '.join(fields)})")
+        _check_raw_type(path, column, kind, fields[column])
+        exprs.append(_column_expr(column, kind, fields[column]))
+    engine.execute(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS SELECT {', '.join(exprs)} FROM raw_{view}", {})
+
+
+# --- files: local paths or anything Spark's Hadoop filesystem reads (s3a://, hdfs://) ------
+
+def _exists(spark, path: str) -> bool:
+    if local_path(path):
+        return Path(path.removeprefix("file://")).is_file()
+    jvm = spark._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return bool(hpath.getFileSystem(spark._jsc.hadoopConfiguration()).exists(hpath))
+
+
+def _read_npy(spark, path: str) -> np.ndarray:
+    if local_path(path):
+        raw = Path(path.removeprefix("file://")).read_bytes()
+    else:
+        raw = spark.read.format("binaryFile").load(path).select("content").head()[0]
+    try:
+        array = np.load(_io.BytesIO(raw), allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: not a loadable .npy file ({exc})") from exc
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise DataError(f"{path}: expected a 1-D integer array, found {array.dtype} {array.shape}")
+    return array.astype(np.int64, copy=False)
+
+
+def open_spark_data(data_dir: Path | str, *, window: str = "all", settings: Settings = Settings(),
+                    require: tuple[str, ...] = ()) -> Data:
+    """The views of :func:`ubm.data.io.open_data`, in a SparkSession."""
+    root = str(data_dir).rstrip("/")
+    if local_path(root) and not Path(root).is_dir():
+        raise DataError(f"data directory not found: {root}")
+    spark = session(settings.master, dict(settings.spark_conf))
+    engine = SparkEngine(spark)
+    try:
+        return _open(engine, root, window, require)
+    except BaseException:
+        engine.close()
+        raise
+
+
+def _open(engine: SparkEngine, root: str, window: str, require: tuple[str, ...]) -> Data:
+    spark = engine.spark
+    base = f"{root}/input" if window == "input" else root
+    tables = {e: f"{base}/{e}.parquet" for e in EVENT_TYPES}
+    tables["product_properties"] = f"{root}/product_properties.parquet"
+    tables["train_target"] = f"{root}/target/train_target.parquet"
+    tables["validation_target"] = f"{root}/target/validation_target.parquet"
+    created: dict[str, Path] = {}
+    for view, path in tables.items():
+        if _exists(spark, path):
+            register_table(engine, view, path, TABLE_COLUMNS[view])
+            created[view] = Path(path) if local_path(path) else path  # type: ignore[assignment]
+    arrays = {"relevant_clients": f"{root}/input/relevant_clients.npy",
+              "active_clients": f"{root}/target/active_clients.npy"}
+    for view, path in arrays.items():
+        if _exists(spark, path):
+            ids = _read_npy(spark, path)
+            engine.register_arrow(view, pa.table({"pos": np.arange(len(ids), dtype=np.int64), "client_id": ids}))
+            created[view] = Path(path)
+    for task in PROPENSITY_TASKS:
+        path = f"{root}/target/{task}.npy"
+        if _exists(spark, path):
+            values = _read_npy(spark, path)
+            popularity = load_popularity(Path(f"{root}/target/popularity_{task}.npy"), len(values))
+            engine.register_arrow(f"label_list_{task}", pa.table({
+                "pos": np.arange(len(values), dtype=np.int64), "value": values, "popularity": popularity}))
+            created[f"label_list_{task}"] = Path(path)
+    expected = {**tables, **arrays}
+    for view in require:
+        if view not in created:
+            where = expected.get(view, f"{root}/target/{view.removeprefix('label_list_')}.npy")
+            raise DataError(f"missing file for '{view}': {where}")
+    return Data(Path(root), None, window, created, engine=engine)
+
+
+# --- errors -------------------------------------------------------------------------------
+
+def explain_spark_error(data: Data, exc: Exception) -> Exception:
+    """A Spark failure as a DataError naming file, column and value where a typed view's cast
+    failed; other Spark errors keep their first line."""
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if not data.engine.is_error(exc):
+        return exc
+    for view, path in data.paths.items():
+        for column, kind in TABLE_COLUMNS.get(view, {}).items():
+            if kind == "id":
+                continue
+            bad = _first_unparseable(data.engine, view, column, kind)
+            if bad is not None:
+                what = "timestamp (expected YYYY-MM-DD HH:MM:SS)" if kind == "ts" else \
+                    f"vector of {VECTOR_LEN} integers 0..255"
+                return DataError(f"{path}: column '{column}' has a value that is not a {what}: {bad!r}")
+    return DataError(f"spark: {first}")
+
+
+def _first_unparseable(engine: SparkEngine, view: str, column: str, kind: str) -> str | None:
+    raw = engine.spark.table(f"raw_{view}")
+    field = next(f for f in raw.schema.fields if f.name == column)
+    if _spark_type(field) != "StringType":
+        return None
+    q = f"`{column}`"
+    if kind == "ts":
+        test = f"try_to_timestamp({q}, 'yyyy-MM-dd HH:mm:ss') IS NULL"
+    else:
+        tokens = f"filter(split(translate({q}, '[],\\n\\t\\r', '      '), ' '), x -> x <> '')"
+        arr = f"transform({tokens}, x -> try_cast(x AS SMALLINT))"
+        test = f"size({arr}) <> {VECTOR_LEN} OR exists({arr}, x -> x IS NULL OR x < 0 OR x > 255)"
+    rows = engine.spark.sql(f"SELECT {q} FROM raw_{view} WHERE {q} IS NOT NULL AND ({test}) LIMIT 1").collect()
+    return rows[0][0] if rows else None
