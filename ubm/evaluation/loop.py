@@ -33,7 +33,7 @@ import math
 import sys
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterator, Literal, Sequence, TextIO
 
 import numpy as np
@@ -78,9 +78,15 @@ class TaskResult:
     steps: int  # total optimiser steps
     seconds: float
     extra: dict = field(default_factory=dict)
+    # Validation logits of the best epoch, float32 [n_clients, n_labels], evaluated order: what
+    # a bootstrap resamples (ubm.evaluation.significance). Not part of metrics.json.
+    best_logits: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field but ``best_logits``, in field order (asdict would deep-copy the array)."""
+        out = asdict(replace(self, best_logits=None))
+        del out["best_logits"]
+        return out
 
 
 def select_best(scores: Sequence[float]) -> tuple[int, float]:
@@ -235,6 +241,7 @@ def train_task(
     tag = f"{label} " if label else ""
     results: list[EpochResult] = []
     total_steps = 0
+    best_logits: torch.Tensor | None = None  # kept by the rule of select_best: a later epoch must score higher
     t_run = time.perf_counter()
 
     with _matmul_precision(use_fast):
@@ -264,12 +271,14 @@ def train_task(
 
             # ---- validation pass over all clients, same order
             model.eval()
+            epoch_logits = torch.empty((n, n_labels), dtype=torch.float32, device=dev)
             with torch.inference_mode():
                 for i, s in enumerate(starts):
                     xb = x_all[s : s + batch_size].float()
                     with autocast():
                         logits = model(xb)
                     metrics.update(logits.float(), yva_t[s : s + batch_size])
+                    epoch_logits[s : s + batch_size] = logits.float()
                     if i + 1 < len(starts):
                         bar.draw(f"{tag}epoch {epoch + 1}/{epochs} valid", i + 1, len(starts), t1, s + batch_size)
                 values = metrics.compute()  # computes, then resets
@@ -278,6 +287,9 @@ def train_task(
             bar.draw(f"{tag}epoch {epoch + 1}/{epochs} valid", len(starts), len(starts), t1, n, final=True)
             total_steps += steps
             score = task_score(kind, values.auroc, values.novelty, values.diversity)
+            if not results or score > max(r.score for r in results):
+                best_logits = epoch_logits
+            del epoch_logits
             results.append(
                 EpochResult(
                     epoch=epoch,
@@ -317,6 +329,7 @@ def train_task(
         fast=bool(fast),
         steps=total_steps,
         seconds=time.perf_counter() - t_run,
+        best_logits=None if best_logits is None else best_logits.cpu().numpy(),
     )
 
 

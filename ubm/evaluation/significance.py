@@ -40,20 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ubm.contract import Kind
+from ubm.contract import BINARY_TASKS, Kind
 from ubm.data.io import DataError
-from ubm.evaluation.metrics import (
-    AUROC_WEIGHT,
-    DIVERSITY_WEIGHT,
-    EPS,
-    NOVELTY_POWER,
-    NOVELTY_TOP_K,
-    NOVELTY_WEIGHT,
-)
-from ubm.evaluation.model import BATCH_SIZE
 from ubm.util import atomic_path
+
+# torch (and the metric and model modules, which import it) are imported where used:
+# the `ubm` command line reads the defaults below without paying for torch.
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
@@ -76,9 +69,13 @@ class Predictions:
     logits: np.ndarray  # [n, L] (float16 on disk), best epoch
     labels: np.ndarray  # uint8 [n, L], validation window
     popularity: np.ndarray | None  # int64 [L], propensity only
-    batch_size: int = BATCH_SIZE
+    batch_size: int | None = None  # validation batch size of the run; None: the official 128
 
     def __post_init__(self) -> None:
+        if self.batch_size is None:
+            from ubm.evaluation.model import BATCH_SIZE
+
+            self.batch_size = BATCH_SIZE
         n = len(self.client_ids)
         if self.logits is None or self.logits.ndim != 2 or self.logits.shape[0] != n:
             raise DataError(f"{self.task}: logits must be [{n}, labels], got "
@@ -128,7 +125,7 @@ def load_predictions(path: Path, task: str, kind: Kind) -> Predictions:
         raise DataError(f"{path}: missing {', '.join(sorted(missing))}")
     return Predictions(task=task, kind=kind, client_ids=arrays["client_ids"], logits=arrays["logits"],
                        labels=arrays["labels"], popularity=arrays.get("popularity"),
-                       batch_size=int(arrays.get("batch_size", BATCH_SIZE)))
+                       batch_size=int(arrays["batch_size"]) if "batch_size" in arrays else None)
 
 
 # --------------------------------------------------------------------------- per-client terms
@@ -146,6 +143,9 @@ class ClientTerms:
 
 def client_terms(preds: Predictions) -> ClientTerms:
     """Per-client terms, from the float16 logits (as float32, exactly as training fed the metric)."""
+    import torch
+
+    from ubm.evaluation.metrics import EPS, NOVELTY_TOP_K
     x = np.asarray(preds.logits, dtype=np.float32)
     n, n_labels = x.shape
     ranked = np.empty_like(x)
@@ -170,8 +170,9 @@ def client_terms(preds: Predictions) -> ClientTerms:
     return ClientTerms(ranked=ranked, entropy=entropy, top_mass=top_mass, n_labels=n_labels)
 
 
-def _per_batch_rule(x: torch.Tensor, sigmoid: torch.Tensor, batch_size: int) -> torch.Tensor:
+def _per_batch_rule(x: "torch.Tensor", sigmoid: "torch.Tensor", batch_size: int) -> "torch.Tensor":
     """torchmetrics: a batch is passed through a sigmoid only if some value is outside [0, 1]."""
+    import torch
     rows = x.shape[0]
     inside = ((x >= 0) & (x <= 1)).reshape(rows, -1).all(dim=1)
     n_batches = -(-rows // batch_size)
@@ -299,6 +300,8 @@ def task_draws(terms: ClientTerms, labels: np.ndarray, kind: Kind, design: Desig
 
     ``terms`` and ``labels`` are in the design's (canonical) client order.
     """
+    from ubm.evaluation.metrics import AUROC_WEIGHT, DIVERSITY_WEIGHT, EPS, NOVELTY_POWER, NOVELTY_WEIGHT
+
     c = design.counts
     ones = np.ones(design.n_blocks)
     auroc_sum = np.zeros(len(c))
@@ -394,8 +397,10 @@ def _canonical(task: str, runs: dict[str, Predictions]) -> tuple[dict[str, np.nd
         p = runs[name]
         ids = p.client_ids[orders[name]]
         if len(ids) != len(ref_ids) or not np.array_equal(ids, ref_ids):
+            only_one = len(np.setxor1d(ref_ids, ids))
             raise DataError(f"{task}: runs {ref} and {name} were evaluated on different clients "
-                            f"({len(ref_ids):,} vs {len(ids):,}); cannot pair them")
+                            f"({len(ref_ids):,} and {len(ids):,} clients, {only_one:,} in only one); "
+                            f"cannot pair them")
         if p.labels.shape[1] != ref_labels.shape[1] or not np.array_equal(p.labels[orders[name]], ref_labels):
             raise DataError(f"{task}: runs {ref} and {name} have different validation labels; cannot pair them")
         pop_a, pop_b = runs[ref].popularity, p.popularity
@@ -444,8 +449,6 @@ def compare(runs: dict[str, dict[str, Predictions]], *, resamples: int = DEFAULT
 
 def load_run(run_dir: Path, tasks: list[str]) -> dict[str, Predictions]:
     """The stored predictions of ``tasks`` in a run directory."""
-    from ubm.contract import BINARY_TASKS
-
     return {task: load_predictions(Path(run_dir) / "predictions" / f"{task}.npz", task,
                                    "binary" if task in BINARY_TASKS else "propensity")
             for task in tasks}

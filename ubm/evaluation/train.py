@@ -12,7 +12,7 @@ import hashlib
 import json
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +21,7 @@ import numpy as np
 from ubm.data.io import DataError, Settings
 from ubm.prepare.targets import TASKS, build_targets, load_task
 from ubm.evaluation.loop import TaskResult, train_task
+from ubm.evaluation.significance import Predictions, write_predictions
 from ubm.util import atomic_path, keep_freed_memory
 from ubm.profiles.validate import load_entry, validate_entry
 
@@ -95,6 +96,7 @@ def evaluate(
     labels: Path | None = None,
     settings: Settings = Settings(),
     progress: bool = True,
+    predictions: bool = True,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> RunResult:
     report = validate_entry(data_dir, embeddings_dir, relevant_check=relevant_check)
@@ -121,6 +123,11 @@ def evaluate(
             kind=labels.kind, popularity=labels.popularity, device=device,
             progress=progress, fast=fast, label=task,
         )
+        if predictions:
+            write_predictions(out_dir / "predictions" / f"{task}.npz", Predictions(
+                task=task, kind=labels.kind, client_ids=client_ids[entry_rows],
+                logits=results[task].best_logits, labels=labels.validation[label_rows],
+                popularity=labels.popularity))
     scores = {task: r.best_score for task, r in results.items()}
     write_outputs(out_dir, scores, results, data_dir, embeddings_dir, fast)
     return RunResult(out_dir, scores, results)
@@ -144,7 +151,7 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
         "data_dir": str(data_dir), "embeddings_dir": str(embeddings_dir),
         "official": not fast and all(r.official for r in results.values()),
         "versions": _versions(),
-        "tasks": {task: asdict(r) for task, r in results.items()},
+        "tasks": {task: r.to_dict() for task, r in results.items()},
     }
     with atomic_path(out_dir / "scores.json") as tmp:
         tmp.write_text(json.dumps(scores, indent=2) + "\n")
