@@ -133,12 +133,23 @@ def load_predictions(path: Path, task: str, kind: Kind) -> Predictions:
 
 @dataclass
 class ClientTerms:
-    """What a resample needs of one run on one task, per client (in the order given)."""
+    """What a resample needs of one run on one task, per client."""
 
-    ranked: np.ndarray  # float32 [n, L]: the values the official AUROC ranks
+    ranked: np.ndarray  # float32 [L, n]: per label, the values the official AUROC ranks
     entropy: np.ndarray | None  # float64 [n]: normalised-sigmoid entropy (diversity numerator)
     top_mass: np.ndarray | None  # float64 [n]: top-k popularity mass (novelty numerator)
     n_labels: int
+    order: np.ndarray | None = None  # rows in the design's client order (None: as stored)
+
+    def values(self, label: int) -> np.ndarray:
+        row = self.ranked[label]
+        return row if self.order is None else row[self.order]
+
+    def in_order(self, order: np.ndarray) -> "ClientTerms":
+        """The same terms read in ``order`` (per label on demand: no copy of the [L, n] values)."""
+        return ClientTerms(ranked=self.ranked, n_labels=self.n_labels, order=order,
+                           entropy=None if self.entropy is None else self.entropy[order],
+                           top_mass=None if self.top_mass is None else self.top_mass[order])
 
 
 def client_terms(preds: Predictions) -> ClientTerms:
@@ -146,9 +157,9 @@ def client_terms(preds: Predictions) -> ClientTerms:
     import torch
 
     from ubm.evaluation.metrics import EPS, NOVELTY_TOP_K
-    x = np.asarray(preds.logits, dtype=np.float32)
-    n, n_labels = x.shape
-    ranked = np.empty_like(x)
+
+    n, n_labels = preds.logits.shape
+    ranked = np.empty((n_labels, n), dtype=np.float32)
     propensity = preds.kind == "propensity"
     entropy = np.empty(n, dtype=np.float64) if propensity else None
     top_mass = np.empty(n, dtype=np.float64) if propensity else None
@@ -157,11 +168,11 @@ def client_terms(preds: Predictions) -> ClientTerms:
         k = min(NOVELTY_TOP_K, len(pop))
         with np.errstate(divide="ignore", invalid="ignore"):
             pop_t = torch.tensor(pop / np.sum(np.sort(pop)[-k:]))  # numpy dtype kept, as officially
-    step = max(preds.batch_size, _ROWS_PER_CHUNK // preds.batch_size * preds.batch_size)
+    step = max(1, _ROWS_PER_CHUNK // preds.batch_size) * preds.batch_size  # whole validation batches
     for s in range(0, n, step):
-        xb = torch.from_numpy(x[s : s + step])
+        xb = torch.from_numpy(np.asarray(preds.logits[s : s + step], dtype=np.float32))
         p = torch.sigmoid(xb)
-        ranked[s : s + step] = _per_batch_rule(xb, p, preds.batch_size).numpy()
+        ranked[:, s : s + step] = _per_batch_rule(xb, p, preds.batch_size).T.numpy()
         if propensity:
             q = p / p.sum(dim=-1).unsqueeze(-1)
             entropy[s : s + step] = (-(q * torch.log2(q + EPS)).sum(dim=-1)).double().numpy()
@@ -173,6 +184,7 @@ def client_terms(preds: Predictions) -> ClientTerms:
 def _per_batch_rule(x: "torch.Tensor", sigmoid: "torch.Tensor", batch_size: int) -> "torch.Tensor":
     """torchmetrics: a batch is passed through a sigmoid only if some value is outside [0, 1]."""
     import torch
+
     rows = x.shape[0]
     inside = ((x >= 0) & (x <= 1)).reshape(rows, -1).all(dim=1)
     n_batches = -(-rows // batch_size)
@@ -307,7 +319,7 @@ def task_draws(terms: ClientTerms, labels: np.ndarray, kind: Kind, design: Desig
     auroc_sum = np.zeros(len(c))
     auroc_point = 0.0
     for label in range(terms.n_labels):
-        m, pos, neg = pair_matrix(terms.ranked[:, label], labels[:, label] == 1, design.blocks, design.n_blocks)
+        m, pos, neg = pair_matrix(terms.values(label), labels[:, label] == 1, design.blocks, design.n_blocks)
         u = np.einsum("rb,rb->r", c @ m, c)
         auroc_sum += _auroc_of(u, c @ pos, c @ neg)
         auroc_point += float(_auroc_of(np.array([m.sum()]), np.array([pos.sum()]), np.array([neg.sum()]))[0])
@@ -430,11 +442,7 @@ def compare(runs: dict[str, dict[str, Predictions]], *, resamples: int = DEFAULT
         result.clients[task] = len(labels)
         draws = {}
         for name, preds in per_run.items():
-            terms = client_terms(preds)
-            terms = ClientTerms(ranked=terms.ranked[orders[name]],
-                                entropy=None if terms.entropy is None else terms.entropy[orders[name]],
-                                top_mass=None if terms.top_mass is None else terms.top_mass[orders[name]],
-                                n_labels=terms.n_labels)
+            terms = client_terms(preds).in_order(orders[name])
             draws[name] = task_draws(terms, labels, preds.kind, design)
             low, high = percentile_interval(draws[name].draws["score"], level)
             result.intervals[name][task] = Interval(draws[name].point["score"], low, high)
