@@ -14,7 +14,7 @@ import ubm.evaluation.loop as loop_mod
 from ubm.cli import main
 from ubm.evaluation.loop import train_task
 from ubm.evaluation.metrics import MetricValues, TaskMetrics, make_task_metrics
-from ubm.evaluation.significance import Predictions, load_predictions, write_predictions
+from ubm.evaluation.significance import Predictions, compare, load_predictions, load_run, write_predictions
 
 TINY = (32, 64)
 
@@ -85,7 +85,7 @@ def _fake_run(root: Path, name: str, tasks: dict[str, Predictions], scores: dict
 
 def _preds(task: str, kind: str, logits: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> Predictions:
     pop = np.arange(labels.shape[1], 0, -1, dtype=np.int64) * 10 if kind == "propensity" else None
-    return Predictions(task=task, kind=kind, client_ids=ids, logits=logits.astype(np.float16), labels=labels,
+    return Predictions(task=task, kind=kind, client_ids=ids, logits=logits.astype(np.float32), labels=labels,
                        popularity=pop)
 
 
@@ -166,13 +166,12 @@ def test_train_stores_predictions_and_prints_intervals(tmp_path):
     validation = np.load(labels_dir / "validation.npy")
     row = {c: i for i, c in enumerate(label_ids)}
     assert np.array_equal(preds.labels, validation[[row[c] for c in expected]])
-    assert preds.logits.dtype == np.float16 and preds.logits.shape == (len(expected), 1)
+    assert preds.logits.dtype == np.float32 and preds.logits.shape == (len(expected), 1)
     metrics = json.loads((run / "metrics.json").read_text())
     assert "best_logits" not in metrics["tasks"]["churn"]
-    score = json.loads((run / "scores.json").read_text())["churn"]
-    line = next(l.split() for l in result.output.splitlines() if l.startswith("churn ") and "run" not in l
-                and len(l.split()) == 6)
-    assert abs(float(line[2]) - score) <= 1e-3  # recomputed from float16 outputs: equal up to float16 ties
+    best = metrics["tasks"]["churn"]["epochs"][metrics["tasks"]["churn"]["best_epoch"]]
+    point = compare({"run": load_run(run, ["churn"])}, resamples=10).intervals["run"]["churn"].point
+    assert point == pytest.approx(best["score"], abs=1e-6)  # the stored outputs give the run's own score
 
     bare = tmp_path / "bare"
     result = runner.invoke(main, ["train", "--data-dir", str(root), "--embeddings-dir", str(root / "entry"),

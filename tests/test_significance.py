@@ -32,7 +32,7 @@ def _propensity(seed: int = 0, n: int = N, n_labels: int = L) -> Predictions:
     logits[128:256] = rng.random((128, n_labels)) * 0.5 + 0.25  # a batch inside [0, 1]: no sigmoid for it
     return Predictions(task="propensity_sku", kind="propensity",
                        client_ids=rng.permutation(10 * n)[:n].astype(np.int64),
-                       logits=logits.astype(np.float16), labels=labels,
+                       logits=logits.astype(np.float32), labels=labels,
                        popularity=np.array([50, 40, 0, 20, 10][:n_labels] + [5] * max(0, n_labels - 5),
                                            dtype=np.int64))
 
@@ -40,7 +40,7 @@ def _propensity(seed: int = 0, n: int = N, n_labels: int = L) -> Predictions:
 def _binary(seed: int = 1, n: int = N) -> Predictions:
     rng = np.random.default_rng(seed)
     labels = (rng.random((n, 1)) < 0.4).astype(np.uint8)
-    logits = (labels * 1.0 + rng.standard_normal((n, 1))).astype(np.float16)
+    logits = (labels * 1.0 + rng.standard_normal((n, 1))).astype(np.float32)
     return Predictions(task="churn", kind="binary", client_ids=np.arange(n, dtype=np.int64) * 7,
                        logits=logits, labels=labels, popularity=None)
 
@@ -142,7 +142,7 @@ def test_a_known_case_perfect_separation_on_four_clients():
     # 2 positives above 2 negatives: a resample of 4 clients scores 1 unless it drew one
     # class only (probability 2 / 2**4 = 1/8), when the official rule scores 0.
     preds = Predictions(task="churn", kind="binary", client_ids=np.arange(4, dtype=np.int64),
-                        logits=np.array([[3.0], [2.0], [-1.0], [-2.0]], dtype=np.float16),
+                        logits=np.array([[3.0], [2.0], [-1.0], [-2.0]], dtype=np.float32),
                         labels=np.array([[1], [1], [0], [0]], dtype=np.uint8), popularity=None)
     design = make_design(4, 4000, seed=9)
     draws = task_draws(client_terms(preds), preds.labels, "binary", design).draws["auroc"]
@@ -183,7 +183,7 @@ def test_predictions_file_round_trip(tmp_path):
     path = write_predictions(tmp_path / "predictions" / "propensity_sku.npz", preds)
     assert [p.name for p in path.parent.iterdir()] == ["propensity_sku.npz"]  # no temporary left
     back = load_predictions(path, "propensity_sku", "propensity")
-    assert back.logits.dtype == np.float16 and back.labels.dtype == np.uint8 and back.client_ids.dtype == np.int64
+    assert back.logits.dtype == np.float32 and back.labels.dtype == np.uint8 and back.client_ids.dtype == np.int64
     assert np.array_equal(back.logits, preds.logits) and np.array_equal(back.labels, preds.labels)
     assert np.array_equal(back.client_ids, preds.client_ids) and np.array_equal(back.popularity, preds.popularity)
     assert back.batch_size == 128

@@ -158,8 +158,8 @@ def format_comparison(board: Leaderboard, comparison: "Comparison") -> str:
             said = d.verdict if d.verdict == "not distinguishable" else f"{d.first} {d.verdict}"
             rows.append([d.task, f"{d.first} - {d.second}", _signed(d.point), _signed(d.low), _signed(d.high), said])
         out += _columns(["task", "pair", "difference", "low", "high", "verdict"], rows, {2, 3, 4})
-    out += ["", "score: task score recomputed from the stored float16 outputs; an interval that excludes 0 "
-                "is a difference the resampling of clients does not explain."]
+    out += ["", "score: recomputed from the stored validation outputs (unrounded); a paired interval that "
+                "excludes 0 is a difference the resampling of clients does not explain."]
     return "\n".join(out)
 
 

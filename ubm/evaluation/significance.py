@@ -66,7 +66,7 @@ class Predictions:
     task: str
     kind: Kind
     client_ids: np.ndarray  # int64 [n], evaluated order
-    logits: np.ndarray  # [n, L] (float16 on disk), best epoch
+    logits: np.ndarray  # float32 [n, L], best epoch
     labels: np.ndarray  # uint8 [n, L], validation window
     popularity: np.ndarray | None  # int64 [L], propensity only
     batch_size: int | None = None  # validation batch size of the run; None: the official 128
@@ -89,12 +89,16 @@ class Predictions:
 def write_predictions(path: Path, preds: Predictions) -> Path:
     """``path`` (.npz), written under a temporary name and renamed when complete.
 
-    Logits (float16) are stored as they are (they do not compress); ids and labels (mostly
-    zeros) are deflated.
+    Logits are kept in float32, as the model produced them, and stored uncompressed (they do
+    not compress); ids and labels (mostly zeros) are deflated. float16 would halve the file
+    but not keep the ranking: the logits of a rare label crowd into a narrow range, where
+    float16 has a few dozen distinct values for thousands of clients, and the ties it makes
+    moved AUROC by 0.004 on `small` data (BENCHMARKS.md), far more than the differences an
+    interval is meant to judge.
     """
     arrays: dict[str, tuple[np.ndarray, int]] = {
         "client_ids": (np.ascontiguousarray(preds.client_ids, dtype=np.int64), zipfile.ZIP_DEFLATED),
-        "logits": (np.ascontiguousarray(preds.logits, dtype=np.float16), zipfile.ZIP_STORED),
+        "logits": (np.ascontiguousarray(preds.logits, dtype=np.float32), zipfile.ZIP_STORED),
         "labels": (np.ascontiguousarray(preds.labels, dtype=np.uint8), zipfile.ZIP_DEFLATED),
         "batch_size": (np.array(preds.batch_size, dtype=np.int64), zipfile.ZIP_STORED),
     }
@@ -153,7 +157,7 @@ class ClientTerms:
 
 
 def client_terms(preds: Predictions) -> ClientTerms:
-    """Per-client terms, from the float16 logits (as float32, exactly as training fed the metric)."""
+    """Per-client terms, from the stored logits (float32, exactly as training fed the metric)."""
     import torch
 
     from ubm.evaluation.metrics import EPS, NOVELTY_TOP_K
