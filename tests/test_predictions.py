@@ -74,12 +74,16 @@ def test_best_logits_rescored_give_the_best_epochs_metrics_and_stay_out_of_to_di
     json.dumps(as_dict)  # metrics.json stays plain JSON
 
 
-def _fake_run(root: Path, name: str, tasks: dict[str, Predictions], scores: dict[str, float]) -> Path:
+def _fake_run(root: Path, name: str, tasks: dict[str, Predictions], scores: dict[str, float] | None = None) -> Path:
+    """A run directory as `ubm train` leaves it; scores default to the predictions' own, rounded."""
     run = root / name
     (run / "predictions").mkdir(parents=True)
-    (run / "scores.json").write_text(json.dumps(scores))
     for task, preds in tasks.items():
         write_predictions(run / "predictions" / f"{task}.npz", preds)
+    if scores is None:
+        own = compare({name: tasks}, resamples=1).intervals[name]
+        scores = {task: round(iv.point, 4) for task, iv in own.items()}
+    (run / "scores.json").write_text(json.dumps(scores))
     return run
 
 
@@ -100,13 +104,11 @@ def test_leaderboard_ci_table_json_plot_and_refusal(tmp_path):
     runs = {
         "good": _fake_run(tmp_path, "good", {"churn": _preds("churn", "binary", good_churn, churn_y, ids),
                                              "propensity_category": _preds("propensity_category", "propensity",
-                                                                           prop, prop_y, ids)},
-                          {"churn": 0.9, "propensity_category": 0.7}),
+                                                                           prop, prop_y, ids)}),
         "noise": _fake_run(tmp_path, "noise", {"churn": _preds("churn", "binary", rng.standard_normal((n, 1)),
                                                                churn_y, ids),
                                                "propensity_category": _preds("propensity_category", "propensity",
-                                                                             prop, prop_y, ids)},
-                           {"churn": 0.5, "propensity_category": 0.7}),
+                                                                             prop, prop_y, ids)}),
     }
     board, plot = tmp_path / "board.json", tmp_path / "forest.png"
     result = CliRunner().invoke(main, ["leaderboard", str(runs["noise"]), str(runs["good"]), "--ci",
@@ -127,10 +129,10 @@ def test_leaderboard_ci_table_json_plot_and_refusal(tmp_path):
     assert ci["low"] < ci["point"] < ci["high"] and data["ci"]["resamples"] == 200
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["board.json", "forest.png", "good", "noise"]
+    assert "good better" in result.output
 
     # a run over other clients: refused in one line, exit 1, nothing written
-    other = _fake_run(tmp_path, "other", {"churn": _preds("churn", "binary", good_churn, churn_y, ids + 1)},
-                      {"churn": 0.9})
+    other = _fake_run(tmp_path, "other", {"churn": _preds("churn", "binary", good_churn, churn_y, ids + 1)})
     refused = CliRunner().invoke(main, ["leaderboard", str(runs["good"]), str(other), "--ci",
                                         "--json", str(tmp_path / "refused.json")])
     assert refused.exit_code == 1
@@ -140,6 +142,11 @@ def test_leaderboard_ci_table_json_plot_and_refusal(tmp_path):
     missing = _fake_run(tmp_path, "bare", {}, {"churn": 0.9})
     out = CliRunner().invoke(main, ["leaderboard", str(runs["good"]), str(missing), "--ci"])
     assert out.exit_code == 1 and "no stored predictions" in out.output and "Traceback" not in out.output
+    # predictions that are not the ones behind scores.json (left over from another run): refused
+    stale = _fake_run(tmp_path, "stale", {"churn": _preds("churn", "binary", good_churn, churn_y, ids)},
+                      {"churn": 0.5})
+    out = CliRunner().invoke(main, ["leaderboard", str(runs["good"]), str(stale), "--ci", "--resamples", "10"])
+    assert out.exit_code == 1 and "not from the same run" in out.output and "scores.json says 0.5000" in out.output
     usage = CliRunner().invoke(main, ["leaderboard", str(runs["good"]), "--plot", str(tmp_path / "x.png")])
     assert usage.exit_code == 2 and "--plot needs --ci" in usage.output
 
@@ -173,9 +180,11 @@ def test_train_stores_predictions_and_prints_intervals(tmp_path):
     point = compare({"run": load_run(run, ["churn"])}, resamples=10).intervals["run"]["churn"].point
     assert point == pytest.approx(best["score"], abs=1e-6)  # the stored outputs give the run's own score
 
-    bare = tmp_path / "bare"
+    # rerun into the same directory without predictions: the old ones go (none left stale)
+    before = json.loads((run / "scores.json").read_text())
     result = runner.invoke(main, ["train", "--data-dir", str(root), "--embeddings-dir", str(root / "entry"),
-                                  "--tasks", "churn", "--out", str(bare), "--device", "cpu", "--quiet",
+                                  "--tasks", "churn", "--out", str(run), "--device", "cpu", "--quiet",
                                   "--no-predictions"], catch_exceptions=False)
-    assert result.exit_code == 0 and not (bare / "predictions").exists()
-    assert json.loads((bare / "scores.json").read_text()) == json.loads((run / "scores.json").read_text())
+    assert result.exit_code == 0 and not (run / "predictions").exists()
+    assert json.loads((run / "scores.json").read_text()) == before
+    assert sorted(p.name for p in run.iterdir()) == ["metrics.json", "report.png", "scores.json"]

@@ -266,11 +266,12 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
     board = board_of(scores)
     comparison = None
     if ci:
-        from ubm.evaluation.significance import compare, load_run
+        from ubm.evaluation.significance import check_scores, compare, load_run
 
         shared = [t for t in board.tasks if all(t in scores[name] for name in labels)]
         comparison = compare({name: load_run(run, shared) for name, run in zip(labels, runs)},
                              resamples=resamples, level=level, seed=seed, blocks=blocks, order=board.order)
+        check_scores(comparison, scores)
     click.echo(format_table(board))
     if comparison is not None:
         click.echo("")

@@ -459,6 +459,17 @@ def compare(runs: dict[str, dict[str, Predictions]], *, resamples: int = DEFAULT
     return result
 
 
+def check_scores(comparison: Comparison, scores: dict[str, dict[str, float]]) -> None:
+    """Refuse predictions that are not the ones behind the run's scores.json (e.g. left from
+    another run): recomputed, they give the run's unrounded score, so it must round to it."""
+    for name, tasks in comparison.intervals.items():
+        for task, interval in tasks.items():
+            said = scores.get(name, {}).get(task)
+            if said is not None and abs(interval.point - said) > 0.5e-4 + 1e-6:
+                raise DataError(f"run {name}, task {task}: the stored predictions score {interval.point:.5f} but "
+                                f"scores.json says {said:.4f}; they are not from the same run (rerun `ubm train`)")
+
+
 def load_run(run_dir: Path, tasks: list[str]) -> dict[str, Predictions]:
     """The stored predictions of ``tasks`` in a run directory."""
     return {task: load_predictions(Path(run_dir) / "predictions" / f"{task}.npz", task,

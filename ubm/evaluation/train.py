@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,7 +24,7 @@ from ubm.data.io import DataError, Settings
 from ubm.prepare.targets import TASKS, build_targets, load_task
 from ubm.evaluation.loop import TaskResult, train_task
 from ubm.evaluation.significance import Predictions, write_predictions
-from ubm.util import atomic_path, keep_freed_memory
+from ubm.util import atomic_dir, atomic_path, keep_freed_memory
 from ubm.profiles.validate import load_entry, validate_entry
 
 
@@ -112,22 +114,28 @@ def evaluate(
 
     keep_freed_memory()
     results: dict[str, TaskResult] = {}
-    for task in tasks:
-        labels = load_task(labels_dir, task)
-        entry_rows, label_rows = align(client_ids, labels.client_ids)
-        if len(entry_rows) == 0:
-            raise DataError(f"task {task}: no client of the entry is evaluated (labels in {labels_dir})")
-        log(f"{task}: {len(entry_rows):,} clients x {labels.train.shape[1]} labels")
-        results[task] = train_task(
-            embeddings[entry_rows], labels.train[label_rows], labels.validation[label_rows],
-            kind=labels.kind, popularity=labels.popularity, device=device,
-            progress=progress, fast=fast, label=task,
-        )
-        if predictions:
-            write_predictions(out_dir / "predictions" / f"{task}.npz", Predictions(
-                task=task, kind=labels.kind, client_ids=client_ids[entry_rows],
-                logits=results[task].best_logits, labels=labels.validation[label_rows],
-                popularity=labels.popularity))
+    # The predictions of this run replace the directory's old ones as a whole, and only when
+    # every task is done; without predictions, old ones are removed: none is left stale.
+    with atomic_dir(out_dir / "predictions") if predictions else nullcontext(None) as staging:
+        for task in tasks:
+            labels = load_task(labels_dir, task)
+            entry_rows, label_rows = align(client_ids, labels.client_ids)
+            if len(entry_rows) == 0:
+                raise DataError(f"task {task}: no client of the entry is evaluated (labels in {labels_dir})")
+            log(f"{task}: {len(entry_rows):,} clients x {labels.train.shape[1]} labels")
+            results[task] = train_task(
+                embeddings[entry_rows], labels.train[label_rows], labels.validation[label_rows],
+                kind=labels.kind, popularity=labels.popularity, device=device,
+                progress=progress, fast=fast, label=task,
+            )
+            if staging is not None:
+                write_predictions(staging / f"{task}.npz", Predictions(
+                    task=task, kind=labels.kind, client_ids=client_ids[entry_rows],
+                    logits=results[task].best_logits, labels=labels.validation[label_rows],
+                    popularity=labels.popularity))
+                results[task].best_logits = None  # on disk now (381 MiB for 1 M clients x 100 labels)
+    if not predictions:
+        shutil.rmtree(out_dir / "predictions", ignore_errors=True)
     scores = {task: r.best_score for task, r in results.items()}
     write_outputs(out_dir, scores, results, data_dir, embeddings_dir, fast)
     return RunResult(out_dir, scores, results)
