@@ -30,7 +30,7 @@ labels (checked, after ordering by client id); they are then resampled with the 
 and the same counts, so the difference of their scores is resampled pair by pair.
 
 Everything is deterministic given the seed: the groups depend on (seed, number of clients),
-the counts on (seed, resample number).
+the counts on (seed, number of groups); more resamples extend the same sequence.
 """
 
 from __future__ import annotations
