@@ -10,6 +10,7 @@ RUNS   ?= runs
 LABELS ?= $(DATA)/labels
 BENCH_SIZE ?= medium
 BENCH_DATA ?= data/bench-$(BENCH_SIZE)
+BOOT_CLIENTS ?= 1000000
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup test demo data summary split lists targets features validate train bench bench-engines clean
@@ -49,7 +50,8 @@ validate: $(STAMP)
 	$(BIN)/ubm validate --data-dir $(DATA) --embeddings-dir $(EMB)
 
 # Time split, lists and targets on generated data (BENCH_SIZE=full for the real scale);
-# each stage appends wall time and peak RSS to bench/results.jsonl.
+# each stage appends wall time and peak RSS to bench/results.jsonl. The bootstrap stage
+# resamples one 100-label task of BOOT_CLIENTS synthetic clients 1,000 times.
 bench: $(STAMP)
 	test -f $(BENCH_DATA)/product_buy.parquet || $(BIN)/python bench/measure.py --label generate --size $(BENCH_SIZE) -- $(BIN)/ubm generate --out $(BENCH_DATA) --size $(BENCH_SIZE) --seed $(SEED)
 	$(BIN)/python bench/measure.py --label check --size $(BENCH_SIZE) -- $(BIN)/ubm check --data-dir $(BENCH_DATA) || true
@@ -63,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/measure.py --label train-6tasks-single-cpu --size 256x320 -- $(BIN)/python bench/epoch_timing.py --clients 256 --dim 320 --device cpu --tasks 6 --labels 20 --engine single
 	$(BIN)/python bench/measure.py --label train-6tasks-multi-cpu --size 256x320 -- $(BIN)/python bench/epoch_timing.py --clients 256 --dim 320 --device cpu --tasks 6 --labels 20 --engine multi
 	$(BIN)/python bench/engines.py --data $(BENCH_DATA) --size $(BENCH_SIZE) --master 'local[2]'
+	$(BIN)/python bench/measure.py --label bootstrap --size $(BOOT_CLIENTS)x100 -- $(BIN)/python bench/bootstrap_timing.py --clients $(BOOT_CLIENTS) --labels 100 --resamples 1000 --widths 4000
 
 # DuckDB beside Spark (local[2]) per SQL stage, time and peak memory; ENGINES_SIZE=small is quick.
 ENGINES_SIZE ?= $(BENCH_SIZE)
@@ -74,7 +77,8 @@ train: $(STAMP)
 	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(EMB) --tasks all --out $(RUNS)/$(notdir $(EMB))
 
 # The whole chain on generated data: generate -> split -> lists -> targets -> features
-# (baseline and universal) -> validate -> train all six tasks for each -> leaderboard.
+# (baseline and universal) -> validate -> train all six tasks for each -> leaderboard with
+# bootstrap intervals and the paired comparison of the two (is the difference real?).
 demo: $(STAMP)
 	$(BIN)/ubm generate --out $(DATA) --size $(SIZE) --seed $(SEED)
 	$(BIN)/ubm summary --data-dir $(DATA)
@@ -87,8 +91,8 @@ demo: $(STAMP)
 	$(BIN)/ubm validate --data-dir $(DATA) --embeddings-dir $(DATA)/entries/universal
 	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(DATA)/entries/baseline --labels $(LABELS) --tasks all --out $(RUNS)/demo-baseline
 	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(DATA)/entries/universal --labels $(LABELS) --tasks all --out $(RUNS)/demo-universal
-	$(BIN)/ubm leaderboard $(RUNS)/demo-baseline $(RUNS)/demo-universal --names baseline,universal --json $(RUNS)/demo-leaderboard.json
-	@echo "reports: $(RUNS)/demo-baseline/report.png $(RUNS)/demo-universal/report.png; leaderboard: $(RUNS)/demo-leaderboard.json"
+	$(BIN)/ubm leaderboard $(RUNS)/demo-baseline $(RUNS)/demo-universal --names baseline,universal --ci --json $(RUNS)/demo-leaderboard.json --plot $(RUNS)/demo-comparison.png
+	@echo "reports: $(RUNS)/demo-baseline/report.png $(RUNS)/demo-universal/report.png; leaderboard: $(RUNS)/demo-leaderboard.json; paired differences: $(RUNS)/demo-comparison.png"
 
 clean:
 	rm -rf data runs .pytest_cache

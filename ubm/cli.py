@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -23,6 +24,23 @@ DATA_DIR = click.option(
 
 def echo(message: str) -> None:
     click.echo(message, err=True)
+
+
+def ci_options(func: Callable) -> Callable:
+    """Bootstrap options shared by `ubm train --ci` and `ubm leaderboard --ci`."""
+    from ubm.evaluation.significance import DEFAULT_BLOCKS, DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED
+
+    func = click.option("--blocks", type=click.IntRange(min=1), default=DEFAULT_BLOCKS, show_default=True,
+                        help="resample clients in this many random groups (each client alone when there "
+                             "are fewer clients); see BENCHMARKS.md")(func)
+    func = click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="bootstrap seed")(func)
+    func = click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                        default=DEFAULT_LEVEL, show_default=True, help="confidence level of the intervals")(func)
+    func = click.option("--resamples", type=click.IntRange(min=1), default=DEFAULT_RESAMPLES, show_default=True,
+                        help="bootstrap resamples of the evaluated clients")(func)
+    func = click.option("--ci", is_flag=True,
+                        help="bootstrap intervals of each task score from the stored predictions")(func)
+    return func
 
 
 @click.group(cls=GuardedGroup, help="ubm: Universal Behavioral Profiles, SQL-first.",
@@ -175,13 +193,19 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
               help="labels written by `ubm targets` (default: computed once and cached in D/.cache)")
 @click.option("--fast", is_flag=True, help="CUDA only: TF32/bf16 and fused optimiser; scores marked unofficial")
 @click.option("--quiet", is_flag=True, help="no progress bars")
+@click.option("--no-predictions", is_flag=True,
+              help="do not store the best epoch's validation outputs in OUT/predictions (needed by --ci)")
+@ci_options
 @settings_options
 def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Path, device: str,
           devices: str | None, trainer: str, resume: bool, cuda_graphs: bool,
-          no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool,
+          no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool, no_predictions: bool,
+          ci: bool, resamples: int, level: float, seed: int, blocks: int,
           threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.evaluation.train import evaluate, format_scores, resolve_tasks
 
+    if ci and no_predictions:
+        raise click.UsageError("--ci needs the stored predictions; drop --no-predictions")
     names = [t for item in tasks for t in item.split(",") if t]
     if out.exists() and not out.is_dir():
         raise click.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
@@ -198,25 +222,43 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
         result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
                           devices=devices, engine=trainer, resume=resume, graphs=cuda_graphs,
                           relevant_check=not no_relevant_check, fast=fast, labels=labels,
-                          settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo)
+                          settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
+                          predictions=not no_predictions)
     except KeyboardInterrupt:
         echo("interrupted")
         sys.exit(130)
     click.echo(format_scores(result.results))
     if fast:
         click.echo("note: --fast scores are unofficial (TF32/bf16 numerics)")
+    if ci:
+        from ubm.evaluation.leaderboard import format_comparison, leaderboard as board_of
+        from ubm.evaluation.significance import compare, load_run
+
+        name = out.name or str(out)
+        comparison = compare({name: load_run(out, list(result.scores))}, resamples=resamples, level=level,
+                             seed=seed, blocks=blocks)
+        click.echo("")
+        click.echo(format_comparison(board_of({name: result.scores}), comparison))
     click.echo(f"scores: {out / 'scores.json'}  metrics: {out / 'metrics.json'}  report: {out / 'report.png'}")
 
 
-@main.command(help="Compare runs of `ubm train`: per-task scores and Borda points (docs/evaluation.md §4).")
+@main.command(help="Compare runs of `ubm train`: per-task scores and Borda points (docs/evaluation.md §4); "
+                   "with --ci, bootstrap intervals and paired differences with a verdict per task.")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--names", default=None, help="comma-separated names for the runs (default: directory names)")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="also write JSON here")
-def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None) -> None:
+@click.option("--plot", type=click.Path(path_type=Path), default=None,
+              help="with --ci and two or more runs: forest plot (PNG) of the paired differences")
+@ci_options
+def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None, plot: Path | None,
+                ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
     import json
 
-    from ubm.evaluation.leaderboard import format_table, leaderboard as board_of, to_json
+    from ubm.evaluation.leaderboard import format_comparison, format_table, leaderboard as board_of, to_json
     from ubm.util import atomic_path
+
+    if plot and not (ci and len(runs) >= 2):
+        raise click.UsageError("--plot needs --ci and at least two runs")
 
     labels = [n.strip() for n in names.split(",")] if names else [r.name for r in runs]
     if len(labels) != len(runs) or len(set(labels)) != len(labels):
@@ -225,11 +267,27 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
         raise click.BadParameter(f"{json_out} is a directory; give a file name", param_hint="--json")
     scores = {label: _read_scores(run / "scores.json", run) for label, run in zip(labels, runs)}
     board = board_of(scores)
+    comparison = None
+    if ci:
+        from ubm.evaluation.significance import check_scores, compare, load_run
+
+        shared = [t for t in board.tasks if all(t in scores[name] for name in labels)]
+        comparison = compare({name: load_run(run, shared) for name, run in zip(labels, runs)},
+                             resamples=resamples, level=level, seed=seed, blocks=blocks, order=board.order)
+        check_scores(comparison, scores)
     click.echo(format_table(board))
+    if comparison is not None:
+        click.echo("")
+        click.echo(format_comparison(board, comparison))
     if json_out:
         with atomic_path(json_out) as tmp:
-            tmp.write_text(to_json(board))
+            tmp.write_text(to_json(board, comparison=comparison))
         click.echo(f"wrote {json_out}", err=True)
+    if plot:
+        from ubm.evaluation.report import write_forest_png
+
+        write_forest_png(comparison, plot)
+        click.echo(f"wrote {plot}", err=True)
 
 
 def _read_scores(path: Path, run: Path) -> dict[str, float]:

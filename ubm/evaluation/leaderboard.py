@@ -14,6 +14,11 @@ Decisions the challenge leaves open, fixed here:
   place), and the others are ranked among themselves, still with N = number of all sets.
 * **Overall order**: total points, descending; equal totals share a position and are
   listed by name.
+
+With ``--ci`` the table is followed by each run's bootstrap interval per task and, for every
+pair of runs (the better-placed first), the paired difference with its interval and a verdict
+(ubm.evaluation.significance): Borda points say who is ahead, the verdicts say whether being
+ahead means anything at that level.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ubm.evaluation.significance import Comparison
 
 
 @dataclass(frozen=True)
@@ -115,5 +124,57 @@ def format_table(board: Leaderboard) -> str:
     return "\n".join(out)
 
 
-def to_json(board: Leaderboard, indent: int | None = 2) -> str:
-    return json.dumps(asdict(board), indent=indent, sort_keys=False)
+def _signed(x: float) -> str:
+    return f"{x:+.4f}"
+
+
+def _columns(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def format_comparison(board: Leaderboard, comparison: "Comparison") -> str:
+    """Interval of every run's score per task, then every pair's difference and verdict."""
+    pct = f"{comparison.level * 100:g} %"
+    out = [f"{pct} bootstrap intervals ({comparison.resamples:,} resamples of the evaluated clients, "
+           f"seed {comparison.seed}):"]
+    rows = []
+    for task in board.tasks:
+        for name in board.order:
+            iv = comparison.intervals.get(name, {}).get(task)
+            if iv is not None:
+                rows.append([task, name, f"{iv.point:.4f}", f"{iv.low:.4f}", f"{iv.high:.4f}",
+                             f"{iv.high - iv.low:.4f}"])
+    out += _columns(["task", "run", "score", "low", "high", "width"], rows, {2, 3, 4, 5})
+    if comparison.differences:
+        out += ["", f"Paired differences, first minus second, on the same resampled clients ({pct} interval):"]
+        rows = []
+        for d in comparison.differences:
+            said = d.verdict if d.verdict == "not distinguishable" else f"{d.first} {d.verdict}"
+            rows.append([d.task, f"{d.first} - {d.second}", _signed(d.point), _signed(d.low), _signed(d.high), said])
+        out += _columns(["task", "pair", "difference", "low", "high", "verdict"], rows, {2, 3, 4})
+    out += ["", "score: recomputed from the stored validation outputs (unrounded); a paired interval that "
+                "excludes 0 is a difference the resampling of clients does not explain."]
+    return "\n".join(out)
+
+
+def comparison_dict(comparison: "Comparison") -> dict:
+    return {
+        "resamples": comparison.resamples, "level": comparison.level, "seed": comparison.seed,
+        "blocks": comparison.blocks, "clients": comparison.clients,
+        "intervals": {name: {task: asdict(iv) for task, iv in tasks.items()}
+                      for name, tasks in comparison.intervals.items()},
+        "differences": [asdict(d) for d in comparison.differences],
+    }
+
+
+def to_json(board: Leaderboard, indent: int | None = 2, comparison: "Comparison | None" = None) -> str:
+    data = asdict(board)
+    if comparison is not None:
+        data["ci"] = comparison_dict(comparison)
+    return json.dumps(data, indent=indent, sort_keys=False)

@@ -1,4 +1,5 @@
-"""PNG report: validation score per epoch for each task (matplotlib, Agg backend)."""
+"""PNG reports (matplotlib, Agg backend): validation score per epoch for each task of a run,
+and a forest plot of the paired differences between runs."""
 
 from __future__ import annotations
 
@@ -6,18 +7,21 @@ import math
 import os
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
+if TYPE_CHECKING:
+    from ubm.evaluation.significance import Comparison
+
 
 def _epochs_of(result: Any) -> list[dict]:
     """Accept a TaskResult, its ``to_dict()``, ``{"epochs": [...]}`` or a bare list of scores."""
     if is_dataclass(result) and not isinstance(result, type):
-        result = asdict(result)
+        result = result.to_dict() if hasattr(result, "to_dict") else asdict(result)  # to_dict skips the logits
     if isinstance(result, dict):
         epochs = result.get("epochs", [])
     else:
@@ -81,15 +85,59 @@ def write_report_png(metrics: dict, path: str | os.PathLike, title: str | None =
         if title:
             fig.suptitle(title)
         fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            fig.savefig(tmp, format="png", dpi=110)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        path = _save_atomically(fig, path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _save_atomically(fig: Any, path: str | os.PathLike) -> Path:
+    """Written to a temporary sibling, then renamed: readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fig.savefig(tmp, format="png", dpi=110)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+_VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "not distinguishable": "tab:gray"}
+
+
+def write_forest_png(comparison: "Comparison", path: str | os.PathLike) -> Path:
+    """One panel per pair of runs: each task's paired difference (first minus second) with its
+    interval, a line at 0; green when the first run is better, red when worse, grey when the
+    interval straddles 0."""
+    pairs: dict[tuple[str, str], list] = {}
+    for d in comparison.differences:
+        pairs.setdefault((d.first, d.second), []).append(d)
+    if not pairs:
+        raise ValueError("a forest plot needs at least two runs")
+    rows = max(len(v) for v in pairs.values())
+    fig, axes = plt.subplots(len(pairs), 1, figsize=(7.5, 0.9 + 0.45 * rows * len(pairs) + 0.6 * len(pairs)),
+                             squeeze=False)
+    try:
+        for ax, ((first, second), diffs) in zip(axes[:, 0], pairs.items()):
+            ys = list(range(len(diffs)))[::-1]
+            for y, d in zip(ys, diffs):
+                colour = _VERDICT_COLOURS[d.verdict]
+                ax.errorbar([d.point], [y], xerr=[[d.point - d.low], [d.high - d.point]], fmt="o",
+                            color=colour, capsize=4, markersize=5)
+            ax.axvline(0.0, color="black", linewidth=0.8)
+            ax.set_yticks(ys)
+            ax.set_yticklabels([d.task for d in diffs])
+            ax.set_ylim(-0.7, len(diffs) - 0.3)
+            ax.set_title(f"{first} - {second}: task score difference, {comparison.level * 100:g} % paired "
+                         f"bootstrap ({comparison.resamples:,} resamples)", fontsize=9)
+            ax.grid(True, axis="x", alpha=0.3)
+        axes[-1, 0].set_xlabel("difference (green: first better, red: first worse, grey: not distinguishable)",
+                               fontsize=8)
+        fig.tight_layout()
+        path = _save_atomically(fig, path)
     finally:
         plt.close(fig)
     return path

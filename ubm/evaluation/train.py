@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from ubm.prepare.targets import TASKS, build_targets, load_task
 from ubm.evaluation.loop import TaskResult, train_task
 from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH
 from ubm.evaluation.multi import TaskData, train_tasks
+from ubm.evaluation.significance import Predictions, write_predictions
 from ubm.util import OutputError, atomic_dir, atomic_path, is_temp_name, keep_freed_memory, save_npy
 from ubm.profiles.validate import CLIENT_IDS, EMBEDDINGS, load_entry, validate_entry
 
@@ -295,6 +297,7 @@ def evaluate(
     engine: str = "auto",
     graphs: bool = True,
     hidden_sizes: tuple[int, int] | None = None,
+    predictions: bool = True,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> RunResult:
     """Validate the entry, train every task, write scores.json, metrics.json and report.png.
@@ -338,7 +341,8 @@ def evaluate(
         raise
     results = {t: results[t] for t in tasks}
     scores = {task: r.best_score for task, r in results.items()}
-    write_outputs(out_dir, scores, results, data_dir, embeddings_dir, fast)
+    preds = _predictions(labels_dir, client_ids, results) if predictions else None
+    write_outputs(out_dir, scores, results, data_dir, embeddings_dir, fast, preds)
     return RunResult(out_dir, scores, results)
 
 
@@ -391,9 +395,10 @@ def _versions() -> dict[str, str]:
 
 
 TASKS_DIR = "tasks"  # finished tasks, for --resume (TaskStore)
+PREDICTIONS_DIR = "predictions"  # best-epoch validation outputs per task, for --ci
 # A run's outputs, replaced together at its end (a killed run leaves the previous ones).
 RUN_OUTPUTS = frozenset({"scores.json", "metrics.json", "report.png"})
-RUN_FILES = RUN_OUTPUTS | {TASKS_DIR}
+RUN_FILES = RUN_OUTPUTS | {TASKS_DIR, PREDICTIONS_DIR}
 
 
 def _carry(src: Path, dst: Path) -> None:
@@ -418,8 +423,24 @@ def _check_out(out_dir: Path) -> None:
                               "give an empty or new directory")
 
 
+def _predictions(labels_dir: Path, client_ids: np.ndarray,
+                 results: dict[str, TaskResult]) -> list[Predictions]:
+    """Each task's best-epoch validation outputs with the evaluated clients and labels: what a
+    bootstrap resamples (ubm.evaluation.significance)."""
+    out = []
+    for task, result in results.items():
+        labels = load_task(labels_dir, task)
+        entry_rows, label_rows = align(client_ids, labels.client_ids)
+        out.append(Predictions(task=task, kind=labels.kind, client_ids=client_ids[entry_rows],
+                               logits=result.best_logits, labels=labels.validation[label_rows],
+                               popularity=labels.popularity))
+    return out
+
+
 def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, TaskResult],
-                  data_dir: Path, embeddings_dir: Path, fast: bool) -> None:
+                  data_dir: Path, embeddings_dir: Path, fast: bool,
+                  predictions: list[Predictions] | None = None) -> None:
+    """scores.json, metrics.json, report.png and predictions/<task>.npz (unless None), as one unit."""
     from ubm.evaluation.report import write_report_png
 
     metrics = {
@@ -428,9 +449,14 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
         "versions": _versions(),
         "tasks": {task: r.to_dict() for task, r in results.items()},
     }
-    # The three files change together: a run killed while writing leaves the previous run.
+    # The run's files change together: a run killed while writing leaves the previous run.
+    # Without predictions the old ones go too, so none is left stale.
     with atomic_dir(out_dir) as tmp:
         _carry(out_dir / TASKS_DIR, tmp / TASKS_DIR)
+        if predictions:
+            (tmp / PREDICTIONS_DIR).mkdir()
+            for preds in predictions:
+                write_predictions(tmp / PREDICTIONS_DIR / f"{preds.task}.npz", preds)
         (tmp / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
         write_report_png(metrics["tasks"], tmp / "report.png")
