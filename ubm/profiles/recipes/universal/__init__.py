@@ -62,9 +62,9 @@ from ubm.data.io import Data, DataError
 from ubm.profiles.recipes import Recipe, register
 from ubm.profiles.recipes.universal.blocks import STAGE, Context, label_lists
 from ubm.profiles.recipes.universal.options import DEFAULTS, VALUE_BLOCKS, check_options
-from ubm.profiles.recipes.universal.plan import plan, universal_columns
+from ubm.profiles.recipes.universal.plan import Block, plan, universal_columns
+from ubm.profiles.progress import BlockMeter
 from ubm.profiles.writer import ColumnWriter
-from ubm.util import Timer
 
 REQUIRED_VIEWS = (*EVENT_TYPES, "product_properties", "relevant_clients")
 
@@ -81,22 +81,40 @@ def build(data: Data, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]
         raise DataError(f"universal features: no events in {data.root} ({data.window} window)")
     ref, start = ref.item(), start.item()
     lists, sources = label_lists(data, opts["list_size"])
-    ctx = Context(data, opts, n, ref, start, lists, sources, {})
-    timings: dict[str, float] = {}
+    blocks = plan(opts)
+    meter = BlockMeter(len(blocks), getattr(out, "progress", None))
+    ctx = Context(data, opts, n, ref, start, lists, sources, {}, note=meter.note)
     col = 0
-    for block in plan(opts):
-        timer = Timer()
-        x = block.build(ctx)
-        if block.name.startswith(VALUE_BLOCKS) and opts["value_weight"] != 1.0:
-            x = (x * opts["value_weight"]).astype(np.float32)
-        if x.shape != (n, len(block.columns)):
-            raise AssertionError(f"block {block.name}: built {x.shape}, planned ({n}, {len(block.columns)})")
-        out.write(col, x)
-        col += x.shape[1]
-        timings[block.name] = round(timer.seconds, 3)
+    try:
+        for block in blocks:
+            meter.start(block.name)
+            width = _write_block(block, ctx, out, col)
+            meter.finish(n, width)
+            col += width
+    finally:
+        meter.close()
     return {"ref_ts": str(ref), "first_ts": str(start), "lists": sources,
             "list_lengths": {t: int(len(v)) for t, v in lists.items()},
-            "top_urls": ctx.cache.get("top_urls", []), "seconds_by_block": timings}
+            "top_urls": ctx.cache.get("top_urls", []),
+            "seconds_by_block": {r["name"]: r["seconds"] for r in meter.table()},
+            "blocks": meter.table()}
+
+
+def _write_block(block: Block, ctx: Context, out: ColumnWriter, col: int) -> int:
+    """Write a block's column groups as they come; returns its width (checked against the plan)."""
+    width = 0
+    weight = ctx.opts["value_weight"]
+    for x in block.build(ctx):
+        if block.name.startswith(VALUE_BLOCKS) and weight != 1.0:
+            x = (x * weight).astype(np.float32)
+        if x.ndim != 2 or x.shape[0] != ctx.n or width + x.shape[1] > len(block.columns):
+            raise AssertionError(f"block {block.name}: built {x.shape} at column {width}, "
+                                 f"planned ({ctx.n}, {len(block.columns)})")
+        out.write(col + width, x)
+        width += x.shape[1]
+    if width != len(block.columns):
+        raise AssertionError(f"block {block.name}: built {width} columns, planned {len(block.columns)}")
+    return width
 
 
 def width(options: dict | None = None) -> int:
@@ -121,4 +139,5 @@ register(Recipe(
     columns=universal_columns,
     build=lambda data, clients, options, out: build(data, options, out),
     check=_check,
+    spooled=True,
 ))
