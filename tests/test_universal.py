@@ -298,6 +298,7 @@ def test_export_records_per_block_accounting(data, tmp_path):
     assert meta["recipe_info"]["seconds_by_block"] == {b["name"]: b["seconds"] for b in blocks}
     finished = [line for line in lines if line.startswith("[")]
     assert len(finished) == len(planned) and finished[-1].startswith(f"[{len(planned)}/{len(planned)}] learned: 4 x 6 in ")
+    assert all(b["cpu_seconds"] >= 0 for b in blocks)
     assert not (tmp_path / "entry" / ".spool").exists()
 
 

@@ -50,6 +50,7 @@ class BlockRecord:
     rows: int
     columns: int
     seconds: float
+    cpu_seconds: float  # all threads of the process (DuckDB's and PyTorch's included)
     peak_rss_mib: float
 
 
@@ -66,12 +67,14 @@ class BlockMeter:
         self.records: list[BlockRecord] = []
         self._start = time.perf_counter()
         self._block_start = self._start
+        self._block_cpu = time.process_time()
         self._name = ""
 
     def start(self, name: str) -> None:
         self._name = name
         reset_peak_rss()
         self._block_start = time.perf_counter()
+        self._block_cpu = time.process_time()
         self._draw()
 
     def note(self, message: str) -> None:
@@ -82,12 +85,13 @@ class BlockMeter:
 
     def finish(self, rows: int, columns: int) -> BlockRecord:
         seconds = time.perf_counter() - self._block_start
+        cpu = time.process_time() - self._block_cpu
         peak = peak_rss_bytes()
-        record = BlockRecord(self._name, rows, columns, round(seconds, 3), round(peak / 2**20, 1))
+        record = BlockRecord(self._name, rows, columns, round(seconds, 3), round(cpu, 3), round(peak / 2**20, 1))
         self.records.append(record)
         self._clear()
-        self.say(f"[{len(self.records)}/{self.total}] {record.name}: {rows:,} x {columns} in {seconds:.1f}s, "
-                 f"peak {mib(peak)}")
+        self.say(f"[{len(self.records)}/{self.total}] {record.name}: {rows:,} x {columns} in {seconds:.1f}s "
+                 f"(cpu {cpu:.1f}s), peak {mib(peak)}")
         self._name = ""
         self._draw()
         return record
