@@ -137,7 +137,7 @@ def export_features(
             f"{source} events")
         with atomic_dir(out) as tmp:
             writer = _writer(rec, tmp, len(clients), names)
-            writer.progress = say
+            writer.progress = progress
             info = rec.build(data, clients, opts, writer)
             if isinstance(writer, SpooledColumnWriter):
                 say(f"features: writing {len(clients):,} rows x {len(names)} columns from "

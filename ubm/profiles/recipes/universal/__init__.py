@@ -48,6 +48,14 @@ constant column is all zeros, and a value grows with evidence. (``centre="mean"`
 "empty" is the default.) ``value_weight`` multiplies
 the per-value blocks (``list.*``, ``new_sku``, ``top_urls``) after scaling (1 by default).
 Learned factors are L2-normalised per row and multiplied by ``sqrt(dim)``, not standardised.
+
+Memory and accounting: blocks are built and written a group of at most 16 columns at a time
+(:mod:`.blocks`), long results are streamed from DuckDB, and the entry is spooled block by
+block (the recipe is ``spooled``: see :class:`ubm.profiles.writer.SpooledColumnWriter`), so
+the export's memory does not grow with the width; while the recipe runs DuckDB gets
+``DUCKDB_SHARE`` of ``--memory-limit`` and the arrays the rest (3.2 GiB peak at 1 M clients
+with the default 4GB; BENCHMARKS.md). Each block logs its rows, columns, seconds and peak
+memory as it finishes; ``columns.json`` records them under ``recipe_info["blocks"]``.
 """
 
 from __future__ import annotations
