@@ -200,6 +200,28 @@ def test_column_writer_clips_negative_and_rejects_nan():
     assert out[1, 1] == 9
 
 
+def test_spooled_writer_writes_the_bytes_of_the_memory_mapped_writer(tmp_path):
+    from ubm.profiles.writer import SpooledColumnWriter
+
+    rng = np.random.default_rng(0)
+    names = [f"c{i}" for i in range(7)]
+    blocks = [(0, rng.normal(size=(11, 3)) * 1e5), (3, rng.normal(size=(11, 2))), (1, rng.normal(size=(11, 2)))]
+    direct = np.lib.format.open_memmap(tmp_path / "direct.npy", mode="w+", dtype=np.float16, shape=(11, 7))
+    plain = ColumnWriter(direct, names)
+    spooled = SpooledColumnWriter(tmp_path / "spooled.npy", 11, names, tmp_path / "spool", chunk_rows=4)
+    for col, block in blocks:  # the last block overlaps the first; column 5 and 6 are never written
+        plain.write(col, block)
+        spooled.write(col, block)
+    plain.close()
+    del direct
+    spooled.close()
+    assert (tmp_path / "spooled.npy").read_bytes() == (tmp_path / "direct.npy").read_bytes()
+    assert spooled.overflow == plain.overflow > 0 and spooled.overflow_by_column == plain.overflow_by_column
+    assert list((tmp_path / "spool").iterdir()) == []
+    with pytest.raises(TypeError, match="full-height"):
+        spooled.scatter(np.array([0]), 0, np.zeros((1, 1)))
+
+
 @pytest.mark.parametrize("options, message", [
     ({"windows": [1, 1]}, "distinct"),
     ({"windows": "0,7"}, ">= 1"),

@@ -276,3 +276,55 @@ def test_recipe_registered_and_exported(data, tmp_path):
     assert np.isfinite(emb).all() and result.overflow == 0
     meta = json.loads((tmp_path / "entry" / "columns.json").read_text())
     assert meta["recipe_info"]["list_lengths"]["propensity_category"] == 2
+
+
+def test_export_records_per_block_accounting(data, tmp_path):
+    import json
+
+    from ubm.profiles.features import export_features
+    from ubm.profiles.recipes.universal.plan import plan
+
+    small = {"category_dim": 2, "sku_dim": 2, "url_dim": 2, "learned_iterations": 1, "list_size": 5, "top_urls": 3}
+    lines: list[str] = []
+    export_features(data.root, tmp_path / "entry", recipe="universal", options=small, source="all",
+                    settings=_settings(), progress=lines.append)
+    meta = json.loads((tmp_path / "entry" / "columns.json").read_text())
+    blocks = meta["recipe_info"]["blocks"]
+    planned = plan(get_recipe("universal").resolve(small))
+    assert [b["name"] for b in blocks] == [p.name for p in planned]
+    assert [b["columns"] for b in blocks] == [len(p.columns) for p in planned]
+    assert sum(b["columns"] for b in blocks) == meta["n_columns"]
+    assert all(b["rows"] == 4 and b["seconds"] >= 0 and b["peak_rss_mib"] > 0 for b in blocks)
+    assert meta["recipe_info"]["seconds_by_block"] == {b["name"]: b["seconds"] for b in blocks}
+    finished = [line for line in lines if line.startswith("[")]
+    assert len(finished) == len(planned) and finished[-1].startswith(f"[{len(planned)}/{len(planned)}] learned: 4 x 6 in ")
+    assert all(b["cpu_seconds"] >= 0 for b in blocks)
+    assert not (tmp_path / "entry" / ".spool").exists()
+
+
+def test_column_groups_standardise_as_the_whole_block():
+    from ubm.profiles.recipes.universal.scale import column_groups
+
+    assert column_groups(33, 16) == [(0, 16), (16, 33)]  # never a one-column group
+    assert column_groups(34, 16) == [(0, 16), (16, 32), (32, 34)]
+    assert column_groups(1, 16) == [(0, 1)] and column_groups(0) == []
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(0, 2, size=(5001, 37)) * (rng.random((5001, 37)) < 0.2)
+    whole = standardise(x.copy(), log=True, std_floor=0.1, clip=10.0, empty=0.0)
+    parts = [standardise(x[:, a:b].copy(), log=True, std_floor=0.1, clip=10.0, empty=0.0)
+             for a, b in column_groups(37, 16)]
+    assert np.array_equal(np.concatenate(parts, axis=1), whole)
+
+
+def test_als_solved_in_chunks_equals_one_product():
+    from ubm.profiles.recipes.als import als
+
+    rng = np.random.default_rng(5)
+    n, m = 3000, 1500  # both A and Aᵀ span several chunks of 512 rows
+    key = np.unique(rng.integers(0, n, 20_000) * m + rng.zipf(1.3, 20_000) % m)
+    rows, cols = key // m, key % m
+    values = rng.random(len(rows))
+    whole = als(rows, cols, values, n, m, 8, seed=1, iterations=3, chunk_rows=n)
+    chunked = als(rows, cols, values, n, m, 8, seed=1, iterations=3, chunk_rows=512)
+    assert whole.shape == (n, 8) and np.isfinite(whole).all()
+    assert np.array_equal(whole, chunked)

@@ -5,7 +5,9 @@ replaced only by a complete new one):
 
 * ``E/client_ids.npy``: int64, the relevant clients in ``input/relevant_clients.npy`` order;
 * ``E/embeddings.npy``: float16 (clients x columns), filled column block by column block
-  through a memory map, so memory stays bounded whatever the width;
+  through a memory map, or (recipes that write full-height blocks only, such as ``universal``)
+  spooled block by block and written row-wise at the end, so memory stays bounded whatever
+  the width;
 * ``E/columns.json``: every column name, the recipe, its options, the event source,
   facts the recipe recorded (top values, latest timestamps), the float16 overflow count,
   and a fingerprint of the input files (sizes, mtimes, row counts) to tell stale entries.
@@ -27,8 +29,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ubm.contract import EVENT_TYPES, MAX_COLUMNS
-from ubm.profiles.recipes import get_recipe
-from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, warn_overflow
+from ubm.profiles.recipes import Recipe, get_recipe
+from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, SpooledColumnWriter, warn_overflow
 from ubm.data.io import DataDir, DataError, Settings, load_id_array, open_data, require_dir
 from ubm.prepare.check import require_clean
 from ubm.util import Timer, atomic_dir
@@ -93,6 +95,15 @@ def _check_out(out: Path, data_root: Path) -> None:
         raise DataError(f"--out {out} is a non-empty directory that is not an entry; not replacing it")
 
 
+def _writer(rec: Recipe, tmp: Path, n_rows: int, names: list[str]) -> ColumnWriter:
+    """A spooling writer for recipes that write full-height blocks only, else a memory map."""
+    if rec.spooled:
+        return SpooledColumnWriter(tmp / "embeddings.npy", n_rows, names, tmp / ".spool")
+    emb = np.lib.format.open_memmap(tmp / "embeddings.npy", mode="w+", dtype=np.float16,
+                                    shape=(n_rows, len(names)))
+    return ColumnWriter(emb, names)
+
+
 def export_features(
     data_dir: Path | str,
     out: Path | str,
@@ -129,12 +140,15 @@ def export_features(
         say(f"features: recipe {recipe} {opts}, {len(clients):,} clients x {len(names)} columns, "
             f"{source} events")
         with atomic_dir(out) as tmp:
-            emb = np.lib.format.open_memmap(tmp / "embeddings.npy", mode="w+", dtype=np.float16,
-                                            shape=(len(clients), len(names)))
-            writer = ColumnWriter(emb, names)
+            writer = _writer(rec, tmp, len(clients), names)
+            writer.progress = progress
             info = rec.build(data, clients, opts, writer)
+            if isinstance(writer, SpooledColumnWriter):
+                say(f"features: writing {len(clients):,} rows x {len(names)} columns from "
+                    f"{writer.spooled_bytes / 2**20:,.0f} MiB of spooled blocks")
             writer.close()
-            del emb
+            if isinstance(writer, SpooledColumnWriter):
+                writer.spool_dir.rmdir()
             with open(tmp / "client_ids.npy", "wb") as fh:
                 np.save(fh, clients.astype(np.int64), allow_pickle=False)
             meta = {

@@ -49,6 +49,9 @@ class Recipe:
     columns: Callable[[Options], list[str]]
     build: Callable[[Data, np.ndarray, Options, ColumnWriter], dict]
     check: Callable[[Options], Options] | None = None
+    # True when build only writes full-height blocks (no scatter): the driver may then spool the
+    # blocks and write the entry row-wise at the end (bounded memory at any width).
+    spooled: bool = False
 
     def resolve(self, options: Options | None = None) -> Options:
         """Defaults overlaid with the given options (None values ignored), then checked."""

@@ -18,13 +18,24 @@ alternating least squares in PyTorch (CPU):
 * the client factors are L2-normalised per row, then multiplied by ``sqrt(dim)`` so an entry
   has RMS about 1, like the standardised SQL columns. A client without interactions of that
   kind keeps a zero row.
+
+Memory (1 M clients, tens of millions of interactions): the interactions are streamed from
+DuckDB in record batches into int32 rows / items and float32 weights (12 bytes a non-zero;
+the weights are integer sums, exact in float32), rare items are dropped in place, and the
+values are prepared a slice of rows at a time. ``A`` and ``Aᵀ`` are float32 CSR matrices with
+int32 indices (8 bytes a non-zero each; ``Aᵀ`` is built by a stable counting pass over item
+ranges, no global sort), and each half step is solved a chunk of ``CHUNK_ROWS`` rows at a time
+into the preallocated factor matrix, so no whole-matrix temporary is made. Every number is
+computed as by the unchunked product (row-partitioned CSR products, the same Gram matrices);
+``tests/test_universal.py`` checks chunked against unchunked factors bit for bit.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -32,6 +43,8 @@ from ubm.data import sql
 from ubm.data.io import Data
 
 TEMPLATE = "features/universal/interactions"
+CHUNK_ROWS = 1 << 18  # rows of A (or Aᵀ) per solved chunk
+BATCH_ROWS = 1 << 22  # interactions per record batch fetched from DuckDB
 
 # name -> (event weights, item column, rank). Buying says more than carting, carting more than removing.
 DEFAULT_BLOCKS: dict[str, dict[str, Any]] = {
@@ -42,20 +55,41 @@ DEFAULT_BLOCKS: dict[str, dict[str, Any]] = {
 DEFAULTS: dict[str, Any] = {"blocks": DEFAULT_BLOCKS, "iterations": 8, "reg": 0.1, "min_clients": 2}
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> "torch.Tensor":
-    """CSR tensor from (row, col, value) triples; rows need not be sorted, pairs must be unique."""
+@dataclass
+class Triples:
+    """Interactions sorted by (row, col): int32 rows and cols, float32 (or float64) values."""
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    n_rows: int
+    n_cols: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows.nbytes + self.cols.nbytes + self.values.nbytes
+
+
+def _index_dtype(n: int) -> type:
+    return np.int32 if n < 2**31 else np.int64
+
+
+def _csr_tensor(crow: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> "torch.Tensor":
     import torch
 
-    order = np.lexsort((cols, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    crow = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=crow[1:])
+    dtype = _index_dtype(max(len(cols), shape[1]))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(
-            torch.from_numpy(crow), torch.from_numpy(cols.astype(np.int64)),
-            torch.from_numpy(values.astype(np.float32)), size=shape, check_invariants=False,
+            torch.from_numpy(np.ascontiguousarray(crow, dtype=dtype)),
+            torch.from_numpy(np.ascontiguousarray(cols, dtype=dtype)),
+            torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)), size=shape, check_invariants=False,
         )
+
+
+def _crow(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    crow = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=crow[1:])
+    return crow
 
 
 def drop_rare(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
@@ -70,6 +104,21 @@ def drop_rare(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
     return rows[keep], new_id[cols[keep]], np.asarray(weights)[keep], int(keep_item.sum())
 
 
+def _drop_rare_in_place(t: Triples, min_clients: int, step: int = 1 << 24) -> Triples:
+    """:func:`drop_rare` without copies of the whole arrays: kept triples move forward in place."""
+    df = np.bincount(t.cols, minlength=t.n_cols)
+    keep_item = df >= min_clients
+    new_id = (np.cumsum(keep_item) - 1).astype(t.cols.dtype)
+    w = 0
+    for a in range(0, len(t.cols), step):
+        keep = keep_item[t.cols[a:a + step]]
+        m = int(keep.sum())
+        rows, cols, values = t.rows[a:a + step][keep], new_id[t.cols[a:a + step][keep]], t.values[a:a + step][keep]
+        t.rows[w:w + m], t.cols[w:w + m], t.values[w:w + m] = rows, cols, values
+        w += m
+    return Triples(t.rows[:w], t.cols[:w], t.values[:w], t.n_rows, int(keep_item.sum()))
+
+
 def prepare(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
     """log1p(weight) x idf, each row L2-normalised; returns the new values aligned with the triples."""
     weights = np.asarray(weights, dtype=np.float64)
@@ -81,30 +130,105 @@ def prepare(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_rows: int
     return values / np.maximum(norms[rows], 1e-12)
 
 
-def als(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int, dim: int,
-        *, seed: int = 0, iterations: int = 8, reg: float = 0.1) -> np.ndarray:
-    """Ridge ALS of the sparse matrix (uniform weights); returns client factors [n_rows, dim] float32."""
-    import torch  # imported here: building the other recipes must not pay for torch
+def _prepare_in_place(t: Triples, crow: np.ndarray) -> Triples:
+    """:func:`prepare` a slice of whole rows at a time (the same float64 arithmetic per value, each
+    row's squares summed in the same order), the float32 results written over the weights."""
+    df = np.bincount(t.cols, minlength=t.n_cols).astype(np.float64)
+    n_active = max(int(np.count_nonzero(np.diff(crow))), 1)
+    idf = np.log1p(n_active / np.maximum(df, 1.0))
+    out = t.values if t.values.dtype == np.float32 else np.empty(len(t.values), dtype=np.float32)
+    for r0, r1 in _chunks(t.n_rows, CHUNK_ROWS):
+        a, b = int(crow[r0]), int(crow[r1])
+        values = np.log1p(t.values[a:b].astype(np.float64)) * idf[t.cols[a:b]]
+        local = t.rows[a:b] - r0
+        norms = np.sqrt(np.bincount(local, weights=values * values, minlength=r1 - r0))
+        out[a:b] = values / np.maximum(norms[local], 1e-12)
+    return Triples(t.rows, t.cols, out, t.n_rows, t.n_cols)
 
+
+def _chunks(n: int, step: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges of ``step`` rows; a short last range joins the one before it, so no
+    product is ever computed on a sliver of rows (a different BLAS path)."""
+    bounds = [(s, min(s + step, n)) for s in range(0, n, step)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < step // 2:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+def _transpose(t: Triples, step: int = 1 << 23) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR of Aᵀ (crow, cols = client rows, values), entries of each item in client order, built one
+    range of items (about ``step`` entries) at a time by a stable sort within the range, instead of
+    one global sort."""
+    crow = _crow(t.cols, t.n_cols)
+    cols = np.empty(len(t.cols), dtype=t.rows.dtype)
+    values = np.empty(len(t.values), dtype=t.values.dtype)
+    bounds = np.unique(np.searchsorted(crow, np.arange(0, len(t.cols), step), side="right") - 1)
+    edges = sorted({0, *(int(i) for i in bounds), t.n_cols})
+    for lo, hi in zip(edges, edges[1:]):
+        sel = np.flatnonzero((t.cols >= lo) & (t.cols < hi))
+        order = sel[np.argsort(t.cols[sel], kind="stable")]
+        a, b = int(crow[lo]), int(crow[hi])
+        cols[a:b] = t.rows[order]
+        values[a:b] = t.values[order]
+    return crow, cols, values
+
+
+class Csr:
+    """A CSR matrix kept as NumPy arrays, handed to PyTorch a slice of rows at a time."""
+
+    def __init__(self, crow: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]):
+        self.crow, self.cols, self.values, self.shape = crow, cols, values, shape
+
+    def rows(self, r0: int, r1: int) -> "torch.Tensor":
+        a, b = int(self.crow[r0]), int(self.crow[r1])
+        return _csr_tensor(self.crow[r0:r1 + 1] - a, self.cols[a:b], self.values[a:b], (r1 - r0, self.shape[1]))
+
+
+def _half_step(matrix: Csr, fixed: "torch.Tensor", out: "torch.Tensor", eye: "torch.Tensor",
+               chunk_rows: int) -> None:
+    """out = matrix @ fixed @ (fixedᵀ fixed + λI)⁻¹, a chunk of rows at a time: the dim x dim Gram in
+    float32 (the big product), inverted in float64 (tiny), applied in float32."""
+    import torch
+
+    inverse = torch.linalg.inv((fixed.T @ fixed).double() + eye).float()
+    for r0, r1 in _chunks(matrix.shape[0], chunk_rows):
+        out[r0:r1] = torch.sparse.mm(matrix.rows(r0, r1), fixed) @ inverse
+
+
+def als(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int, dim: int,
+        *, seed: int = 0, iterations: int = 8, reg: float = 0.1, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    """Ridge ALS of the sparse matrix (uniform weights); returns client factors [n_rows, dim] float32.
+    ``rows``/``cols`` need not be sorted (they are sorted here); pairs must be unique."""
     if n_rows == 0:
         return np.zeros((0, dim), dtype=np.float32)
     if len(values) == 0 or n_cols == 0:
         return np.zeros((n_rows, dim), dtype=np.float32)
-    a = _csr(rows, cols, values, (n_rows, n_cols))
-    at = _csr(cols, rows, values, (n_cols, n_rows))
+    order = np.lexsort((cols, rows))
+    t = Triples(np.asarray(rows)[order].astype(np.int32), np.asarray(cols)[order].astype(np.int32),
+                np.asarray(values)[order].astype(np.float32), n_rows, n_cols)
+    a, at = _matrices(t)
+    return _factorise(a, at, dim, seed=seed, iterations=iterations, reg=reg, chunk_rows=chunk_rows)
+
+
+def _matrices(t: Triples, crow: np.ndarray | None = None) -> tuple[Csr, Csr]:
+    """A (clients x items) and Aᵀ as CSR; the triples' rows are not needed afterwards."""
+    crow = _crow(t.rows, t.n_rows) if crow is None else crow
+    return Csr(crow, t.cols, t.values, (t.n_rows, t.n_cols)), Csr(*_transpose(t), (t.n_cols, t.n_rows))
+
+
+def _factorise(a: Csr, at: Csr, dim: int, *, seed: int, iterations: int, reg: float,
+               chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    import torch  # imported here: building the other recipes must not pay for torch
+
+    n_rows, n_cols = a.shape
     gen = torch.Generator().manual_seed(int(seed))
     v = torch.randn(n_cols, dim, generator=gen, dtype=torch.float32) / math.sqrt(dim)
+    u = torch.empty(n_rows, dim, dtype=torch.float32)
     eye = torch.eye(dim, dtype=torch.float64) * reg
-
-    def half_step(matrix, fixed):
-        # dim x dim Gram in float32 (the big product), inverted in float64 (tiny), applied in float32
-        inverse = torch.linalg.inv((fixed.T @ fixed).double() + eye).float()
-        return torch.sparse.mm(matrix, fixed) @ inverse
-
-    u = half_step(a, v)
+    _half_step(a, v, u, eye, chunk_rows)
     for _ in range(iterations):
-        v = half_step(at, u)
-        u = half_step(a, v)
+        _half_step(at, u, v, eye, chunk_rows)
+        _half_step(a, v, u, eye, chunk_rows)
     return u.numpy()
 
 
@@ -114,36 +238,87 @@ def factor_columns(blocks: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def normalise_rows(x: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Each row L2-normalised then multiplied by ``scale``; zero rows stay zero."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12) * scale).astype(np.float32)
+    """Each row L2-normalised then multiplied by ``scale``; zero rows stay zero (a row at a time
+    arithmetic, done in row chunks so no whole-matrix temporaries are made)."""
+    out = np.empty(x.shape, dtype=np.float32)
+    for r0, r1 in _chunks(len(x), CHUNK_ROWS) or [(0, 0)]:
+        part = x[r0:r1]
+        norms = np.linalg.norm(part, axis=1, keepdims=True)
+        out[r0:r1] = part / np.maximum(norms, 1e-12) * scale
+    return out
 
 
 def n_relevant(data: Data) -> int:
     return data.relevant_count
 
 
-def learned_features(data: Data, *, seed: int = 0, options: dict | None = None) -> tuple[list[str], np.ndarray]:
-    """Column names and the learned block [n_relevant, sum of ranks] float32, in relevant_clients order."""
+def fetch_triples(data: Data, events: dict[str, int], column: str, n_rows: int) -> Triples:
+    """The interactions template streamed in record batches into int32 rows / items and float32
+    weights (float64 if a weight is not exact in float32)."""
+    rel = sql.run(data, TEMPLATE, structure={"events": events, "column": column})
+    rows, cols, weights = [], [], []
+    exact = True
+    with sql.explained(data):
+        for batch in rel.to_arrow_reader(BATCH_ROWS):
+            rows.append(batch.column("pos").to_numpy().astype(np.int32))
+            item = batch.column("item").to_numpy()
+            cols.append(item.astype(_index_dtype(int(item.max()) + 1 if len(item) else 0)))
+            w = batch.column("weight").to_numpy()
+            w32 = w.astype(np.float32)
+            exact = exact and bool(np.array_equal(w32, w))
+            weights.append(w32 if exact else w)
+    n_cols = max((int(c.max()) + 1 for c in cols if len(c)), default=0)
+    return Triples(_join(rows, np.int32), _join(cols, _index_dtype(n_cols)),
+                   _join(weights, np.float32 if exact else np.float64), n_rows, n_cols)
+
+
+def _join(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """Concatenate and empty ``parts`` (so the batches and the whole array coexist only once)."""
+    out = np.concatenate([p.astype(dtype, copy=False) for p in parts]) if parts else np.zeros(0, dtype)
+    parts.clear()
+    return out
+
+
+def learned_blocks_iter(data: Data, *, seed: int = 0, options: dict | None = None,
+                        note: Callable[[str], None] = lambda _msg: None) -> Iterator[tuple[str, np.ndarray]]:
+    """Each configured block's client factors [n_relevant, dim] float32 (row-normalised), in block order."""
     opts = dict(DEFAULTS)
     opts.update(options or {})
     n = n_relevant(data)
-    names: list[str] = []
-    parts: list[np.ndarray] = []
     for index, (block, spec) in enumerate(opts["blocks"].items()):
         events = {e: w for e, w in spec["events"].items() if data.has(e)}
         dim = int(spec["dim"])
         if events and (spec["column"] not in ("category", "price") or data.has("product_properties")):
-            got = sql.fetch_numpy(data, TEMPLATE, structure={"events": events, "column": spec["column"]})
-            rows, cols, weights, n_cols = drop_rare(got["pos"].astype(np.int64), got["item"].astype(np.int64),
-                                                    got["weight"], int(opts["min_clients"]))
-            values = prepare(rows, cols, weights, n, n_cols)
-            factors = als(rows, cols, values, n, n_cols, dim, seed=seed + index,
-                          iterations=int(opts["iterations"]), reg=float(opts["reg"]))
+            t = fetch_triples(data, events, spec["column"], n)
+            t = _drop_rare_in_place(t, int(opts["min_clients"]))
+            crow = _crow(t.rows, n)
+            t = _prepare_in_place(t, crow)
+            nnz, n_items = len(t.values), t.n_cols
+            note(f"{block}: {nnz:,} interactions x {n_items:,} items; A and Aᵀ {16 * nnz / 2**20:,.0f} MiB, "
+                 f"factors {4 * dim * (n + n_items) / 2**20:,.0f} MiB; "
+                 f"{2 * nnz * dim * (2 * int(opts['iterations']) + 1) / 1e9:,.1f} GFLOP in sparse products")
+            if nnz == 0 or n_items == 0:
+                factors = np.zeros((n, dim), dtype=np.float32)
+            else:
+                a, at = _matrices(t, crow)
+                del t
+                factors = _factorise(a, at, dim, seed=seed + index, iterations=int(opts["iterations"]),
+                                     reg=float(opts["reg"]))
+                del a, at
         else:
             factors = np.zeros((n, dim), dtype=np.float32)
-        parts.append(normalise_rows(factors, math.sqrt(dim)))
-        names += [f"learned.{c}" for c in factor_columns({block: spec})]
+        yield block, normalise_rows(factors, math.sqrt(dim))
+
+
+def learned_features(data: Data, *, seed: int = 0, options: dict | None = None) -> tuple[list[str], np.ndarray]:
+    """Column names and the learned block [n_relevant, sum of ranks] float32, in relevant_clients order."""
+    opts = dict(DEFAULTS)
+    opts.update(options or {})
+    names: list[str] = []
+    parts: list[np.ndarray] = []
+    for block, factors in learned_blocks_iter(data, seed=seed, options=opts):
+        parts.append(factors)
+        names += [f"learned.{c}" for c in factor_columns({block: opts["blocks"][block]})]
     if not parts:
-        return [], np.zeros((n, 0), dtype=np.float32)
+        return [], np.zeros((n_relevant(data), 0), dtype=np.float32)
     return names, np.concatenate(parts, axis=1)

@@ -48,11 +48,21 @@ constant column is all zeros, and a value grows with evidence. (``centre="mean"`
 "empty" is the default.) ``value_weight`` multiplies
 the per-value blocks (``list.*``, ``new_sku``, ``top_urls``) after scaling (1 by default).
 Learned factors are L2-normalised per row and multiplied by ``sqrt(dim)``, not standardised.
+
+Memory and accounting: blocks are built and written a group of at most 16 columns at a time
+(:mod:`.blocks`), long results are streamed from DuckDB, and the entry is spooled block by
+block (the recipe is ``spooled``: see :class:`ubm.profiles.writer.SpooledColumnWriter`), so
+the export's memory does not grow with the width; while the recipe runs DuckDB gets
+``DUCKDB_SHARE`` of ``--memory-limit`` and the arrays the rest (3.2 GiB peak at 1 M clients
+with the default 4GB; BENCHMARKS.md). Each block logs its rows, columns, seconds and peak
+memory as it finishes; ``columns.json`` records them under ``recipe_info["blocks"]``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -62,15 +72,51 @@ from ubm.data.io import Data, DataError
 from ubm.profiles.recipes import Recipe, register
 from ubm.profiles.recipes.universal.blocks import STAGE, Context, label_lists
 from ubm.profiles.recipes.universal.options import DEFAULTS, VALUE_BLOCKS, check_options
-from ubm.profiles.recipes.universal.plan import plan, universal_columns
+from ubm.profiles.recipes.universal.plan import Block, plan, universal_columns
+from ubm.profiles.progress import BlockMeter
 from ubm.profiles.writer import ColumnWriter
-from ubm.util import Timer
 
 REQUIRED_VIEWS = (*EVENT_TYPES, "product_properties", "relevant_clients")
 
 
+DUCKDB_SHARE = 0.5  # of the connection's memory limit; the rest is for the blocks' arrays and PyTorch
+_UNITS = {"bytes": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def _setting_bytes(text: str) -> int | None:
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", text)
+    return int(float(match[1]) * _UNITS[match[2]]) if match and match[2] in _UNITS else None
+
+
+@contextmanager
+def bounded_duckdb(data: Data) -> Iterator[None]:
+    """While the recipe runs, DuckDB gets ``DUCKDB_SHARE`` of its memory limit (``--memory-limit``
+    then bounds the whole export, not DuckDB alone) and purges freed memory in the background
+    (else its allocator keeps the pages of a finished query resident: 1.3 GB after the url
+    interactions at full size)."""
+    con = data.con
+    limit, threads = con.execute("SELECT current_setting('memory_limit'), "
+                                 "current_setting('allocator_background_threads')").fetchone()
+    size = _setting_bytes(str(limit))
+    if size:
+        con.execute("SET memory_limit = $m", {"m": f"{int(size * DUCKDB_SHARE) >> 20}MiB"})
+    con.execute("SET allocator_background_threads = true")
+    try:
+        yield
+    finally:
+        if size:
+            con.execute("SET memory_limit = $m", {"m": f"{size >> 20}MiB"})
+        con.execute("SET allocator_background_threads = $t", {"t": str(threads).lower() == "true"})
+
+
 def build(data: Data, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]:
     """Compute every block and write it to ``out``; returns facts for ``columns.json``."""
+    with bounded_duckdb(data):
+        return _build(data, opts, out)
+
+
+def _build(data: Data, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]:
     missing = [v for v in REQUIRED_VIEWS if not data.has(v)]
     if missing:
         raise DataError(f"universal features need {', '.join(missing)} (not found under {data.root})")
@@ -81,22 +127,40 @@ def build(data: Data, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]
         raise DataError(f"universal features: no events in {data.root} ({data.window} window)")
     ref, start = ref.item(), start.item()
     lists, sources = label_lists(data, opts["list_size"])
-    ctx = Context(data, opts, n, ref, start, lists, sources, {})
-    timings: dict[str, float] = {}
+    blocks = plan(opts)
+    meter = BlockMeter(len(blocks), getattr(out, "progress", None))
+    ctx = Context(data, opts, n, ref, start, lists, sources, {}, note=meter.note)
     col = 0
-    for block in plan(opts):
-        timer = Timer()
-        x = block.build(ctx)
-        if block.name.startswith(VALUE_BLOCKS) and opts["value_weight"] != 1.0:
-            x = (x * opts["value_weight"]).astype(np.float32)
-        if x.shape != (n, len(block.columns)):
-            raise AssertionError(f"block {block.name}: built {x.shape}, planned ({n}, {len(block.columns)})")
-        out.write(col, x)
-        col += x.shape[1]
-        timings[block.name] = round(timer.seconds, 3)
+    try:
+        for block in blocks:
+            meter.start(block.name)
+            width = _write_block(block, ctx, out, col)
+            meter.finish(n, width)
+            col += width
+    finally:
+        meter.close()
     return {"ref_ts": str(ref), "first_ts": str(start), "lists": sources,
             "list_lengths": {t: int(len(v)) for t, v in lists.items()},
-            "top_urls": ctx.cache.get("top_urls", []), "seconds_by_block": timings}
+            "top_urls": ctx.cache.get("top_urls", []),
+            "seconds_by_block": {r["name"]: r["seconds"] for r in meter.table()},
+            "blocks": meter.table()}
+
+
+def _write_block(block: Block, ctx: Context, out: ColumnWriter, col: int) -> int:
+    """Write a block's column groups as they come; returns its width (checked against the plan)."""
+    width = 0
+    weight = ctx.opts["value_weight"]
+    for x in block.build(ctx):
+        if block.name.startswith(VALUE_BLOCKS) and weight != 1.0:
+            x = (x * weight).astype(np.float32)
+        if x.ndim != 2 or x.shape[0] != ctx.n or width + x.shape[1] > len(block.columns):
+            raise AssertionError(f"block {block.name}: built {x.shape} at column {width}, "
+                                 f"planned ({ctx.n}, {len(block.columns)})")
+        out.write(col + width, x)
+        width += x.shape[1]
+    if width != len(block.columns):
+        raise AssertionError(f"block {block.name}: built {width} columns, planned {len(block.columns)}")
+    return width
 
 
 def width(options: dict | None = None) -> int:
@@ -121,4 +185,5 @@ register(Recipe(
     columns=universal_columns,
     build=lambda data, clients, options, out: build(data, options, out),
     check=_check,
+    spooled=True,
 ))

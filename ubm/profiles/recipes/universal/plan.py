@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from ubm.profiles.recipes.universal.options import LIST_COUNTS, VECTOR_SOURCES, 
 class Block:
     name: str
     columns: list[str]
-    build: Callable[[b.Context], np.ndarray]  # returns the scaled [n, len(columns)] block
+    build: Callable[[b.Context], Iterator[np.ndarray]]  # yields the scaled block, [n, k] groups left to right
 
 
 def plan(opts: dict[str, Any]) -> list[Block]:

@@ -29,3 +29,20 @@ def standardise(x: np.ndarray, *, log: bool | np.ndarray, std_floor: float, clip
     x /= np.maximum(std, std_floor)
     np.clip(x, -clip, clip, out=x)
     return x.astype(np.float32)
+
+
+GROUP = 16  # columns standardised together; a block is never held whole in float64
+
+
+def column_groups(width: int, group: int = GROUP) -> list[tuple[int, int]]:
+    """``[start, stop)`` column ranges of at most ``group`` columns covering ``width``.
+
+    Each column's mean and std come out bit for bit as when the whole block is standardised at
+    once: NumPy reduces a 2-D array along axis 0 row after row, the same for every column
+    whatever the width. A one-column array is the exception (NumPy sums it pairwise, which
+    rounds differently), so a last group of one column joins the group before it.
+    """
+    bounds = [(s, min(s + group, width)) for s in range(0, width, group)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], width)]
+    return bounds
