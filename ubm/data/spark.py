@@ -104,6 +104,12 @@ class SparkEngine:
     def fetch_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
         return self.spark.sql(sql, args=_args(params)).toArrow()
 
+    def batches(self, sql: str, params: dict[str, Any], rows: int) -> pa.RecordBatchReader:
+        # Spark hands a query's result to the driver as one Arrow table; the batches bound
+        # what the caller converts at a time, not what the driver holds.
+        table = self.fetch_arrow(sql, params)
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=rows))
+
     def fetch_numpy(self, sql: str, params: dict[str, Any]) -> dict[str, np.ndarray]:
         return arrow_to_numpy(self.fetch_arrow(sql, params))
 

@@ -325,6 +325,16 @@ def execute(data: Data, name: str, params: dict[str, Any] | None = None,
         data.engine.execute(sql, scalars)
 
 
+@contextmanager
+def fetch_batches(data: Data, name: str, params: dict[str, Any] | None = None,
+                  structure: dict[str, Any] | None = None, rows: int = 1 << 20) -> Iterator[Any]:
+    """Run a SELECT template and stream its rows as an Arrow RecordBatchReader of at most
+    ``rows`` rows a batch (list parameters stay registered while it is read)."""
+    sql, scalars, lists = _prepare(data, name, params, structure)
+    with _list_tables(data.engine, lists), explained(data):
+        yield data.engine.batches(sql, scalars, rows)
+
+
 def write_parquet(data: Data, name: str, path: str | Path, params: dict[str, Any] | None = None,
                   structure: dict[str, Any] | None = None) -> None:
     """Write a SELECT template's rows to one parquet file; the engine does the writing."""

@@ -255,11 +255,10 @@ def n_relevant(data: Data) -> int:
 def fetch_triples(data: Data, events: dict[str, int], column: str, n_rows: int) -> Triples:
     """The interactions template streamed in record batches into int32 rows / items and float32
     weights (float64 if a weight is not exact in float32)."""
-    rel = sql.run(data, TEMPLATE, structure={"events": events, "column": column})
     rows, cols, weights = [], [], []
     exact = True
-    with sql.explained(data):
-        for batch in rel.to_arrow_reader(BATCH_ROWS):
+    with sql.fetch_batches(data, TEMPLATE, {}, {"events": events, "column": column}, BATCH_ROWS) as reader:
+        for batch in reader:
             rows.append(batch.column("pos").to_numpy().astype(np.int32))
             item = batch.column("item").to_numpy()
             cols.append(item.astype(_index_dtype(int(item.max()) + 1 if len(item) else 0)))

@@ -96,6 +96,9 @@ def bounded_duckdb(data: Data) -> Iterator[None]:
     (else its allocator keeps the pages of a finished query resident: 1.3 GB after the url
     interactions at full size)."""
     con = data.con
+    if con is None:  # another engine (Spark) runs the SQL elsewhere, under its own settings
+        yield
+        return
     limit, threads = con.execute("SELECT current_setting('memory_limit'), "
                                  "current_setting('allocator_background_threads')").fetchone()
     size = _setting_bytes(str(limit))

@@ -70,10 +70,8 @@ def fetch_long(data: Data, name: str, params: dict[str, Any] | None = None,
                structure: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """A long (integer-valued) result streamed in batches into compact arrays: int32 where the
     values fit, int64 otherwise; floating columns stay float64."""
-    rel = sql.run(data, name, params, structure)
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in rel.columns}
-    with sql.explained(data):
-        reader = rel.to_arrow_reader(BATCH_ROWS)
+    with sql.fetch_batches(data, name, params, structure, BATCH_ROWS) as reader:
+        parts: dict[str, list[np.ndarray]] = {c: [] for c in reader.schema.names}
         for batch in reader:
             for column, values in zip(batch.schema.names, batch.columns):
                 parts[column].append(_compact(values.to_numpy(zero_copy_only=False)))
