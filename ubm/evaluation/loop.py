@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ubm.console import TerminalBar
 from ubm.evaluation.metrics import Kind, label_balance, make_task_metrics, task_score
 from ubm.evaluation.model import BATCH_SIZE, LEARNING_RATE, MAX_EMBEDDING_DIM, MAX_EPOCH, SEED, build_model
 
@@ -117,32 +118,18 @@ def resolve_device(device: str) -> torch.device:
 
 
 class _Progress:
-    """A dependency-free carriage-return progress bar on stderr, redrawn at most ~5 times a second.
+    """The training bar (ubm.console.TerminalBar): batches done, samples per second, elapsed;
+    only on a terminal, taken off the screen at the end of each pass."""
 
-    Drawn only on a terminal: in a log file the carriage returns would pile up into one
-    huge line, and the per-epoch summary lines already say how training went.
-    """
-
-    def __init__(self, enabled: bool, stream: TextIO | None = None, width: int = 28) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled and self.stream.isatty()
-        self.width = width
-        self._last = 0.0
+    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
+        self.bar = TerminalBar(enabled, stream, unit="batches")
 
     def draw(self, label: str, done: int, total: int, start: float, unit_count: int, final: bool = False) -> None:
-        if not self.enabled:
+        if final:
+            self.bar.clear()
             return
-        now = time.perf_counter()
-        if not final and now - self._last < 0.2:
-            return
-        self._last = now
-        frac = done / total if total else 1.0
-        filled = int(round(frac * self.width))
-        elapsed = max(now - start, 1e-9)
-        rate = unit_count / elapsed
-        line = f"\r{label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} batches {rate:,.0f} samples/s {elapsed:.1f}s"
-        self.stream.write(line + ("\n" if final else ""))
-        self.stream.flush()
+        rate = unit_count / max(time.perf_counter() - start, 1e-9)
+        self.bar.update(label, done, total, f"{rate:,.0f} samples/s")
 
 
 def _sync(device: torch.device) -> None:

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from ubm.console import TerminalBar
+
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -57,13 +59,10 @@ class BlockRecord:
 class BlockMeter:
     """Times the blocks of a recipe and reports each as it finishes through ``say``."""
 
-    def __init__(self, total: int, say: Callable[[str], None] | None = None, stream: TextIO | None = None,
-                 width: int = 24) -> None:
+    def __init__(self, total: int, say: Callable[[str], None] | None = None, stream: TextIO | None = None) -> None:
         self.total = total
         self.say = say or (lambda _msg: None)
-        self.stream = stream if stream is not None else sys.stderr
-        self.bar = say is not None and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.width = width
+        self.bar = TerminalBar(say is not None, stream, unit="blocks")
         self.records: list[BlockRecord] = []
         self._start = time.perf_counter()
         self._block_start = self._start
@@ -103,16 +102,8 @@ class BlockMeter:
         self._clear()
 
     def _clear(self) -> None:
-        if self.bar:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+        self.bar.clear()
 
     def _draw(self) -> None:
-        if not self.bar or len(self.records) >= self.total:
-            return
-        done = len(self.records)
-        filled = int(round(done / max(self.total, 1) * self.width))
-        elapsed = time.perf_counter() - self._start
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} blocks "
-                          f"{elapsed:.0f}s  {self._name}")
-        self.stream.flush()
+        if len(self.records) < self.total:
+            self.bar.update(self._name, len(self.records), self.total)
