@@ -98,3 +98,25 @@ def write_dataset(
     (root / "input").mkdir(exist_ok=True)
     np.save(root / "input" / "relevant_clients.npy", np.asarray(relevant, dtype=np.int64))
     return root
+
+
+def prepare_tiny(root: Path, labels: bool = False) -> Path:
+    """Generated tiny data (seed 5), split, listed, with a baseline entry in root/entry (and
+    labels in root/labels): the chain that `ubm train` tests start from."""
+    from click.testing import CliRunner
+
+    from ubm.cli import main
+
+    steps = [
+        ["generate", "--out", str(root), "--size", "tiny", "--seed", "5"],
+        ["split", "--data-dir", str(root)],
+        ["lists", "--data-dir", str(root)],
+        ["features", "--data-dir", str(root), "--recipe", "baseline", "--out", str(root / "entry")],
+    ]
+    if labels:
+        steps.append(["targets", "--data-dir", str(root), "--out", str(root / "labels")])
+    runner = CliRunner()
+    for args in steps:
+        result = runner.invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    return root

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.fixtures import prepare_tiny
 from ubm.cli import main
 from ubm.evaluation.train import align, resolve_tasks
 from ubm.data.io import DataError
@@ -38,17 +39,7 @@ def test_resolve_tasks():
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("eval") / "data"
-    runner = CliRunner()
-    for args in (
-        ["generate", "--out", str(root), "--size", "tiny", "--seed", "5"],
-        ["split", "--data-dir", str(root)],
-        ["lists", "--data-dir", str(root)],
-        ["features", "--data-dir", str(root), "--recipe", "baseline", "--out", str(root / "entry")],
-    ):
-        result = runner.invoke(main, args, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-    return root
+    return prepare_tiny(tmp_path_factory.mktemp("eval") / "data")
 
 
 def test_train_writes_scores_metrics_report_and_leaderboard(prepared, tmp_path):

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import ubm.evaluation.train as train_mod
+from tests.fixtures import prepare_tiny
 from ubm.cli import main
 from ubm.data.io import DataError
 from ubm.evaluation.loop import TaskResult, train_task
@@ -151,18 +152,7 @@ def test_engine_choice():
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("multi") / "data"
-    runner = CliRunner()
-    for args in (
-        ["generate", "--out", str(root), "--size", "tiny", "--seed", "5"],
-        ["split", "--data-dir", str(root)],
-        ["lists", "--data-dir", str(root)],
-        ["features", "--data-dir", str(root), "--recipe", "baseline", "--out", str(root / "entry")],
-        ["targets", "--data-dir", str(root), "--out", str(root / "labels")],
-    ):
-        result = runner.invoke(main, args, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-    return root
+    return prepare_tiny(tmp_path_factory.mktemp("multi") / "data", labels=True)
 
 
 def _evaluate(prepared: Path, out: Path, log: list[str] | None = None, **kwargs):

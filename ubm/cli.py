@@ -13,7 +13,7 @@ from typing import Callable
 
 import click
 
-from ubm.clikit import GuardedGroup, debug_option, make_settings, settings_options
+from ubm.clikit import command_group, make_settings, settings_options
 from ubm.contract import MAX_COLUMNS
 from ubm.data.io import DataError
 
@@ -43,10 +43,9 @@ def ci_options(func: Callable) -> Callable:
     return func
 
 
-@click.group(cls=GuardedGroup, help="ubm: Universal Behavioral Profiles, SQL-first.",
-             epilog="Reference: docs/README.md in the ubm repository (data layout, split, tasks, "
-                    "entry checks, model, metrics, baseline); help texts cite its pages as docs/<page>.md §N.")
-@debug_option
+@command_group("ubm: Universal Behavioral Profiles, SQL-first.",
+               "Reference: docs/README.md in the ubm repository (data layout, split, tasks, entry "
+               "checks, model, metrics, baseline); help texts cite its pages as docs/<page>.md §N.")
 def main(debug: bool) -> None:
     pass
 
@@ -252,8 +251,6 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
 @ci_options
 def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None, plot: Path | None,
                 ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
-    import json
-
     from ubm.evaluation.leaderboard import format_comparison, format_table, leaderboard as board_of, to_json
     from ubm.util import atomic_path
 

@@ -151,5 +151,12 @@ class GuardedGroup(click.Group):
             ctx.exit(code)
 
 
+def command_group(help: str, epilog: str) -> Callable[[Callable], click.Group]:
+    """A command group whose failures become one line (GuardedGroup), with --debug."""
+    def decorate(func: Callable) -> click.Group:
+        return click.group(cls=GuardedGroup, help=help, epilog=epilog)(debug_option(func))
+    return decorate
+
+
 def debug_option(func: Callable) -> Callable:
     return click.option("--debug", is_flag=True, help="print the traceback of a failure (or set UBM_DEBUG=1)")(func)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ubm.clikit import GuardedGroup, debug_option, make_settings, settings_options
+from ubm.clikit import command_group, make_settings, settings_options
 from ubm.data import sql
 from ubm.data.io import DataError, open_data
 from ubm.util import atomic_path
@@ -47,10 +46,9 @@ def _fail(message: str, code: int = USAGE_ERROR) -> None:
     sys.exit(code)
 
 
-@click.group(cls=GuardedGroup, help="Render and run ubm's SQL templates (sql/<stage>/<name>.sql).",
-             epilog="Reference: docs/README.md in the ubm repository; docs/data.md describes the "
-                    "tables that templates read.")
-@debug_option
+@command_group("Render and run ubm's SQL templates (sql/<stage>/<name>.sql).",
+               "Reference: docs/README.md in the ubm repository; docs/data.md describes the tables "
+               "that templates read.")
 def main(debug: bool) -> None:
     pass
 
