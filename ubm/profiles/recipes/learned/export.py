@@ -51,7 +51,8 @@ def _padded(x, size: int):
 def empty_client(n_stats: int, length: int, catalog: Catalog) -> Clients:
     """Inputs of a client without any event (counts 0, no recency, no sequence)."""
     return Clients(np.zeros((1, n_stats), np.float32), np.full((1, length), len(catalog.skus), np.int64),
-                   np.zeros((1, length), np.int64), np.zeros((1, length), np.int64), np.zeros(1, bool))
+                   np.zeros((1, length), np.int64), np.zeros((1, length), np.int64), np.zeros(1, bool),
+                   np.zeros(1, bool))
 
 
 def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.datetime, n: int,
@@ -60,7 +61,11 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
 
     heads = opts["heads"].split(",") if opts["heads"] else []
     lists, sources = label_lists(data, LIST_SIZE)
-    use_clients(data, None)
+    # Clients are encoded in client_id order, whatever the order of relevant_clients.npy: batches and
+    # the column sums behind the scaling are then the same, so shuffling the file only permutes rows.
+    relevant = data.con.execute("SELECT pos, client_id FROM relevant_clients ORDER BY client_id").fetchnumpy()
+    rows_of = np.asarray(relevant["pos"], dtype=np.int64)
+    use_clients(data, np.asarray(relevant["client_id"], dtype=np.int64))
     with deterministic(opts["threads"], opts["seed"]):
         items = {k: torch.from_numpy(candidate_index(k, lists[f"propensity_{k}"], catalog))
                  for k in heads if k != "binary"}
@@ -69,17 +74,18 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
         total, squares = np.zeros(width), np.zeros(width)
         for lo in range(0, n, opts["chunk"]):
             hi = min(n, lo + opts["chunk"])
-            x = outputs(fitted, fetch_clients(data, end, lo, hi, opts["length"], catalog), items, heads,
-                        opts["batch"]) - empty
+            chunk = fetch_clients(data, end, lo, hi, opts["length"], catalog)
+            x = outputs(fitted, chunk, items, heads, opts["batch"]) - empty
+            x[~chunk.active] = 0.0  # exactly: a batch of one and a batch of many round differently
             total += x.sum(axis=0)
             squares += (x * x).sum(axis=0)
-            out.scatter(np.arange(lo, hi), col, x.astype(np.float32))
+            out.scatter(rows_of[lo:hi], col, x.astype(np.float32))
     mean = total / max(n, 1)
     std = np.sqrt(np.maximum(squares / max(n, 1) - mean * mean, 0.0))
     scale = np.maximum(std, opts["std_floor"])
     for lo in range(0, n, opts["chunk"]):
         hi = min(n, lo + opts["chunk"])
-        x = out.array[lo:hi, col:col + width].astype(np.float32) / scale
-        out.scatter(np.arange(lo, hi), col, np.clip(x, -opts["clip"], opts["clip"]))
+        x = out.array[rows_of[lo:hi], col:col + width].astype(np.float32) / scale
+        out.scatter(rows_of[lo:hi], col, np.clip(x, -opts["clip"], opts["clip"]))
     return {"lists": {k: sources[f"propensity_{k}"] for k in heads if k != "binary"},
             "column_std": {"min": float(std.min()) if width else 0.0, "max": float(std.max()) if width else 0.0}}

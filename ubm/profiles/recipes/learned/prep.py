@@ -86,6 +86,7 @@ class Clients:
     event: np.ndarray   # int64 [n, L] 1 buy, 2 cart, 3 remove, 0 padding
     age: np.ndarray     # int64 [n, L] age bucket 1..AGE_BUCKETS-1, 0 padding
     bought: np.ndarray  # bool [n]: a product_buy before the end (the churn population)
+    active: np.ndarray  # bool [n]: any event before the end
 
     def __len__(self) -> int:
         return len(self.stats)
@@ -133,7 +134,8 @@ def fetch_clients(data: Data, end: dt.datetime, lo: int, hi: int, length: int, c
     days = np.asarray(seq["age"], dtype=np.float64)
     age[r, k] = np.clip(np.floor(np.log2(1.0 + np.maximum(days, 0.0))).astype(np.int64) + 1, 1, AGE_BUCKETS - 1)
     bought = np.asarray(got["product_buy_n_all"]) > 0
-    return Clients(stats, rows, event, age, bought)
+    active = np.sum([np.asarray(got[f"{e}_n_all"]) for e in EVENT_TYPES], axis=0) > 0
+    return Clients(stats, rows, event, age, bought, active)
 
 
 @dataclass

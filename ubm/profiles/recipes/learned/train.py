@@ -79,7 +79,7 @@ def _gather(data: Data, cut: dt.datetime, n: int, opts: dict[str, Any], catalog:
         parts.append(fetch_clients(data, cut, lo, hi, opts["length"], catalog))
         targets.append(fetch_targets(data, cut, lo, hi, lists))
     clients = Clients(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                        ("stats", "rows", "event", "age", "bought")))
+                        ("stats", "rows", "event", "age", "bought", "active")))
     tgt = Targets(np.concatenate([t.no_buy for t in targets]),
                   {k: np.concatenate([t.lists[k] for t in targets]) for k in lists})
     return clients, tgt
