@@ -2,7 +2,7 @@
 # The one prepared GPU check (run on a lent device machine; never in CI):
 #  1. parity: `ubm train` on CUDA vs on CPU vs an independent Lightning reference, small data;
 #  2. seconds per epoch at 1 M clients x 2048 dims on CUDA (official numerics and --fast);
-#  3. issue 6: baseline vs universal on ~12k relevant clients, seeds 1 and 2, on CUDA.
+#  3. issues 6 and 13: baseline vs universal vs learned on ~12k relevant clients, seeds 1 and 2, on CUDA.
 # Results go to $RES and are tarred into $OUT/results.tgz after every stage, so a
 # run cut short still returns what it finished.
 #   DEVICE=cuda SMALL=small MEDIUM_CLIENTS=300000 OUT=/tmp/out bash bench/device_check.sh
@@ -16,6 +16,7 @@ TIMING_CLIENTS=${TIMING_CLIENTS:-1000000}
 SEEDS=${SEEDS:-"1 2"}
 TASKS=${TASKS:-all}
 STAGES=${STAGES:-"1 2 3"}   # which of the stages below to run
+RECIPES=${RECIPES:-"baseline universal learned"}  # stage 3's entries
 W=${W:-/tmp/ubm-device}
 RES=$W/results
 mkdir -p "$OUT" "$RES"
@@ -64,17 +65,19 @@ pack
 fi
 
 if [[ " $STAGES " == *" 3 "* ]]; then
-stage "3. baseline vs universal, seeds: $SEEDS"
+stage "3. $RECIPES, seeds: $SEEDS"
 for seed in $SEEDS; do
   M=$W/m$seed
   prepare "$M" "$MEDIUM_SIZE" "$seed" "$MEDIUM_CLIENTS" || continue
-  for recipe in baseline universal; do
+  runs=(); names=()
+  for recipe in $RECIPES; do
     python3 bench/measure.py --label "features-$recipe" --size "seed$seed" --out "$RES/features.jsonl" -- \
       $U features --data-dir "$M" --recipe "$recipe" --out "$M/entries/$recipe" > "$RES/features-$recipe-$seed.log" 2>&1
     $U train --data-dir "$M" --embeddings-dir "$M/entries/$recipe" --labels "$M/labels" --tasks "$TASKS" \
       --out "$RES/$recipe-seed$seed" --device "$DEVICE" --quiet
+    runs+=("$RES/$recipe-seed$seed"); names+=("$recipe")
   done
-  $U leaderboard "$RES/baseline-seed$seed" "$RES/universal-seed$seed" --names baseline,universal \
+  $U leaderboard "${runs[@]}" --names "$(IFS=,; echo "${names[*]}")" \
     --json "$RES/leaderboard-seed$seed.json" | tee "$RES/leaderboard-seed$seed.txt"
   pack
 done
