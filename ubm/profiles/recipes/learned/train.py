@@ -85,6 +85,21 @@ def _gather(data: Data, cut: dt.datetime, n: int, opts: dict[str, Any], catalog:
     return clients, tgt
 
 
+def _bce_constant(y_train: np.ndarray, y_val: np.ndarray) -> float:
+    p = float(np.clip(y_train.mean(), 1e-7, 1 - 1e-7)) if y_train.size else 0.5
+    return float(-(y_val * np.log(p) + (1 - y_val) * np.log(1 - p)).mean()) if y_val.size else 0.0
+
+
+def constant_losses(clients: Clients, targets: Targets, train_idx: np.ndarray, val_idx: np.ndarray) -> dict[str, float]:
+    """Validation loss per head of predicting the training base rate: what a head must beat."""
+    churn_tr, churn_va = train_idx[clients.bought[train_idx]], val_idx[clients.bought[val_idx]]
+    out = {"churn": _bce_constant(targets.no_buy[churn_tr], targets.no_buy[churn_va]),
+           "conversion": _bce_constant(targets.no_buy[train_idx], targets.no_buy[val_idx])}
+    for kind, y in targets.lists.items():
+        out[kind] = _bce_constant(y[train_idx], y[val_idx])
+    return {k: float(f"{v:.5g}") for k, v in out.items()}
+
+
 def head_losses(model: Encoder, batch: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
     """Mean BCE per head for one batch (churn over clients who bought before the cut)."""
     import torch
@@ -124,8 +139,10 @@ def fit(data: Data, catalog: Catalog, cut: dt.datetime, opts: dict[str, Any],
              "positives": {"no_buy": int(targets.no_buy.sum()), "bought_before_cut": int(clients.bought.sum()),
                            **{k: int(v.sum()) for k, v in targets.lists.items()}},
              "vocabulary": catalog.n_vocabulary, "prepare_seconds": round(timer.seconds, 2)}
+    facts["validation_constant"] = constant_losses(clients, targets, train_idx, val_idx)
     say(f"learned: {n:,} clients with history before {cut} ({n_val:,} held out), "
-        f"pseudo-future positives {facts['positives']}")
+        f"pseudo-future positives {facts['positives']}; validation loss of the training base rate "
+        + " ".join(f"{k} {v:.4g}" for k, v in facts["validation_constant"].items()))
     history: list[dict[str, Any]] = []
     with deterministic(opts["threads"], opts["seed"]):
         t = {"stats": torch.from_numpy((clients.stats - mean) / std), "rows": torch.from_numpy(clients.rows),
