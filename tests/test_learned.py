@@ -102,7 +102,12 @@ def test_shuffled_relevant_clients_permute_rows(data_dir, reference, tmp_path):
 
 
 def test_same_seed_same_block_other_seed_another(data_dir, reference, tmp_path):
-    again, _ = build(data_dir, tmp_path / "again")
+    # again through the command line: every recipe option is reachable with -o KEY=VALUE
+    args = [a for k, v in FAST.items() for a in ("-o", f"{k}={v}")]
+    result = CliRunner().invoke(ubm_main, ["features", "--data-dir", str(data_dir), "--recipe", "learned",
+                                           "--out", str(tmp_path / "again"), "--threads", "1", *args])
+    assert result.exit_code == 0, result.output
+    again = np.load(tmp_path / "again" / "embeddings.npy")
     assert again.tobytes() == reference[0].tobytes()
     other, _ = build(data_dir, tmp_path / "other", seed=1)
     assert other.shape == again.shape and not np.array_equal(other, again)
