@@ -153,12 +153,13 @@ def test_default_width_and_options():
     opts = get_recipe("learned").resolve({})
     names = get_recipe("learned").columns(opts)
     assert len(names) <= MAX_COLUMNS and len(set(names)) == len(names)
-    assert names[-200:] == [f"encoder.{k}.{s}" for k in ("sku", "new_sku") for s in range(100)]
+    assert len(names) == 1992 + 32 + 2  # all of universal, the representation, churn and conversion
+    assert names[-34:] == [f"encoder.rep.{i}" for i in range(32)] + ["encoder.churn", "encoder.conversion"]
     assert len(encoder_columns(check_options({"base": "none", "heads": "binary,category,sku,new_sku,price",
                                               "dim": 8}))) == 410
     with pytest.raises(ValueError, match="unknown head 'brand'"):
         check_options({"heads": "sku,brand"})
     with pytest.raises(ValueError, match="at most 2048"):
-        check_options({"top_urls": 50, "url_dim": 64})
+        check_options({"heads": "binary,sku"})
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         check_options({"epochs": 0})
