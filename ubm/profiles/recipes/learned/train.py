@@ -3,8 +3,9 @@
 The input window is cut ``cut_days`` before its end. A sample of clients with any event before
 the cut (relevant or not, at most ``train_clients``) gives the training rows: inputs from their
 events before the cut, targets from their purchases at or after it. ``validation`` of the sample
-is held out; the loss of each head on it is reported after every epoch, and the epoch with the
-lowest total validation loss is kept. Determinism: a fixed torch thread count, torch's
+is held out; the loss of each head on it is reported after every epoch, with the mean over heads
+of loss / (loss of predicting the training base rate), and the epoch with the lowest such mean
+is kept (a plain sum would be churn's and conversion's alone: a propensity cell's loss is ~1e-4). Determinism: a fixed torch thread count, torch's
 deterministic algorithms, seeded initialisation and shuffling in a forked RNG (the caller's
 global torch state is left as it was).
 """
@@ -169,12 +170,15 @@ def fit(data: Data, catalog: Catalog, cut: dt.datetime, opts: dict[str, Any],
                 optim.step()
                 total, batches = total + float(loss.detach()), batches + 1
             val = evaluate(model, t, val_t, items, opts["batch"])
-            score = sum(val.values())
+            # each head's loss relative to its base rate's, averaged: every head counts the same
+            score = float(np.mean([v / max(facts["validation_constant"][k], 1e-12) for k, v in val.items()]))
             history.append({"epoch": epoch, "train_loss": round(total / max(batches, 1), 5),
+                            "relative_validation": round(score, 5),
                             "validation": {k: float(f"{v:.5g}") for k, v in val.items()},
                             "seconds": round(epoch_timer.seconds, 2)})
             say(f"learned: epoch {epoch}/{opts['epochs']} train {total / max(batches, 1):.4f} validation "
-                + " ".join(f"{k} {v:.4g}" for k, v in val.items()) + f" ({epoch_timer.seconds:.1f}s)")
+                + " ".join(f"{k} {v:.4g}" for k, v in val.items())
+                + f"; relative to base rate {score:.4f} ({epoch_timer.seconds:.1f}s)")
             if n_val == 0 or score < best_loss:
                 best, best_loss = copy.deepcopy(model.state_dict()), score
                 facts["best_epoch"] = epoch
