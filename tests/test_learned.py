@@ -153,13 +153,15 @@ def test_default_width_and_options():
     opts = get_recipe("learned").resolve({})
     names = get_recipe("learned").columns(opts)
     assert len(names) <= MAX_COLUMNS and len(set(names)) == len(names)
-    assert len(names) == 1992 + 32 + 2  # all of universal, the representation, churn and conversion
-    assert names[-34:] == [f"encoder.rep.{i}" for i in range(32)] + ["encoder.churn", "encoder.conversion"]
+    assert len(names) == 1828 + 16 + 2 + 200  # universal without its url blocks, the encoder's columns
+    assert names[-200:] == [f"encoder.{k}.{s}" for k in ("sku", "new_sku") for s in range(100)]
+    assert len(get_recipe("learned").columns(
+        check_options({"top_urls": 50, "url_dim": 64, "dim": 32, "heads": "binary"}))) == 1992 + 32 + 2
     assert len(encoder_columns(check_options({"base": "none", "heads": "binary,category,sku,new_sku,price",
                                               "dim": 8}))) == 410
     with pytest.raises(ValueError, match="unknown head 'brand'"):
         check_options({"heads": "sku,brand"})
     with pytest.raises(ValueError, match="at most 2048"):
-        check_options({"heads": "binary,sku"})
+        check_options({"top_urls": 50, "url_dim": 64})
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         check_options({"epochs": 0})

@@ -10,17 +10,17 @@ label lists of ``target/<task>.npy`` are given inputs and only say which product
 
 Columns, in order:
 
-* with ``base="universal"`` (default), the universal recipe's blocks (1992 columns; lower
-  ``top_urls`` and ``url_dim``, its url factors, to make room for more encoder columns);
-* ``encoder.rep.<i>``: the representation (``dim``, 32);
+* with ``base="universal"`` (default), the universal recipe's blocks, with ``top_urls`` and
+  ``url_dim`` (its url factors) at 0 by default to make room (1828 columns);
+* ``encoder.rep.<i>``: the representation (``dim``, 16);
 * ``encoder.churn``, ``encoder.conversion``: predicted no-purchase logits (``heads`` has ``binary``);
 * ``encoder.<kind>.<slot>``: predicted propensity of each value of the label list of
-  ``propensity_<kind>`` (when ``heads`` has ``category``, ``sku``, ``new_sku``, ``price``; the
-  list as :func:`ubm.profiles.recipes.universal.blocks.label_lists` gives it). Not exported by
-  default: on the measured data they added nothing over universal's per-value counts, while the
-  room they need costs universal's url blocks (BENCHMARKS.md, "learned").
+  ``propensity_<kind>`` (``heads``: ``sku`` and ``new_sku`` by default, also ``category``,
+  ``price``; the list as :func:`ubm.profiles.recipes.universal.blocks.label_lists` gives it).
 
-Defaults: 1992 + 32 + 2 = 2026 columns.
+Defaults: 1828 + 16 + 2 + 200 = 2046 columns. ``-o top_urls=50 -o url_dim=64 -o dim=32
+-o heads=binary`` keeps all of universal instead (2026 columns); BENCHMARKS.md ("learned")
+has both measured.
 
 Scaling: every encoder column is centred on the output for a client without events and divided
 by its standard deviation over the relevant clients (floor ``std_floor``), clipped to ``±clip``;
@@ -47,10 +47,10 @@ from ubm.util import Timer
 HEAD_CHOICES = ("binary", "category", "sku", "new_sku", "price")
 DEFAULTS: dict[str, Any] = {
     "base": "universal",          # universal: the universal blocks first; none: the encoder block only
-    "top_urls": 50,               # universal options (lower them to make room for more encoder columns)
-    "url_dim": 64,
-    "dim": 32,                    # representation width
-    "heads": "binary",            # predicted outputs exported beside the representation
+    "top_urls": 0,                # universal options overridden to make room for the encoder's columns
+    "url_dim": 0,
+    "dim": 16,                    # representation width
+    "heads": "binary,sku,new_sku",  # predicted outputs exported beside the representation
     "cut_days": 14,
     "train_clients": 60_000,
     "length": 32,                 # latest sku events read per client
