@@ -5,7 +5,8 @@ the cut (relevant or not, at most ``train_clients``) gives the training rows: in
 events before the cut, targets from their purchases at or after it. ``validation`` of the sample
 is held out; the loss of each head on it is reported after every epoch, with the mean over heads
 of loss / (loss of predicting the training base rate), and the epoch with the lowest such mean
-is kept (a plain sum would be churn's and conversion's alone: a propensity cell's loss is ~1e-4). Determinism: a fixed torch thread count, torch's
+is kept (a plain sum would be churn's and conversion's alone: a propensity cell's loss is ~1e-4).
+Determinism: a fixed torch thread count, torch's
 deterministic algorithms, seeded initialisation and shuffling in a forked RNG (the caller's
 global torch state is left as it was).
 """
@@ -67,8 +68,9 @@ def candidate_index(kind: str, values: np.ndarray, catalog: Catalog) -> np.ndarr
 
 
 def _sample(data: Data, cut: dt.datetime, opts: dict[str, Any]) -> np.ndarray:
-    got = sql.fetch_numpy(data, STAGE + "train_clients", {"cut": cut, "n": opts["train_clients"],
-                                                          "seed": opts["seed"]}, {"events": list(EVENT_TYPES), "sku_events": list(SKU_EVENTS)})
+    got = sql.fetch_numpy(data, STAGE + "train_clients",
+                          {"cut": cut, "n": opts["train_clients"], "seed": opts["seed"]},
+                          {"events": list(EVENT_TYPES), "sku_events": list(SKU_EVENTS)})
     return np.asarray(got["client_id"], dtype=np.int64)
 
 
