@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/measure.py --label targets --size $(BENCH_SIZE) -- $(BIN)/ubm targets --data-dir $(BENCH_DATA) --out $(BENCH_DATA)/labels
 	$(BIN)/python bench/measure.py --label features-baseline --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe baseline --out $(BENCH_DATA)/entries/baseline
 	$(BIN)/python bench/measure.py --label features-universal --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe universal --out $(BENCH_DATA)/entries/universal
+	$(BIN)/python bench/measure.py --label features-learned --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe learned --out $(BENCH_DATA)/entries/learned
 	$(BIN)/python bench/measure.py --label validate --size $(BENCH_SIZE) -- $(BIN)/ubm validate --data-dir $(BENCH_DATA) --embeddings-dir $(BENCH_DATA)/entries/universal
 	$(BIN)/python bench/measure.py --label train-epoch-cpu --size 2000x320 -- $(BIN)/python bench/epoch_timing.py --clients 2000 --dim 320 --device cpu
 	$(BIN)/python bench/measure.py --label train-6tasks-single-cpu --size 256x320 -- $(BIN)/python bench/epoch_timing.py --clients 256 --dim 320 --device cpu --tasks 6 --labels 20 --engine single
@@ -77,8 +78,8 @@ train: $(STAMP)
 	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(EMB) --tasks all --out $(RUNS)/$(notdir $(EMB))
 
 # The whole chain on generated data: generate -> split -> lists -> targets -> features
-# (baseline and universal) -> validate -> train all six tasks for each -> leaderboard with
-# bootstrap intervals and the paired comparison of the two (is the difference real?).
+# (baseline, universal and learned) -> validate -> train all six tasks for each -> leaderboard
+# with bootstrap intervals and the paired comparisons (is the difference real?).
 demo: $(STAMP)
 	$(BIN)/ubm generate --out $(DATA) --size $(SIZE) --seed $(SEED)
 	$(BIN)/ubm summary --data-dir $(DATA)
@@ -87,12 +88,15 @@ demo: $(STAMP)
 	$(BIN)/ubm targets --data-dir $(DATA) --out $(LABELS)
 	$(BIN)/ubm features --data-dir $(DATA) --recipe baseline --out $(DATA)/entries/baseline
 	$(BIN)/ubm features --data-dir $(DATA) --recipe universal --out $(DATA)/entries/universal
+	$(BIN)/ubm features --data-dir $(DATA) --recipe learned --out $(DATA)/entries/learned
 	$(BIN)/ubm validate --data-dir $(DATA) --embeddings-dir $(DATA)/entries/baseline
 	$(BIN)/ubm validate --data-dir $(DATA) --embeddings-dir $(DATA)/entries/universal
+	$(BIN)/ubm validate --data-dir $(DATA) --embeddings-dir $(DATA)/entries/learned
 	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(DATA)/entries/baseline --labels $(LABELS) --tasks all --out $(RUNS)/demo-baseline
 	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(DATA)/entries/universal --labels $(LABELS) --tasks all --out $(RUNS)/demo-universal
-	$(BIN)/ubm leaderboard $(RUNS)/demo-baseline $(RUNS)/demo-universal --names baseline,universal --ci --json $(RUNS)/demo-leaderboard.json --plot $(RUNS)/demo-comparison.png
-	@echo "reports: $(RUNS)/demo-baseline/report.png $(RUNS)/demo-universal/report.png; leaderboard: $(RUNS)/demo-leaderboard.json; paired differences: $(RUNS)/demo-comparison.png"
+	$(BIN)/ubm train --data-dir $(DATA) --embeddings-dir $(DATA)/entries/learned --labels $(LABELS) --tasks all --out $(RUNS)/demo-learned
+	$(BIN)/ubm leaderboard $(RUNS)/demo-baseline $(RUNS)/demo-universal $(RUNS)/demo-learned --names baseline,universal,learned --ci --json $(RUNS)/demo-leaderboard.json --plot $(RUNS)/demo-comparison.png
+	@echo "reports: $(RUNS)/demo-baseline/report.png $(RUNS)/demo-universal/report.png $(RUNS)/demo-learned/report.png; leaderboard: $(RUNS)/demo-leaderboard.json; paired differences: $(RUNS)/demo-comparison.png"
 
 clean:
 	rm -rf data runs .pytest_cache

@@ -2,7 +2,7 @@
 # The one prepared GPU check (run on a lent device machine; never in CI):
 #  1. parity: `ubm train` on CUDA vs on CPU vs an independent Lightning reference, small data;
 #  2. seconds per epoch at 1 M clients x 2048 dims on CUDA (official numerics and --fast);
-#  3. issue 6: baseline vs universal on ~12k relevant clients, seeds 1 and 2, on CUDA;
+#  3. issues 6 and 13: baseline vs universal vs learned on ~12k relevant clients, seeds 1 and 2, on CUDA;
 #  4. issue 12: six tasks together: every epoch of the multi engine (CUDA graphs on and off)
 #     equal to the one-task loop on the GPU, two GPUs if there are two; then at
 #     TIMING_CLIENTS x 2048 the six tasks x MULTI_EPOCHS together in official and --fast
@@ -21,6 +21,7 @@ SEEDS=${SEEDS:-"1 2"}
 TASKS=${TASKS:-all}
 STAGES=${STAGES:-"1 2 3 4"}   # which of the stages below to run
 MULTI_EPOCHS=${MULTI_EPOCHS:-3}   # stage 4 timing: epochs of the six-task runs
+RECIPES=${RECIPES:-"baseline universal learned"}  # stage 3's entries
 W=${W:-/tmp/ubm-device}
 RES=$W/results
 mkdir -p "$OUT" "$RES"
@@ -69,17 +70,19 @@ pack
 fi
 
 if [[ " $STAGES " == *" 3 "* ]]; then
-stage "3. baseline vs universal, seeds: $SEEDS"
+stage "3. $RECIPES, seeds: $SEEDS"
 for seed in $SEEDS; do
   M=$W/m$seed
   prepare "$M" "$MEDIUM_SIZE" "$seed" "$MEDIUM_CLIENTS" || continue
-  for recipe in baseline universal; do
+  runs=(); names=()
+  for recipe in $RECIPES; do
     python3 bench/measure.py --label "features-$recipe" --size "seed$seed" --out "$RES/features.jsonl" -- \
       $U features --data-dir "$M" --recipe "$recipe" --out "$M/entries/$recipe" > "$RES/features-$recipe-$seed.log" 2>&1
     $U train --data-dir "$M" --embeddings-dir "$M/entries/$recipe" --labels "$M/labels" --tasks "$TASKS" \
       --out "$RES/$recipe-seed$seed" --device "$DEVICE" --quiet
+    runs+=("$RES/$recipe-seed$seed"); names+=("$recipe")
   done
-  $U leaderboard "$RES/baseline-seed$seed" "$RES/universal-seed$seed" --names baseline,universal \
+  $U leaderboard "${runs[@]}" --names "$(IFS=,; echo "${names[*]}")" \
     --json "$RES/leaderboard-seed$seed.json" | tee "$RES/leaderboard-seed$seed.txt"
   pack
 done

@@ -130,14 +130,21 @@ def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | N
               help="input: the split's input window (D/input); all: every event (an official entry)")
 @click.option("--windows", default=None, help="window lengths in days, e.g. 1,7,30 (baseline and universal)")
 @click.option("--top-n", type=int, default=None, help="baseline: top values counted per column (default 10)")
+@click.option("--option", "-o", "extra", multiple=True, metavar="KEY=VALUE",
+              help="any recipe option, e.g. -o epochs=4 -o base=none (learned); repeatable")
 @settings_options
 def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str | None, top_n: int | None,
-             threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+             extra: tuple[str, ...], threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     import warnings
 
     from ubm.profiles.features import export_features
 
-    options = {"windows": windows, "top_n": top_n}
+    options: dict = {"windows": windows, "top_n": top_n}
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--option expects KEY=VALUE, got {item!r}")
+        options[key.strip()] = value.strip()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

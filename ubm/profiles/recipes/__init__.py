@@ -21,8 +21,8 @@ write values in any numeric dtype; the writer turns them into float16, clipping
 values beyond float16's range (see :class:`ColumnWriter`).
 
 Each recipe lives in its own module of this package, beside its SQL in
-``sql/features/<recipe>/``: :mod:`.baseline` and :mod:`.universal` (whose learned block is
-:mod:`.als`). :func:`get_recipe` imports them; each registers itself on import.
+``sql/features/<recipe>/``: :mod:`.baseline`, :mod:`.universal` (whose ALS factor block is
+:mod:`.als`) and :mod:`.learned` (a multi-task encoder trained on the input window's last 14 days). :func:`get_recipe` imports them; each registers itself on import.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import numpy as np
 from ubm.data.io import Data
 from ubm.profiles.writer import ColumnWriter
 
-BUILTIN = ("baseline", "universal")
+BUILTIN = ("baseline", "universal", "learned")
 
 Options = dict[str, Any]
 

@@ -1,0 +1,184 @@
+"""The ``learned`` profile recipe: a multi-task encoder trained on the input window's own future.
+
+The input window is cut ``cut_days`` (14) before its last event. Events before the cut are the
+history, the last days a pseudo-future whose purchases are known: churn / conversion (no
+purchase), and which categories, skus, new skus and price buckets were bought (the
+pseudo-future's own top lists). An encoder (:mod:`.model`) is trained on history ->
+pseudo-future for a sample of every client with history (:mod:`.train`), then run over the
+*whole* opened window for each relevant client; nothing from a target window is read (the
+label lists of ``target/<task>.npy`` are given inputs and only say which products to score).
+
+Columns, in order:
+
+* with ``base="universal"`` (default), the universal recipe's blocks, with ``top_urls`` and
+  ``url_dim`` (its url factors) at 0 by default to make room (1828 columns);
+* ``encoder.rep.<i>``: the representation (``dim``, 16);
+* ``encoder.churn``, ``encoder.conversion``: predicted no-purchase logits (``heads`` has ``binary``);
+* ``encoder.<kind>.<slot>``: predicted propensity of each value of the label list of
+  ``propensity_<kind>`` (``heads``: ``sku`` and ``new_sku`` by default, also ``category``,
+  ``price``; the list as :func:`ubm.profiles.recipes.universal.blocks.label_lists` gives it).
+
+Defaults: 1828 + 16 + 2 + 200 = 2046 columns. ``-o top_urls=50 -o url_dim=64 -o dim=32
+-o heads=binary`` keeps all of universal instead (2026 columns); BENCHMARKS.md ("learned")
+has both measured.
+
+Scaling: every encoder column is centred on the output for a client without events and divided
+by its standard deviation over the relevant clients (floor ``std_floor``), clipped to ``±clip``;
+so a client without events is the zero vector, as in the other blocks. The export streams over
+relevant clients in chunks of ``chunk`` (two passes: raw outputs, then scaling).
+``recipe_info["encoder"]`` records the validation loss per head after every epoch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+import numpy as np
+
+from ubm.contract import EVENT_TYPES, LIST_SIZE, MAX_COLUMNS
+from ubm.data import sql
+from ubm.data.io import Data, DataError
+from ubm.profiles.recipes import Recipe, register
+from ubm.profiles.writer import ColumnWriter
+from ubm.util import Timer
+
+HEAD_CHOICES = ("binary", "category", "sku", "new_sku", "price")
+DEFAULTS: dict[str, Any] = {
+    "base": "universal",          # universal: the universal blocks first; none: the encoder block only
+    "top_urls": 0,                # universal options overridden to make room for the encoder's columns
+    "url_dim": 0,
+    "dim": 16,                    # representation width
+    "heads": "binary,sku,new_sku",  # predicted outputs exported beside the representation
+    "cut_days": 14,
+    "train_clients": 60_000,
+    "length": 32,                 # latest sku events read per client
+    "vocabulary": 50_000,         # skus with an embedding of their own
+    "candidates": 500,            # length of each pseudo-future list (more values: more positives to learn from)
+    "embed": 32,
+    "hidden": 128,
+    "epochs": 8,
+    "dropout": 0.2,
+    "batch": 512,
+    "lr": 0.001,
+    "weight_decay": 1e-4,
+    "validation": 0.1,
+    "chunk": 100_000,
+    "threads": 1,
+    "std_floor": 0.01,
+    "clip": 10.0,
+    "progress": True,
+    "seed": 0,
+}
+INTS = ("top_urls", "url_dim", "dim", "cut_days", "train_clients", "length", "vocabulary", "candidates",
+        "embed", "hidden", "epochs", "batch", "chunk", "threads", "seed")
+FLOATS = ("lr", "dropout", "weight_decay", "validation", "std_floor", "clip")
+
+
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
+    opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    try:
+        for key in INTS:
+            opts[key] = int(opts[key])
+        for key in FLOATS:
+            opts[key] = float(opts[key])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"learned: bad option value ({exc})") from exc
+    heads = opts["heads"]
+    heads = [h.strip() for h in heads.split(",") if h.strip()] if isinstance(heads, str) else list(heads)
+    bad = [h for h in heads if h not in HEAD_CHOICES]
+    if bad:
+        raise ValueError(f"learned: unknown head {bad[0]!r} (heads: {', '.join(HEAD_CHOICES)})")
+    opts["heads"] = ",".join(h for h in HEAD_CHOICES if h in heads)
+    if isinstance(opts["progress"], str):
+        opts["progress"] = opts["progress"].lower() in {"1", "true", "yes"}
+    if opts["base"] not in ("universal", "none"):
+        raise ValueError(f"learned: base must be 'universal' or 'none', got {opts['base']!r}")
+    small = [k for k in ("dim", "cut_days", "train_clients", "length", "candidates", "embed", "hidden",
+                         "epochs", "batch", "chunk", "threads") if opts[k] < 1]
+    if small:
+        raise ValueError(f"learned: {small[0]} must be >= 1, got {opts[small[0]]}")
+    if not 0 <= opts["dropout"] < 1 or not 0 <= opts["validation"] < 1 or opts["std_floor"] <= 0 or opts["clip"] <= 0:
+        raise ValueError("learned: dropout and validation must be in [0, 1), std_floor and clip > 0")
+    names = learned_columns(opts)
+    if len(names) > MAX_COLUMNS:
+        raise ValueError(f"learned: {len(names)} columns with {opts}; at most {MAX_COLUMNS}")
+    return opts
+
+
+def universal_options(opts: dict[str, Any]) -> dict[str, Any]:
+    from ubm.profiles.recipes.universal.options import check_options as universal_check
+
+    return universal_check({"top_urls": opts["top_urls"], "url_dim": opts["url_dim"], "seed": opts["seed"]})
+
+
+def encoder_columns(opts: dict[str, Any]) -> list[str]:
+    cols = [f"rep.{i}" for i in range(opts["dim"])]
+    heads = opts["heads"].split(",") if opts["heads"] else []
+    if "binary" in heads:
+        cols += ["churn", "conversion"]
+    cols += [f"{kind}.{s}" for kind in heads if kind != "binary" for s in range(LIST_SIZE)]
+    return [f"encoder.{c}" for c in cols]
+
+
+def learned_columns(opts: dict[str, Any]) -> list[str]:
+    base: list[str] = []
+    if opts["base"] == "universal":
+        from ubm.profiles.recipes.universal.plan import universal_columns
+
+        base = universal_columns(universal_options(opts))
+    return base + encoder_columns(opts)
+
+
+def _say(opts: dict[str, Any]):
+    def say(message: str) -> None:
+        if opts["progress"]:
+            print(message, file=sys.stderr, flush=True)
+    return say
+
+
+def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]:
+    from ubm.profiles.recipes.learned.export import encode_relevant
+    from ubm.profiles.recipes.learned.prep import load_catalog
+    from ubm.profiles.recipes.learned.train import fit
+
+    missing = [v for v in (*EVENT_TYPES, "product_properties", "relevant_clients") if not data.has(v)]
+    if missing:
+        raise DataError(f"learned features need {', '.join(missing)} (not found under {data.root})")
+    info: dict[str, Any] = {}
+    col = 0
+    if opts["base"] == "universal":
+        from ubm.profiles.recipes.universal import build as universal_build
+        from ubm.profiles.recipes.universal.plan import universal_columns
+
+        uopts = universal_options(opts)
+        info["universal"] = universal_build(data, uopts, out)
+        col = len(universal_columns(uopts))
+    timer = Timer()
+    ref_row = sql.fetch_numpy(data, "features/universal/reference")
+    ref = ref_row["ref_ts"][0]
+    if np.ma.is_masked(ref) or np.isnat(ref):
+        raise DataError(f"learned features: no events in {data.root} ({data.window} window)")
+    ref = ref.item()
+    cut = ref - dt.timedelta(days=opts["cut_days"])
+    say = _say(opts)
+    catalog = load_catalog(data, cut, opts["vocabulary"])
+    fitted = fit(data, catalog, cut, opts, say)
+    end = ref + dt.timedelta(seconds=1)  # the whole window, its last event included
+    export_facts = encode_relevant(data, fitted, catalog, end, len(clients), opts, out, col)
+    info["encoder"] = {**fitted.facts, "epochs": fitted.history, **export_facts,
+                       "ref_ts": str(ref), "seconds": round(timer.seconds, 2)}
+    return info
+
+
+register(Recipe(
+    name="learned",
+    description="A multi-task encoder trained on the input window's last 14 days (pseudo-future) "
+                "from the days before; its representation and predicted propensities, after the "
+                "universal blocks.",
+    defaults=dict(DEFAULTS),
+    columns=learned_columns,
+    build=build,
+    check=check_options,
+))

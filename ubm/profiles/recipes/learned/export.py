@@ -1,0 +1,91 @@
+"""The exported block of the ``learned`` recipe: the trained encoder run over each relevant client's
+whole window, streamed over chunks of clients, centred on a client without events and scaled."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+
+from ubm.contract import LIST_SIZE
+from ubm.data.io import Data
+from ubm.profiles.recipes.learned.prep import Catalog, Clients, fetch_clients, use_clients
+from ubm.profiles.recipes.learned.train import Fitted, candidate_index, deterministic
+from ubm.profiles.recipes.universal.blocks import label_lists
+from ubm.profiles.writer import ColumnWriter
+
+
+def outputs(fitted: Fitted, clients: Clients, items: dict[str, Any], heads: list[str], batch: int) -> np.ndarray:
+    """Raw encoder columns (representation, then each exported head) for a chunk of clients."""
+    import torch
+
+    model = fitted.model
+    model.eval()
+    stats = torch.from_numpy(((clients.stats - fitted.mean) / fitted.std).astype(np.float32))
+    rows, event, age = (torch.from_numpy(a) for a in (clients.rows, clients.event, clients.age))
+    parts = []
+    with torch.no_grad():
+        for s in range(0, len(clients), batch):
+            sl = slice(s, s + batch)
+            rep = model.encode(stats[sl], rows[sl], event[sl], age[sl])
+            cols = [rep]
+            if "binary" in heads:
+                cols.append(model.binary(rep))
+            for kind in heads:
+                if kind != "binary":
+                    cols.append(_padded(model.scores(rep, kind, model.candidates(kind, items[kind])), LIST_SIZE))
+            parts.append(torch.cat(cols, dim=1).numpy().astype(np.float64))
+    return np.concatenate(parts) if parts else np.zeros((0, 0))
+
+
+def _padded(x, size: int):
+    """A list shorter than ``size`` leaves its remaining slots at the empty client's value (0 after centring)."""
+    import torch
+
+    if x.shape[1] >= size:
+        return x[:, :size]
+    return torch.cat([x, torch.zeros(x.shape[0], size - x.shape[1])], dim=1)
+
+
+def empty_client(n_stats: int, length: int, catalog: Catalog) -> Clients:
+    """Inputs of a client without any event (counts 0, no recency, no sequence)."""
+    return Clients(np.zeros((1, n_stats), np.float32), np.full((1, length), len(catalog.skus), np.int64),
+                   np.zeros((1, length), np.int64), np.zeros((1, length), np.int64), np.zeros(1, bool),
+                   np.zeros(1, bool))
+
+
+def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.datetime, n: int,
+                    opts: dict[str, Any], out: ColumnWriter, col: int) -> dict[str, Any]:
+    import torch
+
+    heads = opts["heads"].split(",") if opts["heads"] else []
+    lists, sources = label_lists(data, LIST_SIZE)
+    # Clients are encoded in client_id order, whatever the order of relevant_clients.npy: batches and
+    # the column sums behind the scaling are then the same, so shuffling the file only permutes rows.
+    relevant = data.con.execute("SELECT pos, client_id FROM relevant_clients ORDER BY client_id").fetchnumpy()
+    rows_of = np.asarray(relevant["pos"], dtype=np.int64)
+    use_clients(data, np.asarray(relevant["client_id"], dtype=np.int64))
+    with deterministic(opts["threads"], opts["seed"]):
+        items = {k: torch.from_numpy(candidate_index(k, lists[f"propensity_{k}"], catalog))
+                 for k in heads if k != "binary"}
+        empty = outputs(fitted, empty_client(len(fitted.mean), opts["length"], catalog), items, heads, 1)[0]
+        width = len(empty)
+        total, squares = np.zeros(width), np.zeros(width)
+        for lo in range(0, n, opts["chunk"]):
+            hi = min(n, lo + opts["chunk"])
+            chunk = fetch_clients(data, end, lo, hi, opts["length"], catalog)
+            x = outputs(fitted, chunk, items, heads, opts["batch"]) - empty
+            x[~chunk.active] = 0.0  # exactly: a batch of one and a batch of many round differently
+            total += x.sum(axis=0)
+            squares += (x * x).sum(axis=0)
+            out.scatter(rows_of[lo:hi], col, x.astype(np.float32))
+    mean = total / max(n, 1)
+    std = np.sqrt(np.maximum(squares / max(n, 1) - mean * mean, 0.0))
+    scale = np.maximum(std, opts["std_floor"])
+    for lo in range(0, n, opts["chunk"]):
+        hi = min(n, lo + opts["chunk"])
+        x = out.array[rows_of[lo:hi], col:col + width].astype(np.float32) / scale
+        out.scatter(rows_of[lo:hi], col, np.clip(x, -opts["clip"], opts["clip"]))
+    return {"lists": {k: sources[f"propensity_{k}"] for k in heads if k != "binary"},
+            "column_std": {"min": float(std.min()) if width else 0.0, "max": float(std.max()) if width else 0.0}}
