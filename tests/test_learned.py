@@ -80,6 +80,9 @@ def _remove_target_windows(src: Path, dst: Path) -> int:
         pq.write_table(table.filter(keep), dst / f"{event}.parquet")
     for name in ("train_target", "validation_target"):
         (dst / "target" / f"{name}.parquet").unlink()
+    # The published files now differ from what the split was made from, on purpose: without
+    # its stamps the directory is taken as given (the same input/ chunks, no target window).
+    shutil.rmtree(dst / ".ubm")
     return dropped
 
 

@@ -15,7 +15,7 @@ WITH chunk AS (
 s_{{ event }} AS (
     SELECT client_id, count(*) AS n_all,
 {% for d in windows %}
-           count(*) FILTER (WHERE timestamp >= $end - to_days({{ d }})) AS n_{{ d }},
+           count(*) FILTER (WHERE timestamp >= $end - INTERVAL '{{ d }}' DAY) AS n_{{ d }},
 {% endfor %}
            (epoch($end) - epoch(max(timestamp))) / 86400.0 AS recency,
            (epoch($end) - epoch(min(timestamp))) / 86400.0 AS tenure
