@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from ubm.data.engine import DuckDBEngine, Engine
 from ubm.data.templating import macro
-from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, SKU_EVENTS, TABLE_COLUMNS, TIMESTAMP_FORMAT, VECTOR_LEN
+from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS, TIMESTAMP_FORMAT, VECTOR_LEN
 
 
 class DataError(Exception):

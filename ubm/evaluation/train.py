@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass

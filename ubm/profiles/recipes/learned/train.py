@@ -105,7 +105,6 @@ def constant_losses(clients: Clients, targets: Targets, train_idx: np.ndarray, v
 
 def head_losses(model: Encoder, batch: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
     """Mean BCE per head for one batch (churn over clients who bought before the cut)."""
-    import torch
     from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
     rep = model.encode(batch["stats"], batch["rows"], batch["event"], batch["age"])
