@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 
 from ubm import provenance
@@ -57,16 +56,10 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def _on(con: duckdb.DuckDBPyConnection | Data, path: Path) -> Data:
-    """The tables to check as a Data (a bare DuckDB connection is wrapped), so the check
-    templates run on whichever engine holds them."""
-    return con if isinstance(con, Data) else Data(path.parent, con, "all", {})
-
-
-def column_problems(con: duckdb.DuckDBPyConnection | Data, view: str, path: Path,
+def column_problems(data: Data, view: str, path: Path,
                     nulls_only: bool = False, columns: tuple[str, ...] | None = None) -> tuple[int, list[Problem]]:
-    """(rows, problems) of one registered table: NULLs, and unparseable values unless ``nulls_only``."""
-    data = _on(con, path)
+    """(rows, problems) of one registered table: NULLs, and unparseable values unless ``nulls_only``.
+    The check templates run on whichever engine holds ``data``."""
     kinds = TABLE_COLUMNS[view]
     wanted = [c for c in kinds if columns is None or c in columns]
     groups: dict[str, list[str]] = {"plain": [], "text_timestamps": [], "text_vectors": [], "list_vectors": []}
@@ -91,8 +84,8 @@ def column_problems(con: duckdb.DuckDBPyConnection | Data, view: str, path: Path
     return int(row["n_rows"]), problems
 
 
-def duplicate_problem(con: duckdb.DuckDBPyConnection | Data, view: str, column: str, path: Path) -> Problem | None:
-    row = sql.fetch_arrow(_on(con, path), "check/duplicate_values", {},
+def duplicate_problem(data: Data, view: str, column: str, path: Path) -> Problem | None:
+    row = sql.fetch_arrow(data, "check/duplicate_values", {},
                           {"table": view, "column": column}).to_pylist()[0]
     duplicated, extra, example = row.values()
     if not duplicated:
@@ -126,13 +119,13 @@ def _tables(root: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def _check_table(con: duckdb.DuckDBPyConnection, view: str, path: Path, report: CheckReport) -> bool:
+def _check_table(data: Data, view: str, path: Path, report: CheckReport) -> bool:
     try:
-        register_table(con, view, path, TABLE_COLUMNS[view])
+        register_table(data.con, view, path, TABLE_COLUMNS[view])
     except DataError as exc:
         report.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
         return False
-    rows, problems = column_problems(con, view, path)
+    rows, problems = column_problems(data, view, path)
     report.rows += rows
     report.problems += problems
     return True
@@ -160,11 +153,10 @@ def _check_arrays(root: Path, report: CheckReport) -> None:
                                                  f"({len(ids) - len(uniq):,} extra entries)", len(dup), str(dup[0])))
 
 
-def _check_target_skus(con: duckdb.DuckDBPyConnection, root: Path, report: CheckReport) -> None:
+def _check_target_skus(data: Data, root: Path, report: CheckReport) -> None:
     """Skus bought in the target windows (as the split would cut them) without properties."""
     from ubm.prepare.split import boundaries_for
 
-    data = Data(root, con, "all", {"product_buy": root / "product_buy.parquet"})
     end = sql.run(data, "split/end").fetchall()[0][0]
     if end is None:
         report.problems.append(Problem(root / "product_buy.parquet", "no product_buy events, so no split end"))
@@ -184,6 +176,7 @@ def check_data_dir(data_dir: Path | str, settings: Settings = Settings()) -> Che
     root = require_dir(Path(data_dir))
     report = CheckReport(root)
     con = connect(settings)
+    data = Data(root, con, "all", {})
     try:
         ok: dict[str, bool] = {}
         for view, path in _tables(root):
@@ -192,9 +185,9 @@ def check_data_dir(data_dir: Path | str, settings: Settings = Settings()) -> Che
                     report.problems.append(Problem(path, "missing (a published table)"))
                 continue
             report.files += 1
-            ok[str(path)] = _check_table(con, view, path, report)
+            ok[str(path)] = _check_table(data, view, path, report)
             if view == "product_properties" and ok[str(path)]:
-                dup = duplicate_problem(con, view, "sku", path)
+                dup = duplicate_problem(data, view, "sku", path)
                 if dup:
                     report.problems.append(dup)
         # Registering the split files replaced the published views; re-register what the sku check reads.
@@ -204,7 +197,7 @@ def check_data_dir(data_dir: Path | str, settings: Settings = Settings()) -> Che
                 register_table(con, view, path, TABLE_COLUMNS[view])
             bad_ts = any("'timestamp'" in p.what for p in report.problems if p.path == pub["product_buy"])
             if not bad_ts:  # the windows need every purchase time
-                _check_target_skus(con, root, report)
+                _check_target_skus(data, root, report)
         _check_arrays(root, report)
         for verify in (provenance.verify_split, provenance.verify_lists):
             try:
