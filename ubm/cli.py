@@ -213,8 +213,6 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
     if ci and no_predictions:
         raise click.UsageError("--ci needs the stored predictions; drop --no-predictions")
     names = [t for item in tasks for t in item.split(",") if t]
-    if out.exists() and not out.is_dir():
-        raise click.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
     if labels is not None and not (labels / "summary.json").is_file():
         raise click.BadParameter(f"{labels} is not a labels directory written by `ubm targets` "
                                  "(no summary.json)", param_hint="--labels")

@@ -305,14 +305,14 @@ def evaluate(
     None trains in this process on ``device``. resume: reuse tasks finished earlier in
     ``out_dir/tasks`` with the same entry, labels and options (the log says which).
     """
+    out_dir = Path(out_dir)
+    _check_out(out_dir)  # before any work
     report = validate_entry(data_dir, embeddings_dir, relevant_check=relevant_check)
     if not report.ok:
         lines = "\n".join(f"  {name}: {message}" for name, message in report.failures)
         raise EntryError(f"entry {embeddings_dir} failed validation:\n{lines}")
     provenance.verify_entry(embeddings_dir, data_dir)
     device_list = parse_devices(devices, device)
-    out_dir = Path(out_dir)
-    _check_out(out_dir)
     client_ids, embeddings = load_entry(embeddings_dir)
     # With the relevant check off the official tool evaluates exactly the entry's clients.
     wanted = None if relevant_check else Path(embeddings_dir) / "client_ids.npy"
