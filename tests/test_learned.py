@@ -54,7 +54,7 @@ def reference(data_dir, tmp_path_factory) -> tuple[np.ndarray, dict]:
 def test_columns_records_and_scaling(reference):
     emb, meta = reference
     assert meta["columns"] == encoder_columns(check_options(FAST))
-    assert emb.shape == (50, 4 + 2 + 200) and emb.dtype == np.float16
+    assert emb.shape == (50, 4 + 2 + 202) and emb.dtype == np.float16
     info = meta["recipe_info"]["encoder"]
     assert [e["epoch"] for e in info["epochs"]] == [1, 2]
     assert set(info["epochs"][0]["validation"]) == {"churn", "conversion", "category", "sku", "new_sku", "price"}
@@ -63,7 +63,18 @@ def test_columns_records_and_scaling(reference):
     assert np.isfinite(x).all() and np.abs(x).max() <= 10.0
     moving = x.std(axis=0) > 0
     assert moving[:4].all()  # the representation varies across clients
-    assert np.allclose(x[:, moving].std(axis=0), 1.0, atol=0.05)  # divided by its spread
+
+
+def test_centre_on_the_mean_or_on_the_empty_client(data_dir, reference, tmp_path):
+    """Same training, two centres: on active rows the two blocks differ by a constant per column,
+    which is the mean of the empty-centred block (clients without events count as the empty client)."""
+    by_mean = reference[0].astype(np.float64)
+    by_empty = build(data_dir, tmp_path / "entry", centre="empty")[0].astype(np.float64)
+    active = by_empty.any(axis=1)
+    assert 0 < (~active).sum() and not by_mean[~active].any()
+    assert np.allclose(by_empty.std(axis=0)[by_empty.std(axis=0) > 0], 1.0, atol=0.01)  # std over all
+    offset = by_empty[active] - by_mean[active]
+    assert np.allclose(offset, by_empty.mean(axis=0), atol=0.02)
 
 
 def _remove_target_windows(src: Path, dst: Path) -> int:
@@ -129,6 +140,51 @@ def test_client_without_events_is_the_zero_vector(data_dir, tmp_path):
     assert np.array_equal(emb.any(axis=1), active)
 
 
+def test_each_output_group_keeps_its_own_best_epoch(reference):
+    info = reference[1]["recipe_info"]["encoder"]
+    epochs = info["epochs"]
+    assert set(info["best_epochs"]) == {"rep", "binary", "category", "sku", "new_sku", "price"}
+    for group, best in info["best_epochs"].items():
+        scores = [e["selection"][group] for e in epochs]
+        assert best == epochs[scores.index(min(scores))]["epoch"]  # the first epoch with the lowest score
+    first = epochs[0]
+    relative = {k: v / info["validation_constant"][k] for k, v in first["validation"].items()}
+    assert first["selection"]["binary"] == pytest.approx((relative["churn"] + relative["conversion"]) / 2, rel=1e-3)
+    assert first["selection"]["rep"] == pytest.approx(sum(relative.values()) / len(relative), rel=1e-3)
+
+
+def test_level_splits_a_listed_head_without_losing_it(data_dir):
+    """level + (slot - level) gives back each slot's raw score."""
+    from ubm.profiles.recipes.learned.export import outputs
+    from ubm.profiles.recipes.learned.prep import fetch_clients, load_catalog
+    from ubm.profiles.recipes.learned.train import candidate_index, fit
+
+    opts = check_options({**FAST, "level": True, "centre": "mean"})
+    data = open_data(data_dir, window="input", settings=SETTINGS)
+    try:
+        end = dt.datetime.fromisoformat(str(data.con.execute(
+            "SELECT max(timestamp) FROM product_buy").fetchall()[0][0])) + dt.timedelta(seconds=1)
+        cut = end - dt.timedelta(days=opts["cut_days"])
+        catalog = load_catalog(data, cut, opts["vocabulary"])
+        fitted = fit(data, catalog, cut, opts, lambda _: None)
+        ids = np.load(data_dir / "input" / "relevant_clients.npy")
+        use_clients(data, np.sort(ids))
+        chunk = fetch_clients(data, end, 0, len(ids), opts["length"], catalog)
+        import torch
+        listed = np.unique(pq.read_table(data_dir / "input" / "product_buy.parquet").column("sku").to_numpy())[:7]
+        items = {"sku": torch.from_numpy(candidate_index("sku", listed, catalog))}
+        plain = outputs(fitted, chunk, items, ["sku"], 16)
+        split = outputs(fitted, chunk, items, ["sku"], 16, level=True)
+    finally:
+        data.close()
+    dim = opts["dim"]
+    assert plain.shape[1] == dim + 100 and split.shape[1] == dim + 101
+    level, slots = split[:, dim], split[:, dim + 1:dim + 8]
+    assert np.allclose(level, plain[:, dim:dim + 7].mean(axis=1), atol=1e-5)
+    assert np.allclose(level[:, None] + slots, plain[:, dim:dim + 7], atol=1e-5)
+    assert not split[:, dim + 8:].any()  # slots beyond a short list stay 0
+
+
 def test_pseudo_future_targets_read_only_purchases_after_the_cut(data_dir):
     buys = pq.read_table(data_dir / "input" / "product_buy.parquet")
     ts = np.array([dt.datetime.fromisoformat(str(t)) for t in buys.column("timestamp").to_pylist()])
@@ -156,12 +212,15 @@ def test_default_width_and_options():
     opts = get_recipe("learned").resolve({})
     names = get_recipe("learned").columns(opts)
     assert len(names) <= MAX_COLUMNS and len(set(names)) == len(names)
-    assert len(names) == 1828 + 16 + 2 + 200  # universal without its url blocks, the encoder's columns
-    assert names[-200:] == [f"encoder.{k}.{s}" for k in ("sku", "new_sku") for s in range(100)]
+    assert len(names) == 1828 + 16 + 2 + 202  # universal without its url blocks, the encoder's columns
+    assert names[-202:] == [f"encoder.{k}.{s}" for k in ("sku", "new_sku") for s in ("level", *range(100))]
     assert len(get_recipe("learned").columns(
         check_options({"top_urls": 50, "url_dim": 64, "dim": 32, "heads": "binary"}))) == 1992 + 32 + 2
     assert len(encoder_columns(check_options({"base": "none", "heads": "binary,category,sku,new_sku,price",
-                                              "dim": 8}))) == 410
+                                              "dim": 8}))) == 414
+    assert len(encoder_columns(check_options({"base": "none", "heads": "sku", "dim": 8, "level": "false"}))) == 108
+    with pytest.raises(ValueError, match="centre must be 'empty' or 'mean'"):
+        check_options({"centre": "median"})
     with pytest.raises(ValueError, match="unknown head 'brand'"):
         check_options({"heads": "sku,brand"})
     with pytest.raises(ValueError, match="at most 2048"):

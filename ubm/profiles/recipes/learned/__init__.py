@@ -14,19 +14,30 @@ Columns, in order:
   ``url_dim`` (its url factors) at 0 by default to make room (1828 columns);
 * ``encoder.rep.<i>``: the representation (``dim``, 16);
 * ``encoder.churn``, ``encoder.conversion``: predicted no-purchase logits (``heads`` has ``binary``);
-* ``encoder.<kind>.<slot>``: predicted propensity of each value of the label list of
-  ``propensity_<kind>`` (``heads``: ``sku`` and ``new_sku`` by default, also ``category``,
-  ``price``; the list as :func:`ubm.profiles.recipes.universal.blocks.label_lists` gives it).
+* ``encoder.<kind>.level``, then ``encoder.<kind>.<slot>``: the mean predicted propensity
+  (logit) over the label list of ``propensity_<kind>``, then each listed value's minus that
+  mean (``heads``: ``sku`` and ``new_sku`` by default, also ``category``, ``price``; the list as
+  :func:`ubm.profiles.recipes.universal.blocks.label_lists` gives it). ``level=false`` exports
+  the raw slot scores without the level column.
 
-Defaults: 1828 + 16 + 2 + 200 = 2046 columns. ``-o top_urls=50 -o url_dim=64 -o dim=32
--o heads=binary`` keeps all of universal instead (2026 columns); BENCHMARKS.md ("learned")
-has both measured.
+Defaults: 1828 + 16 + 2 + 2 x 101 = 2048 columns. ``-o top_urls=50 -o url_dim=64 -o dim=32
+-o heads=binary`` keeps all of universal instead (2026 columns).
 
-Scaling: every encoder column is centred on the output for a client without events and divided
-by its standard deviation over the relevant clients (floor ``std_floor``), clipped to ``±clip``;
-so a client without events is the zero vector, as in the other blocks. The export streams over
-relevant clients in chunks of ``chunk`` (two passes: raw outputs, then scaling).
-``recipe_info["encoder"]`` records the validation loss per head after every epoch.
+Scaling: every encoder column is centred on its mean over the relevant clients
+(``centre="mean"``; ``"empty"`` centres on the output for a client without events instead),
+divided by its standard deviation over them (floor ``std_floor``) and clipped to ``±clip``; a
+client without events counts as the empty client's output in both statistics and is exported as
+the zero vector, as in the other blocks. Centring on the empty client, as
+the universal counts do, is wrong for scores: every client's sku logit sits far from the empty
+client's, and 200 such offsets make one large constant direction that the evaluation model's
+input layer and LayerNorm then spend their range on (measured in BENCHMARKS.md). For the same
+reason a listed head's common part (how much the client buys at all) is one ``level`` column,
+not a hundred correlated ones. The export streams over relevant clients in chunks of
+``chunk`` (two passes: raw outputs, then scaling).
+
+Each output group (representation, churn/conversion, each propensity head) comes from its own
+best training epoch (:mod:`.train`); ``recipe_info["encoder"]`` records the validation loss
+per head after every epoch, the selection scores and each group's kept epoch.
 """
 
 from __future__ import annotations
@@ -68,6 +79,8 @@ DEFAULTS: dict[str, Any] = {
     "threads": 1,
     "std_floor": 0.01,
     "clip": 10.0,
+    "centre": "mean",             # centre each encoder column on its mean over clients with events, or "empty"
+    "level": True,                # each listed head as its mean over the list ("level"), then each slot minus it
     "progress": True,
     "seed": 0,
 }
@@ -91,8 +104,12 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     if bad:
         raise ValueError(f"learned: unknown head {bad[0]!r} (heads: {', '.join(HEAD_CHOICES)})")
     opts["heads"] = ",".join(h for h in HEAD_CHOICES if h in heads)
-    if isinstance(opts["progress"], str):
-        opts["progress"] = opts["progress"].lower() in {"1", "true", "yes"}
+    for key in ("progress", "level"):
+        if isinstance(opts[key], str):
+            opts[key] = opts[key].lower() in {"1", "true", "yes"}
+        opts[key] = bool(opts[key])
+    if opts["centre"] not in ("empty", "mean"):
+        raise ValueError(f"learned: centre must be 'empty' or 'mean', got {opts['centre']!r}")
     if opts["base"] not in ("universal", "none"):
         raise ValueError(f"learned: base must be 'universal' or 'none', got {opts['base']!r}")
     small = [k for k in ("dim", "cut_days", "train_clients", "length", "candidates", "embed", "hidden",
@@ -118,7 +135,8 @@ def encoder_columns(opts: dict[str, Any]) -> list[str]:
     heads = opts["heads"].split(",") if opts["heads"] else []
     if "binary" in heads:
         cols += ["churn", "conversion"]
-    cols += [f"{kind}.{s}" for kind in heads if kind != "binary" for s in range(LIST_SIZE)]
+    level = ["level"] if opts["level"] else []
+    cols += [f"{kind}.{s}" for kind in heads if kind != "binary" for s in (*level, *range(LIST_SIZE))]
     return [f"encoder.{c}" for c in cols]
 
 

@@ -16,25 +16,44 @@ from ubm.profiles.recipes.universal.blocks import label_lists
 from ubm.profiles.writer import ColumnWriter
 
 
-def outputs(fitted: Fitted, clients: Clients, items: dict[str, Any], heads: list[str], batch: int) -> np.ndarray:
-    """Raw encoder columns (representation, then each exported head) for a chunk of clients."""
+def outputs(fitted: Fitted, clients: Clients, items: dict[str, Any], heads: list[str], batch: int,
+            level: bool = False) -> np.ndarray:
+    """Raw encoder columns (representation, then each exported head) for a chunk of clients.
+
+    With ``level``, a listed head is its mean score over the list, then each slot's score minus
+    that mean: the same information, but the part every slot shares (how much the client buys at
+    all) is one column instead of a hundred correlated ones."""
     import torch
 
-    model = fitted.model
-    model.eval()
+    for m in fitted.models.values():
+        m.eval()
     stats = torch.from_numpy(((clients.stats - fitted.mean) / fitted.std).astype(np.float32))
     rows, event, age = (torch.from_numpy(a) for a in (clients.rows, clients.event, clients.age))
     parts = []
     with torch.no_grad():
         for s in range(0, len(clients), batch):
             sl = slice(s, s + batch)
-            rep = model.encode(stats[sl], rows[sl], event[sl], age[sl])
-            cols = [rep]
+            reps: dict[int, Any] = {}  # one encoder pass per distinct model (groups may share an epoch)
+
+            def encoded(group: str):
+                m = fitted.models[group]
+                if id(m) not in reps:
+                    reps[id(m)] = m.encode(stats[sl], rows[sl], event[sl], age[sl])
+                return m, reps[id(m)]
+
+            cols = [encoded("rep")[1]]
             if "binary" in heads:
-                cols.append(model.binary(rep))
+                m, rep = encoded("binary")
+                cols.append(m.binary(rep))
             for kind in heads:
                 if kind != "binary":
-                    cols.append(_padded(model.scores(rep, kind, model.candidates(kind, items[kind])), LIST_SIZE))
+                    m, rep = encoded(kind)
+                    scores = m.scores(rep, kind, m.candidates(kind, items[kind]))
+                    if level:
+                        mean = scores.mean(dim=1, keepdim=True)
+                        cols.append(mean)
+                        scores = scores - mean
+                    cols.append(_padded(scores, LIST_SIZE))
             parts.append(torch.cat(cols, dim=1).numpy().astype(np.float64))
     return np.concatenate(parts) if parts else np.zeros((0, 0))
 
@@ -69,23 +88,31 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
     with deterministic(opts["threads"], opts["seed"]):
         items = {k: torch.from_numpy(candidate_index(k, lists[f"propensity_{k}"], catalog))
                  for k in heads if k != "binary"}
-        empty = outputs(fitted, empty_client(len(fitted.mean), opts["length"], catalog), items, heads, 1)[0]
+        empty = outputs(fitted, empty_client(len(fitted.mean), opts["length"], catalog), items, heads, 1,
+                        opts["level"])[0]
         width = len(empty)
         total, squares = np.zeros(width), np.zeros(width)
+        active = np.zeros(n, dtype=bool)
         for lo in range(0, n, opts["chunk"]):
             hi = min(n, lo + opts["chunk"])
             chunk = fetch_clients(data, end, lo, hi, opts["length"], catalog)
-            x = outputs(fitted, chunk, items, heads, opts["batch"]) - empty
+            x = outputs(fitted, chunk, items, heads, opts["batch"], opts["level"]) - empty
             x[~chunk.active] = 0.0  # exactly: a batch of one and a batch of many round differently
+            active[lo:hi] = chunk.active
             total += x.sum(axis=0)
             squares += (x * x).sum(axis=0)
             out.scatter(rows_of[lo:hi], col, x.astype(np.float32))
+    # over every relevant client, a client without events counting as the empty client's output
     mean = total / max(n, 1)
     std = np.sqrt(np.maximum(squares / max(n, 1) - mean * mean, 0.0))
     scale = np.maximum(std, opts["std_floor"])
+    # "mean": a column's offset from the empty client is the same for nearly every client, and a
+    # hundred such offsets form one large constant direction in the evaluation model's input
+    centre = mean.astype(np.float32) if opts["centre"] == "mean" else np.zeros(width, np.float32)
     for lo in range(0, n, opts["chunk"]):
         hi = min(n, lo + opts["chunk"])
-        x = out.array[rows_of[lo:hi], col:col + width].astype(np.float32) / scale
+        x = (out.array[rows_of[lo:hi], col:col + width].astype(np.float32) - centre) / scale
+        x[~active[lo:hi]] = 0.0  # a client without events stays the zero vector
         out.scatter(rows_of[lo:hi], col, np.clip(x, -opts["clip"], opts["clip"]))
     return {"lists": {k: sources[f"propensity_{k}"] for k in heads if k != "binary"},
             "column_std": {"min": float(std.min()) if width else 0.0, "max": float(std.max()) if width else 0.0}}

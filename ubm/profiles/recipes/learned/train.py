@@ -4,8 +4,11 @@ The input window is cut ``cut_days`` before its end. A sample of clients with an
 the cut (relevant or not, at most ``train_clients``) gives the training rows: inputs from their
 events before the cut, targets from their purchases at or after it. ``validation`` of the sample
 is held out; the loss of each head on it is reported after every epoch, with the mean over heads
-of loss / (loss of predicting the training base rate), and the epoch with the lowest such mean
-is kept (a plain sum would be churn's and conversion's alone: a propensity cell's loss is ~1e-4).
+of loss / (loss of predicting the training base rate). Heads overfit at different epochs (churn,
+with ~10 k clients, within two or three; the sku head later), so each exported output comes from
+its own best epoch: the representation from the epoch with the lowest mean over heads (a plain sum
+would be churn's and conversion's alone: a propensity cell's loss is ~1e-4), the churn and
+conversion logits from the lowest mean of those two, each propensity head from its own lowest.
 Determinism: a fixed torch thread count, torch's
 deterministic algorithms, seeded initialisation and shuffling in a forked RNG (the caller's
 global torch state is left as it was).
@@ -49,13 +52,30 @@ def deterministic(threads: int, seed: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(det_before)
 
 
+GROUPS = ("rep", "binary", *KINDS)  # exported outputs that each keep their own best epoch
+
+
 @dataclass
 class Fitted:
-    model: Encoder
+    models: dict[str, Encoder]  # per output group (GROUPS): the encoder at that group's best epoch
     mean: np.ndarray           # statistics normalisation (training sample)
     std: np.ndarray
     history: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> Encoder:
+        return self.models["rep"]
+
+
+def group_scores(relative: dict[str, float]) -> dict[str, float]:
+    """Selection score of each output group from the heads' validation loss / base-rate loss."""
+    out = {"rep": float(np.mean(list(relative.values())))}
+    binary = [relative[k] for k in ("churn", "conversion") if k in relative]
+    if binary:
+        out["binary"] = float(np.mean(binary))
+    out.update({k: relative[k] for k in KINDS if k in relative})
+    return out
 
 
 def candidate_index(kind: str, values: np.ndarray, catalog: Catalog) -> np.ndarray:
@@ -157,7 +177,7 @@ def fit(data: Data, catalog: Catalog, cut: dt.datetime, opts: dict[str, Any],
         optim = torch.optim.Adam(model.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
         gen = torch.Generator().manual_seed(opts["seed"])
         train_t, val_t = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
-        best, best_loss = copy.deepcopy(model.state_dict()), float("inf")
+        best: dict[str, tuple[float, int, dict[str, Any]]] = {}
         for epoch in range(1, opts["epochs"] + 1):
             epoch_timer = Timer()
             model.train()
@@ -171,21 +191,32 @@ def fit(data: Data, catalog: Catalog, cut: dt.datetime, opts: dict[str, Any],
                 optim.step()
                 total, batches = total + float(loss.detach()), batches + 1
             val = evaluate(model, t, val_t, items, opts["batch"])
-            # each head's loss relative to its base rate's, averaged: every head counts the same
-            score = float(np.mean([v / max(facts["validation_constant"][k], 1e-12) for k, v in val.items()]))
+            # each head's loss relative to its base rate's: every head counts the same
+            groups = group_scores({k: v / max(facts["validation_constant"][k], 1e-12) for k, v in val.items()})
+            score = groups["rep"]
             history.append({"epoch": epoch, "train_loss": round(total / max(batches, 1), 5),
                             "relative_validation": round(score, 5),
+                            "selection": groups,  # what each output group's best epoch is chosen by
                             "validation": {k: float(f"{v:.5g}") for k, v in val.items()},
                             "seconds": round(epoch_timer.seconds, 2)})
             say(f"learned: epoch {epoch}/{opts['epochs']} train {total / max(batches, 1):.4f} validation "
                 + " ".join(f"{k} {v:.4g}" for k, v in val.items())
                 + f"; relative to base rate {score:.4f} ({epoch_timer.seconds:.1f}s)")
-            if n_val == 0 or score < best_loss:
-                best, best_loss = copy.deepcopy(model.state_dict()), score
-                facts["best_epoch"] = epoch
-        model.load_state_dict(best)
+            for group, value in groups.items():
+                if n_val == 0 or group not in best or value < best[group][0]:
+                    best[group] = (value, epoch, copy.deepcopy(model.state_dict()))
+    models, by_epoch = {}, {}
+    for group in GROUPS:
+        # groups without a head (no list of that kind) follow the representation
+        _, epoch, state = best.get(group, best["rep"])
+        if epoch not in by_epoch:
+            by_epoch[epoch] = copy.deepcopy(model)
+            by_epoch[epoch].load_state_dict(state)
+        models[group] = by_epoch[epoch]  # groups with the same best epoch share one encoder
+    facts["best_epoch"] = best["rep"][1]
+    facts["best_epochs"] = {g: best[g][1] for g in GROUPS if g in best}
     facts["train_seconds"] = round(timer.seconds, 2)
-    return Fitted(model, mean, std, history, facts)
+    return Fitted(models, mean, std, history, facts)
 
 
 def evaluate(model: Encoder, t: dict[str, Any], idx, items: dict[str, Any], batch: int) -> dict[str, float]:
