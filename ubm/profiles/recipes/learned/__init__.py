@@ -184,7 +184,7 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
     catalog = load_catalog(data, cut, opts["vocabulary"])
     fitted = fit(data, catalog, cut, opts, say)
     end = ref + dt.timedelta(seconds=1)  # the whole window, its last event included
-    export_facts = encode_relevant(data, fitted, catalog, end, len(clients), opts, out, col)
+    export_facts = encode_relevant(data, fitted, catalog, end, len(clients), opts, out, col, say)
     info["encoder"] = {**fitted.facts, "epochs": fitted.history, **export_facts,
                        "ref_ts": str(ref), "seconds": round(timer.seconds, 2)}
     return info

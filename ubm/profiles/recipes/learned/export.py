@@ -1,10 +1,10 @@
 """The exported block of the ``learned`` recipe: the trained encoder run over each relevant client's
-whole window, streamed over chunks of clients, centred on a client without events and scaled."""
+whole window, streamed over chunks of clients, centred and scaled."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from ubm.profiles.recipes.learned.prep import Catalog, Clients, fetch_clients, u
 from ubm.profiles.recipes.learned.train import Fitted, candidate_index, deterministic
 from ubm.profiles.recipes.universal.blocks import label_lists
 from ubm.profiles.writer import ColumnWriter
+from ubm.util import Timer
 
 
 def outputs(fitted: Fitted, clients: Clients, items: dict[str, Any], heads: list[str], batch: int,
@@ -75,8 +76,11 @@ def empty_client(n_stats: int, length: int, catalog: Catalog) -> Clients:
 
 
 def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.datetime, n: int,
-                    opts: dict[str, Any], out: ColumnWriter, col: int) -> dict[str, Any]:
+                    opts: dict[str, Any], out: ColumnWriter, col: int,
+                    say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     import torch
+
+    seconds = {"sql": 0.0, "model": 0.0, "scale": 0.0}
 
     heads = opts["heads"].split(",") if opts["heads"] else []
     lists, sources = label_lists(data, LIST_SIZE)
@@ -95,13 +99,20 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
         active = np.zeros(n, dtype=bool)
         for lo in range(0, n, opts["chunk"]):
             hi = min(n, lo + opts["chunk"])
+            timer = Timer()
             chunk = fetch_clients(data, end, lo, hi, opts["length"], catalog)
+            seconds["sql"] += timer.seconds
+            timer = Timer()
             x = outputs(fitted, chunk, items, heads, opts["batch"], opts["level"]) - empty
+            seconds["model"] += timer.seconds
             x[~chunk.active] = 0.0  # exactly: a batch of one and a batch of many round differently
             active[lo:hi] = chunk.active
             total += x.sum(axis=0)
             squares += (x * x).sum(axis=0)
             out.scatter(rows_of[lo:hi], col, x.astype(np.float32))
+            say(f"learned: encoded {hi:,} of {n:,} relevant clients "
+                f"(SQL {seconds['sql']:.1f}s, encoder {seconds['model']:.1f}s)")
+    timer = Timer()
     # over every relevant client, a client without events counting as the empty client's output
     mean = total / max(n, 1)
     std = np.sqrt(np.maximum(squares / max(n, 1) - mean * mean, 0.0))
@@ -114,5 +125,7 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
         x = (out.array[rows_of[lo:hi], col:col + width].astype(np.float32) - centre) / scale
         x[~active[lo:hi]] = 0.0  # a client without events stays the zero vector
         out.scatter(rows_of[lo:hi], col, np.clip(x, -opts["clip"], opts["clip"]))
-    return {"lists": {k: sources[f"propensity_{k}"] for k in heads if k != "binary"},
+    seconds["scale"] = timer.seconds
+    return {"export_seconds": {k: round(v, 2) for k, v in seconds.items()},
+            "lists": {k: sources[f"propensity_{k}"] for k in heads if k != "binary"},
             "column_std": {"min": float(std.min()) if width else 0.0, "max": float(std.max()) if width else 0.0}}
