@@ -48,7 +48,8 @@ class ColumnWriter:
             self.array.flush()
         self.array = np.empty((0, len(self.names)), dtype=np.float16)
 
-    def _convert(self, values: np.ndarray, col: int) -> np.ndarray:
+    def convert(self, values: np.ndarray, col: int) -> np.ndarray:
+        """``values`` for columns col.. as this writer stores them (float16; NaN refused, overflow clipped)."""
         values = np.asarray(values)
         if values.dtype.kind == "f" and np.isnan(values).any():
             bad = int(np.isnan(values).any(axis=0).argmax()) if values.ndim == 2 else 0
@@ -70,7 +71,7 @@ class ColumnWriter:
             values = values[:, None]
         if values.shape[0] != self.n_rows or col < 0 or col + values.shape[1] > self.array.shape[1]:
             raise ValueError(f"block {values.shape} does not fit at column {col} of {self.array.shape}")
-        self.array[:, col:col + values.shape[1]] = self._convert(values, col)
+        self.array[:, col:col + values.shape[1]] = self.convert(values, col)
 
     def scatter(self, rows: np.ndarray, col: int, values: np.ndarray) -> None:
         """Write ``values`` (len(rows), k) into the given rows, columns col .. col+k-1."""
@@ -79,7 +80,7 @@ class ColumnWriter:
             values = values[:, None]
         if col < 0 or col + values.shape[1] > self.array.shape[1]:
             raise ValueError(f"block {values.shape} does not fit at column {col} of {self.array.shape}")
-        self.array[np.asarray(rows, dtype=np.int64), col:col + values.shape[1]] = self._convert(values, col)
+        self.array[np.asarray(rows, dtype=np.int64), col:col + values.shape[1]] = self.convert(values, col)
 
 
 def warn_overflow(writer: ColumnWriter) -> None:
@@ -131,7 +132,7 @@ class SpooledColumnWriter(ColumnWriter):
         if values.shape[1] == 0:
             return
         part = self.spool_dir / f"{len(self._parts):05d}.f16"
-        block = np.ascontiguousarray(self._convert(values, col))
+        block = np.ascontiguousarray(self.convert(values, col))
         block.tofile(part)
         self._parts.append((col, values.shape[1], part))
         self.spooled_bytes += block.nbytes

@@ -199,4 +199,5 @@ register(Recipe(
     columns=learned_columns,
     build=build,
     check=check_options,
+    spooled=True,  # universal's blocks and the encoder's are written full height
 ))
