@@ -13,7 +13,7 @@ from typing import Callable
 
 import click
 
-from ubm.clikit import command_group, make_settings, settings_options
+from ubm.clikit import command_group, key_values, make_settings, settings_options
 from ubm.contract import MAX_COLUMNS
 from ubm.data.io import DataError
 
@@ -139,12 +139,7 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
 
     from ubm.profiles.features import export_features
 
-    options: dict = {"windows": windows, "top_n": top_n}
-    for item in extra:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.UsageError(f"--option expects KEY=VALUE, got {item!r}")
-        options[key.strip()] = value.strip()
+    options: dict = {"windows": windows, "top_n": top_n, **key_values(extra, "--option")}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -15,7 +15,7 @@ import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import click
 
@@ -50,17 +50,27 @@ def _temp_dir(ctx: click.Context, param: click.Parameter, value: Path | None) ->
 ENGINE_KEY = "ubm.engine"  # click context: the engine options, read by make_settings
 
 
+def key_values(pairs: Iterable[str], option: str, *, strip_values: bool = True) -> dict[str, str]:
+    """The KEY=VALUE items of a repeatable option, in order; a malformed item or a key given twice
+    is a usage error naming the option (exit 2)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"'{pair}' must look like key=value", param_hint=option)
+        if key in out:
+            raise click.BadParameter(f"'{key}' is given twice", param_hint=option)
+        out[key] = value.strip() if strip_values else value
+    return out
+
+
 def _engine_options(func: Callable) -> Callable:
     """--engine, --master, --spark-conf: kept on the click context for make_settings."""
     @functools.wraps(func)
     def wrapper(*args: Any, engine: str, master: str | None, spark_conf: tuple[str, ...], **kwargs: Any) -> Any:
-        pairs = []
-        for pair in spark_conf:
-            key, sep, value = pair.partition("=")
-            if not sep or not key.strip():
-                raise click.BadParameter(f"'{pair}' must look like key=value", param_hint="--spark-conf")
-            pairs.append((key.strip(), value.strip()))
-        click.get_current_context().meta[ENGINE_KEY] = (engine, master, tuple(pairs))
+        pairs = tuple(key_values(spark_conf, "--spark-conf").items())
+        click.get_current_context().meta[ENGINE_KEY] = (engine, master, pairs)
         return func(*args, **kwargs)
     wrapper = click.option("--spark-conf", multiple=True, metavar="KEY=VALUE",
                            help="Spark setting (repeatable), e.g. spark.executor.memory=8g")(wrapper)

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ubm.clikit import command_group, make_settings, settings_options
+from ubm.clikit import command_group, key_values, make_settings, settings_options
 from ubm.data import sql
 from ubm.data.io import DataError, open_data
 from ubm.util import atomic_path
@@ -19,21 +19,9 @@ from ubm.util import atomic_path
 USAGE_ERROR = 2
 
 
-def _parse_kv(pairs: tuple[str, ...], what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise sql.TemplateError(f"{what} '{pair}' must look like name=value")
-        key, value = pair.split("=", 1)
-        if key.strip() in out:
-            raise sql.TemplateError(f"{what} '{key.strip()}' is given twice")
-        out[key.strip()] = value
-    return out
-
-
 def _parse_structure(pairs: tuple[str, ...]) -> dict:
     out = {}
-    for key, value in _parse_kv(pairs, "--set").items():
+    for key, value in key_values(pairs, "--set", strip_values=False).items():
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -99,7 +87,7 @@ def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
         settings = make_settings(threads, memory_limit, temp_dir)
         engine = settings.engine
         data = open_data(data_dir, window=window, settings=settings)
-        rel = sql.run_standalone(data, name, _parse_kv(params, "--param"), _parse_structure(structure))
+        rel = sql.run_standalone(data, name, key_values(params, "--param", strip_values=False), _parse_structure(structure))
         if rel is None:
             click.echo(f"{name}: statement executed", err=True)
             return
