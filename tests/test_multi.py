@@ -280,8 +280,8 @@ def test_cli_bad_device_is_one_line(prepared, tmp_path):
     result = CliRunner().invoke(main, [
         "train", "--data-dir", str(prepared), "--embeddings-dir", str(prepared / "entry"),
         "--labels", str(prepared / "labels"), "--out", str(tmp_path / "run"), "--devices", "cpu,cuda:0", "--quiet"])
-    assert result.exit_code == 1
-    assert "cuda:0 requested but this machine has 0 CUDA device(s)" in result.output
+    assert result.exit_code == 2  # a usage error, found before any work
+    assert "--devices" in result.output and "cuda:0 requested but this machine has 0 CUDA device(s)" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "run" / "scores.json").exists()
 
 

@@ -203,7 +203,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool, no_predictions: bool,
           ci: bool, resamples: int, level: float, seed: int, blocks: int,
           threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.evaluation.train import evaluate, format_scores, resolve_tasks
+    from ubm.evaluation.train import evaluate, format_scores, parse_devices, resolve_tasks
 
     if ci and no_predictions:
         raise click.UsageError("--ci needs the stored predictions; drop --no-predictions")
@@ -211,12 +211,11 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
     if labels is not None and not (labels / "summary.json").is_file():
         raise click.BadParameter(f"{labels} is not a labels directory written by `ubm targets` "
                                  "(no summary.json)", param_hint="--labels")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise click.BadParameter("CUDA is not available on this machine; use --device cpu or auto",
-                                     param_hint="--device")
+    try:
+        parse_devices(devices, device)  # refused here as a usage error, before any work
+    except DataError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--devices: "),
+                                 param_hint="--devices" if devices else "--device") from None
     try:
         result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
                           devices=devices, engine=trainer, resume=resume, graphs=cuda_graphs,

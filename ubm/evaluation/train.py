@@ -195,7 +195,8 @@ def parse_devices(devices: str | list[str] | None, device: str) -> list[str]:
         if dev.type == "cuda":
             count = torch.cuda.device_count() if torch.cuda.is_available() else 0
             if (dev.index or 0) >= count:
-                raise DataError(f"--devices: {item} requested but this machine has {count} CUDA device(s)")
+                raise DataError(f"--devices: {item} requested but this machine has {count} CUDA device(s); "
+                                "use cpu or auto")
         elif dev.type != "cpu":
             raise DataError(f"--devices: unsupported device {item!r} (cpu, cuda, cuda:N)")
         out.append(item)
