@@ -132,3 +132,26 @@ def test_unreadable_files(tmp_path):
     np.save(root / "input" / "relevant_clients.npy", np.zeros((2, 2)))
     with pytest.raises(DataError, match="relevant_clients.npy: expected a 1-D integer array"):
         open_data(root)
+
+
+def test_memory_share_lowers_duckdbs_limit_for_the_block_and_puts_it_back():
+    import duckdb
+
+    from ubm.data.engine import DuckDBEngine, setting_bytes
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '1GiB'")
+    con.execute("SET allocator_background_threads = false")
+
+    def settings() -> tuple[int | None, str]:
+        limit, threads = con.execute("SELECT current_setting('memory_limit'), "
+                                     "current_setting('allocator_background_threads')").fetchall()[0]
+        return setting_bytes(str(limit)), str(threads).lower()
+
+    before = settings()
+    assert before == (2**30, "false")
+    with DuckDBEngine(con).memory_share(0.25):
+        assert settings() == (2**28, "true")  # a quarter of 1 GiB, freed memory purged in the background
+    assert settings() == before
+    assert setting_bytes("3.7 GiB") == int(3.7 * 2**30) and setting_bytes("lots") is None
+    con.close()

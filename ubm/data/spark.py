@@ -19,8 +19,9 @@ from __future__ import annotations
 import io as _io
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -158,6 +159,11 @@ class SparkEngine:
     def is_text(self, view: str, column: str) -> bool:
         field = next(f for f in self.spark.table(view).schema.fields if f.name == column)
         return _spark_type(field) == "StringType"
+
+    @contextmanager
+    def memory_share(self, share: float) -> Iterator[None]:
+        """Spark's memory is set by its own configuration (--spark-conf): nothing to lower here."""
+        yield
 
     def close(self) -> None:
         for name in sorted(self.views):

@@ -60,9 +60,7 @@ memory as it finishes; ``columns.json`` records them under ``recipe_info["blocks
 
 from __future__ import annotations
 
-import re
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -80,42 +78,10 @@ REQUIRED_VIEWS = (*EVENT_TYPES, "product_properties", "relevant_clients")
 
 
 DUCKDB_SHARE = 0.5  # of the connection's memory limit; the rest is for the blocks' arrays and PyTorch
-_UNITS = {"bytes": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
-
-
-def _setting_bytes(text: str) -> int | None:
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", text)
-    return int(float(match[1]) * _UNITS[match[2]]) if match and match[2] in _UNITS else None
-
-
-@contextmanager
-def bounded_duckdb(data: Data) -> Iterator[None]:
-    """While the recipe runs, DuckDB gets ``DUCKDB_SHARE`` of its memory limit (``--memory-limit``
-    then bounds the whole export, not DuckDB alone) and purges freed memory in the background
-    (else its allocator keeps the pages of a finished query resident: 1.3 GB after the url
-    interactions at full size)."""
-    con = data.con
-    if con is None:  # another engine (Spark) runs the SQL elsewhere, under its own settings
-        yield
-        return
-    limit, threads = con.execute("SELECT current_setting('memory_limit'), "
-                                 "current_setting('allocator_background_threads')").fetchone()
-    size = _setting_bytes(str(limit))
-    if size:
-        con.execute("SET memory_limit = $m", {"m": f"{int(size * DUCKDB_SHARE) >> 20}MiB"})
-    con.execute("SET allocator_background_threads = true")
-    try:
-        yield
-    finally:
-        if size:
-            con.execute("SET memory_limit = $m", {"m": f"{size >> 20}MiB"})
-        con.execute("SET allocator_background_threads = $t", {"t": str(threads).lower() == "true"})
-
-
 def build(data: Data, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]:
     """Compute every block and write it to ``out``; returns facts for ``columns.json``."""
-    with bounded_duckdb(data):
+    # --memory-limit then bounds the whole export, not DuckDB alone
+    with data.engine.memory_share(DUCKDB_SHARE):
         return _build(data, opts, out)
 
 
