@@ -87,7 +87,8 @@ def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
         settings = make_settings(threads, memory_limit, temp_dir)
         engine = settings.engine
         data = open_data(data_dir, window=window, settings=settings)
-        rel = sql.run_standalone(data, name, key_values(params, "--param", strip_values=False), _parse_structure(structure))
+        rel = sql.run_standalone(data, name, key_values(params, "--param", strip_values=False),
+                                 _parse_structure(structure))
         if rel is None:
             click.echo(f"{name}: statement executed", err=True)
             return

@@ -79,7 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "threads": 1,
     "std_floor": 0.01,
     "clip": 10.0,
-    "centre": "mean",             # centre each encoder column on its mean over clients with events, or "empty"
+    "centre": "mean",             # centre each encoder column on its mean over the relevant clients, or "empty"
     "level": True,                # each listed head as its mean over the list ("level"), then each slot minus it
     "progress": True,
     "seed": 0,

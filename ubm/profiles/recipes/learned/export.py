@@ -28,7 +28,11 @@ def outputs(fitted: Fitted, clients: Clients, items: dict[str, Any], heads: list
     all) is one column instead of a hundred correlated ones."""
     import torch
 
-    for m in fitted.models.values():
+    listed = [kind for kind in heads if kind != "binary"]
+    groups = ["rep", *(["binary"] if "binary" in heads else []), *listed]
+    used = {group: fitted.models[group] for group in groups}
+    distinct = {id(m): m for m in used.values()}  # groups that kept the same epoch share one model
+    for m in distinct.values():
         m.eval()
     stats = torch.from_numpy(((clients.stats - fitted.mean) / fitted.std).astype(np.float32))
     rows, event, age = (torch.from_numpy(a) for a in (clients.rows, clients.event, clients.age))
@@ -36,27 +40,18 @@ def outputs(fitted: Fitted, clients: Clients, items: dict[str, Any], heads: list
     with torch.no_grad():
         for s in range(0, len(clients), batch):
             sl = slice(s, s + batch)
-            reps: dict[int, Any] = {}  # one encoder pass per distinct model (groups may share an epoch)
-
-            def encoded(group: str):
-                m = fitted.models[group]
-                if id(m) not in reps:
-                    reps[id(m)] = m.encode(stats[sl], rows[sl], event[sl], age[sl])
-                return m, reps[id(m)]
-
-            cols = [encoded("rep")[1]]
+            encoded = {key: m.encode(stats[sl], rows[sl], event[sl], age[sl]) for key, m in distinct.items()}
+            cols = [encoded[id(used["rep"])]]
             if "binary" in heads:
-                m, rep = encoded("binary")
-                cols.append(m.binary(rep))
-            for kind in heads:
-                if kind != "binary":
-                    m, rep = encoded(kind)
-                    scores = m.scores(rep, kind, m.candidates(kind, items[kind]))
-                    if level:
-                        mean = scores.mean(dim=1, keepdim=True)
-                        cols.append(mean)
-                        scores = scores - mean
-                    cols.append(_padded(scores, LIST_SIZE))
+                cols.append(used["binary"].binary(encoded[id(used["binary"])]))
+            for kind in listed:
+                m = used[kind]
+                scores = m.scores(encoded[id(m)], kind, m.candidates(kind, items[kind]))
+                if level:
+                    mean = scores.mean(dim=1, keepdim=True)
+                    cols.append(mean)
+                    scores = scores - mean
+                cols.append(_padded(scores, LIST_SIZE))
             parts.append(torch.cat(cols, dim=1).numpy().astype(np.float64))
     return np.concatenate(parts) if parts else np.zeros((0, 0))
 

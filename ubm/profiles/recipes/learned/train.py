@@ -177,7 +177,8 @@ def fit(data: Data, catalog: Catalog, cut: dt.datetime, opts: dict[str, Any],
         optim = torch.optim.Adam(model.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
         gen = torch.Generator().manual_seed(opts["seed"])
         train_t, val_t = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
-        best: dict[str, tuple[float, int, dict[str, Any]]] = {}
+        best: dict[str, tuple[float, int]] = {}  # group -> (selection score, epoch)
+        states: dict[int, dict[str, Any]] = {}   # epoch -> weights, for the epochs some group keeps
         for epoch in range(1, opts["epochs"] + 1):
             epoch_timer = Timer()
             model.train()
@@ -202,17 +203,19 @@ def fit(data: Data, catalog: Catalog, cut: dt.datetime, opts: dict[str, Any],
             say(f"learned: epoch {epoch}/{opts['epochs']} train {total / max(batches, 1):.4f} validation "
                 + " ".join(f"{k} {v:.4g}" for k, v in val.items())
                 + f"; relative to base rate {score:.4f} ({epoch_timer.seconds:.1f}s)")
-            for group, value in groups.items():
-                if n_val == 0 or group not in best or value < best[group][0]:
-                    best[group] = (value, epoch, copy.deepcopy(model.state_dict()))
-    models, by_epoch = {}, {}
-    for group in GROUPS:
-        # groups without a head (no list of that kind) follow the representation
-        _, epoch, state = best.get(group, best["rep"])
-        if epoch not in by_epoch:
-            by_epoch[epoch] = copy.deepcopy(model)
-            by_epoch[epoch].load_state_dict(state)
-        models[group] = by_epoch[epoch]  # groups with the same best epoch share one encoder
+            improved = [g for g, v in groups.items() if n_val == 0 or g not in best or v < best[g][0]]
+            for group in improved:
+                best[group] = (groups[group], epoch)
+            if improved:  # one copy of the weights, however many groups keep this epoch
+                states[epoch] = copy.deepcopy(model.state_dict())
+            states = {e: w for e, w in states.items() if e in {kept for _, kept in best.values()}}
+    by_epoch = {}
+    for epoch, weights in states.items():
+        by_epoch[epoch] = copy.deepcopy(model)
+        by_epoch[epoch].load_state_dict(weights)
+    # groups with the same best epoch share one encoder; groups without a head (no list of that
+    # kind) follow the representation
+    models = {group: by_epoch[best.get(group, best["rep"])[1]] for group in GROUPS}
     facts["best_epoch"] = best["rep"][1]
     facts["best_epochs"] = {g: best[g][1] for g in GROUPS if g in best}
     facts["train_seconds"] = round(timer.seconds, 2)
