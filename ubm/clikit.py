@@ -75,9 +75,11 @@ def _engine_options(func: Callable) -> Callable:
     wrapper = click.option("--spark-conf", multiple=True, metavar="KEY=VALUE",
                            help="Spark setting (repeatable), e.g. spark.executor.memory=8g")(wrapper)
     wrapper = click.option("--master", default=None,
-                           help="Spark master: local[N] (default local[2]), spark://host:7077, sc://host (Spark Connect)")(wrapper)
+                           help="Spark master: local[N] (default local[2]), spark://host:7077, "
+                                "sc://host (Spark Connect)")(wrapper)
     return click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
-                        help="where the SQL runs; spark needs pip install 'ubm[spark]' (README: Beyond one machine)")(wrapper)
+                        help="where the SQL runs; spark needs pip install 'ubm[spark]' "
+                             "(README: Beyond one machine)")(wrapper)
 
 
 def settings_options(func: Callable) -> Callable:

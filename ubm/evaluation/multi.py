@@ -189,6 +189,12 @@ class _TaskRun:
         self.model.zero_grad(set_to_none=True)
         self.model.train()
 
+    def _eager_logits(self, s: int) -> torch.Tensor:
+        """The batch at ``s`` through the model without a graph (the tail batch, or no graphs), as float32."""
+        with self.autocast():
+            logits = self.model(self.x[s : s + self.batch_size].float())
+        return logits.float()
+
     def begin_train(self) -> None:
         self.model.train()
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.dev)
@@ -198,9 +204,7 @@ class _TaskRun:
         if self.graphs is not None and s + bs <= self.n:
             loss = self.graphs.train_step(s)
         else:
-            with self.autocast():
-                logits = self.model(self.x[s : s + bs].float())
-            loss = F.binary_cross_entropy_with_logits(logits.float(), self.ytr[s : s + bs])
+            loss = F.binary_cross_entropy_with_logits(self._eager_logits(s), self.ytr[s : s + bs])
             self.optimiser.zero_grad(set_to_none=True)
             loss.backward()
         self.optimiser.step()
@@ -216,9 +220,7 @@ class _TaskRun:
         if self.graphs is not None and s + bs <= self.n:
             logits = self.graphs.val_step(s)
         else:
-            with self.autocast():
-                logits = self.model(self.x[s : s + bs].float())
-            logits = logits.float()
+            logits = self._eager_logits(s)
         self.metrics.update(logits, self.yva[s : s + bs])
         self.val_logits[s : s + bs] = logits
 
