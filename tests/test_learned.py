@@ -159,7 +159,7 @@ def test_level_splits_a_listed_head_without_losing_it(data_dir):
     from ubm.profiles.recipes.learned.prep import fetch_clients, load_catalog
     from ubm.profiles.recipes.learned.train import candidate_index, fit
 
-    opts = check_options({**FAST, "level": True, "centre": "mean"})
+    opts = check_options({**FAST, "level": "true", "centre": "mean"})
     data = open_data(data_dir, window="input", settings=SETTINGS)
     try:
         end = dt.datetime.fromisoformat(str(data.con.execute(
@@ -174,7 +174,7 @@ def test_level_splits_a_listed_head_without_losing_it(data_dir):
         listed = np.unique(pq.read_table(data_dir / "input" / "product_buy.parquet").column("sku").to_numpy())[:7]
         items = {"sku": torch.from_numpy(candidate_index("sku", listed, catalog))}
         plain = outputs(fitted, chunk, items, ["sku"], 16)
-        split = outputs(fitted, chunk, items, ["sku"], 16, level=True)
+        split = outputs(fitted, chunk, items, ["sku"], 16, level=("sku",))
     finally:
         data.close()
     dim = opts["dim"]
@@ -214,11 +214,17 @@ def test_default_width_and_options():
     assert len(names) <= MAX_COLUMNS and len(set(names)) == len(names)
     assert len(names) == 1828 + 16 + 2 + 202  # universal without its url blocks, the encoder's columns
     assert names[-202:] == [f"encoder.{k}.{s}" for k in ("sku", "new_sku") for s in ("level", *range(100))]
+    assert opts["level"] == "category,sku,new_sku,price"
+    raw_new = encoder_columns(check_options({**opts, "level": "sku"}))
+    assert raw_new[-100:] == [f"encoder.new_sku.{s}" for s in range(100)]  # the new-sku slots raw
     assert len(get_recipe("learned").columns(
         check_options({"top_urls": 50, "url_dim": 64, "dim": 32, "heads": "binary"}))) == 1992 + 32 + 2
     assert len(encoder_columns(check_options({"base": "none", "heads": "binary,category,sku,new_sku,price",
                                               "dim": 8}))) == 414
     assert len(encoder_columns(check_options({"base": "none", "heads": "sku", "dim": 8, "level": "false"}))) == 108
+    assert check_options({"level": "new_sku,sku"})["level"] == "sku,new_sku"
+    with pytest.raises(ValueError, match="level lists 'churn'"):
+        check_options({"level": "churn"})
     with pytest.raises(ValueError, match="centre must be 'empty' or 'mean'"):
         check_options({"centre": "median"})
     with pytest.raises(ValueError, match="unknown head 'brand'"):

@@ -14,11 +14,12 @@ Columns, in order:
   ``url_dim`` (its url factors) at 0 by default to make room (1828 columns);
 * ``encoder.rep.<i>``: the representation (``dim``, 16);
 * ``encoder.churn``, ``encoder.conversion``: predicted no-purchase logits (``heads`` has ``binary``);
-* ``encoder.<kind>.level``, then ``encoder.<kind>.<slot>``: the mean predicted propensity
-  (logit) over the label list of ``propensity_<kind>``, then each listed value's minus that
-  mean (``heads``: ``sku`` and ``new_sku`` by default, also ``category``, ``price``; the list as
-  :func:`ubm.profiles.recipes.universal.blocks.label_lists` gives it). ``level=false`` exports
-  the raw slot scores without the level column.
+* ``encoder.<kind>.<slot>``: each listed value's predicted propensity (logit) over the label
+  list of ``propensity_<kind>`` (``heads``: ``sku`` and ``new_sku`` by default, also
+  ``category``, ``price``; the list as :func:`ubm.profiles.recipes.universal.blocks.label_lists`
+  gives it). A head named in ``level`` (``true``, the default: every listed head; ``false``:
+  none; or a list such as ``sku``) is ``encoder.<kind>.level``, the mean logit over the list,
+  then each slot minus it.
 
 Defaults: 1828 + 16 + 2 + 2 x 101 = 2048 columns. ``-o top_urls=50 -o url_dim=64 -o dim=32
 -o heads=binary`` keeps all of universal instead (2026 columns).
@@ -80,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "std_floor": 0.01,
     "clip": 10.0,
     "centre": "mean",             # centre each encoder column on its mean over the relevant clients, or "empty"
-    "level": True,                # each listed head as its mean over the list ("level"), then each slot minus it
+    "level": "true",              # listed heads exported as their mean over the list ("level"), then each slot minus it
     "progress": True,
     "seed": 0,
 }
@@ -104,10 +105,10 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     if bad:
         raise ValueError(f"learned: unknown head {bad[0]!r} (heads: {', '.join(HEAD_CHOICES)})")
     opts["heads"] = ",".join(h for h in HEAD_CHOICES if h in heads)
-    for key in ("progress", "level"):
-        if isinstance(opts[key], str):
-            opts[key] = opts[key].lower() in {"1", "true", "yes"}
-        opts[key] = bool(opts[key])
+    if isinstance(opts["progress"], str):
+        opts["progress"] = opts["progress"].lower() in {"1", "true", "yes"}
+    opts["progress"] = bool(opts["progress"])
+    opts["level"] = _level_heads(opts["level"])
     if opts["centre"] not in ("empty", "mean"):
         raise ValueError(f"learned: centre must be 'empty' or 'mean', got {opts['centre']!r}")
     if opts["base"] not in ("universal", "none"):
@@ -124,6 +125,23 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     return opts
 
 
+def _level_heads(value: Any) -> str:
+    """``level`` as the comma list of listed heads it splits: true / all, false / none, or names."""
+    listed = [h for h in HEAD_CHOICES if h != "binary"]
+    if isinstance(value, bool):
+        return ",".join(listed) if value else ""
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "all"}:
+        return ",".join(listed)
+    if text in {"", "0", "false", "no", "none"}:
+        return ""
+    names = [h.strip() for h in text.split(",") if h.strip()]
+    bad = [h for h in names if h not in listed]
+    if bad:
+        raise ValueError(f"learned: level lists {bad[0]!r}, not a listed head ({', '.join(listed)}; or true / false)")
+    return ",".join(h for h in listed if h in names)
+
+
 def universal_options(opts: dict[str, Any]) -> dict[str, Any]:
     from ubm.profiles.recipes.universal.options import check_options as universal_check
 
@@ -135,8 +153,9 @@ def encoder_columns(opts: dict[str, Any]) -> list[str]:
     heads = opts["heads"].split(",") if opts["heads"] else []
     if "binary" in heads:
         cols += ["churn", "conversion"]
-    level = ["level"] if opts["level"] else []
-    cols += [f"{kind}.{s}" for kind in heads if kind != "binary" for s in (*level, *range(LIST_SIZE))]
+    split = opts["level"].split(",")
+    for kind in (h for h in heads if h != "binary"):
+        cols += [f"{kind}.{s}" for s in (*(["level"] if kind in split else []), *range(LIST_SIZE))]
     return [f"encoder.{c}" for c in cols]
 
 

@@ -20,12 +20,12 @@ COLUMNS = 16  # encoder columns scaled and written at a time (1 M clients x 16 f
 
 
 def outputs(fitted: Fitted, clients: Clients, items: dict[str, Any], heads: list[str], batch: int,
-            level: bool = False) -> np.ndarray:
+            level: tuple[str, ...] = ()) -> np.ndarray:
     """Raw encoder columns (representation, then each exported head) for a chunk of clients.
 
-    With ``level``, a listed head is its mean score over the list, then each slot's score minus
-    that mean: the same information, but the part every slot shares (how much the client buys at
-    all) is one column instead of a hundred correlated ones."""
+    A listed head named in ``level`` is its mean score over the list, then each slot's score
+    minus that mean: the same information, but the part every slot shares (how much the client
+    buys at all) is one column instead of a hundred correlated ones."""
     import torch
 
     listed = [kind for kind in heads if kind != "binary"]
@@ -47,7 +47,7 @@ def outputs(fitted: Fitted, clients: Clients, items: dict[str, Any], heads: list
             for kind in listed:
                 m = used[kind]
                 scores = m.scores(encoded[id(m)], kind, m.candidates(kind, items[kind]))
-                if level:
+                if kind in level:
                     mean = scores.mean(dim=1, keepdim=True)
                     cols.append(mean)
                     scores = scores - mean
@@ -89,8 +89,8 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
     with deterministic(opts["threads"], opts["seed"]):
         items = {k: torch.from_numpy(candidate_index(k, lists[f"propensity_{k}"], catalog))
                  for k in heads if k != "binary"}
-        empty = outputs(fitted, empty_client(len(fitted.mean), opts["length"], catalog), items, heads, 1,
-                        opts["level"])[0]
+        level = tuple(opts["level"].split(","))
+        empty = outputs(fitted, empty_client(len(fitted.mean), opts["length"], catalog), items, heads, 1, level)[0]
         width = len(empty)
         total, squares = np.zeros(width), np.zeros(width)
         active = np.zeros(n, dtype=bool)
@@ -103,7 +103,7 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
             chunk = fetch_clients(data, end, lo, hi, opts["length"], catalog)
             seconds["sql"] += timer.seconds
             timer = Timer()
-            x = outputs(fitted, chunk, items, heads, opts["batch"], opts["level"]) - empty
+            x = outputs(fitted, chunk, items, heads, opts["batch"], level) - empty
             seconds["model"] += timer.seconds
             x[~chunk.active] = 0.0  # exactly: a batch of one and a batch of many round differently
             active[lo:hi] = chunk.active
