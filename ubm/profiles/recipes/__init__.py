@@ -37,6 +37,20 @@ from ubm.data.io import Data
 from ubm.profiles.writer import ColumnWriter
 
 BUILTIN = ("baseline", "universal", "learned")
+TRUE_WORDS = frozenset({"1", "true", "yes"})  # an option flag given as text (-o key=value)
+FALSE_WORDS = frozenset({"", "0", "false", "no"})
+
+
+def flag(value: Any) -> bool:
+    """A yes/no option: a bool as is, text true when it is one of :data:`TRUE_WORDS`."""
+    return value if isinstance(value, bool) else str(value).strip().lower() in TRUE_WORDS
+
+
+def comma_list(value: Any) -> list[str]:
+    """An option listing names: ``"a, b"`` -> ``["a", "b"]`` (empty text: none); a list as is."""
+    if not isinstance(value, str):
+        return list(value)
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 Options = dict[str, Any]
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ubm.data import sql
 from ubm.data.io import VECTOR_LEN, Data
-from ubm.profiles.recipes import Options, Recipe, register
+from ubm.profiles.recipes import Options, Recipe, comma_list, register
 from ubm.profiles.writer import ColumnWriter
 
 # docs/baseline.md §1: block order and the columns of each counted event type.
@@ -25,11 +25,8 @@ BASELINE_COUNTED: dict[str, tuple[str, ...]] = {
 
 
 def _baseline_check(options: Options) -> Options:
-    windows = options["windows"]
-    if isinstance(windows, str):
-        windows = [w for w in windows.split(",") if w.strip()]
     try:
-        windows = [int(w) for w in windows]
+        windows = [int(w) for w in comma_list(options["windows"])]
         top_n = int(options["top_n"])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"baseline: windows must be whole days and top_n a whole number ({exc})") from exc

@@ -52,7 +52,7 @@ import numpy as np
 from ubm.contract import EVENT_TYPES, LIST_SIZE, MAX_COLUMNS
 from ubm.data import sql
 from ubm.data.io import Data, DataError
-from ubm.profiles.recipes import Recipe, register
+from ubm.profiles.recipes import FALSE_WORDS, Recipe, comma_list, flag, register
 from ubm.profiles.writer import ColumnWriter
 from ubm.util import Timer
 
@@ -99,15 +99,12 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
             opts[key] = float(opts[key])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"learned: bad option value ({exc})") from exc
-    heads = opts["heads"]
-    heads = [h.strip() for h in heads.split(",") if h.strip()] if isinstance(heads, str) else list(heads)
+    heads = comma_list(opts["heads"])
     bad = [h for h in heads if h not in HEAD_CHOICES]
     if bad:
         raise ValueError(f"learned: unknown head {bad[0]!r} (heads: {', '.join(HEAD_CHOICES)})")
     opts["heads"] = ",".join(h for h in HEAD_CHOICES if h in heads)
-    if isinstance(opts["progress"], str):
-        opts["progress"] = opts["progress"].lower() in {"1", "true", "yes"}
-    opts["progress"] = bool(opts["progress"])
+    opts["progress"] = flag(opts["progress"])
     opts["level"] = _level_heads(opts["level"])
     if opts["centre"] not in ("empty", "mean"):
         raise ValueError(f"learned: centre must be 'empty' or 'mean', got {opts['centre']!r}")
@@ -128,14 +125,12 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
 def _level_heads(value: Any) -> str:
     """``level`` as the comma list of listed heads it splits: true / all, false / none, or names."""
     listed = [h for h in HEAD_CHOICES if h != "binary"]
-    if isinstance(value, bool):
-        return ",".join(listed) if value else ""
     text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "all"}:
+    if flag(value) or text == "all":
         return ",".join(listed)
-    if text in {"", "0", "false", "no", "none"}:
+    if value is False or text in FALSE_WORDS | {"none"}:
         return ""
-    names = [h.strip() for h in text.split(",") if h.strip()]
+    names = comma_list(text)
     bad = [h for h in names if h not in listed]
     if bad:
         raise ValueError(f"learned: level lists {bad[0]!r}, not a listed head ({', '.join(listed)}; or true / false)")
@@ -150,10 +145,10 @@ def universal_options(opts: dict[str, Any]) -> dict[str, Any]:
 
 def encoder_columns(opts: dict[str, Any]) -> list[str]:
     cols = [f"rep.{i}" for i in range(opts["dim"])]
-    heads = opts["heads"].split(",") if opts["heads"] else []
+    heads = comma_list(opts["heads"])
     if "binary" in heads:
         cols += ["churn", "conversion"]
-    split = opts["level"].split(",")
+    split = comma_list(opts["level"])
     for kind in (h for h in heads if h != "binary"):
         cols += [f"{kind}.{s}" for s in (*(["level"] if kind in split else []), *range(LIST_SIZE))]
     return [f"encoder.{c}" for c in cols]

@@ -10,6 +10,7 @@ import numpy as np
 
 from ubm.contract import LIST_SIZE
 from ubm.data.io import Data
+from ubm.profiles.recipes import comma_list
 from ubm.profiles.recipes.learned.prep import Catalog, Clients, fetch_clients, use_clients
 from ubm.profiles.recipes.learned.train import Fitted, candidate_index, deterministic
 from ubm.profiles.recipes.universal.blocks import label_lists
@@ -79,7 +80,7 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
 
     seconds = {"sql": 0.0, "model": 0.0, "scale": 0.0}
 
-    heads = opts["heads"].split(",") if opts["heads"] else []
+    heads = comma_list(opts["heads"])
     lists, sources = label_lists(data, LIST_SIZE)
     # Clients are encoded in client_id order, whatever the order of relevant_clients.npy: batches and
     # the column sums behind the scaling are then the same, so shuffling the file only permutes rows.
@@ -89,7 +90,7 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
     with deterministic(opts["threads"], opts["seed"]):
         items = {k: torch.from_numpy(candidate_index(k, lists[f"propensity_{k}"], catalog))
                  for k in heads if k != "binary"}
-        level = tuple(opts["level"].split(","))
+        level = tuple(comma_list(opts["level"]))
         empty = outputs(fitted, empty_client(len(fitted.mean), opts["length"], catalog), items, heads, 1, level)[0]
         width = len(empty)
         total, squares = np.zeros(width), np.zeros(width)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ubm.contract import EVENT_VALUE, LIST_SIZE, PROPENSITY_TASKS
+from ubm.profiles.recipes import comma_list, flag
 from ubm.profiles.recipes.als import DEFAULT_BLOCKS
 
 DEFAULTS: dict[str, Any] = {
@@ -46,11 +47,8 @@ VALUE_BLOCKS = ("list.", "new_sku", "top_urls")  # one column per listed value: 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
     opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    windows = opts["windows"]
-    if isinstance(windows, str):
-        windows = [w for w in windows.split(",") if w.strip()]
     try:
-        opts["windows"] = sorted(int(w) for w in windows)
+        opts["windows"] = sorted(int(w) for w in comma_list(opts["windows"]))
         for key in ("recent", "list_size", "top_urls", "learned_iterations", "category_dim",
                     "sku_dim", "url_dim", "seed"):
             opts[key] = int(opts[key])
@@ -58,9 +56,7 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
         opts["value_weight"] = float(opts["value_weight"])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"universal: bad option value ({exc})") from exc
-    if isinstance(opts["learned"], str):
-        opts["learned"] = opts["learned"].lower() in {"1", "true", "yes"}
-    opts["learned"] = bool(opts["learned"])
+    opts["learned"] = flag(opts["learned"])
     if not opts["windows"] or opts["windows"][0] < 1 or len(set(opts["windows"])) != len(opts["windows"]):
         raise ValueError(f"universal: windows must be distinct whole days >= 1, got {opts['windows']}")
     if opts["centre"] not in ("mean", "empty"):
