@@ -223,6 +223,9 @@ def test_default_width_and_options():
                                               "dim": 8}))) == 414
     assert len(encoder_columns(check_options({"base": "none", "heads": "sku", "dim": 8, "level": "false"}))) == 108
     assert check_options({"level": "new_sku,sku"})["level"] == "sku,new_sku"
+    assert check_options({"level": ["new_sku", "sku"]})["level"] == "sku,new_sku"  # a list, as heads takes
+    assert check_options({"level": False})["level"] == "" and check_options({"level": "none"})["level"] == ""
+    assert check_options({"level": True})["level"] == check_options({"level": "all"})["level"] == opts["level"]
     with pytest.raises(ValueError, match="level lists 'churn'"):
         check_options({"level": "churn"})
     with pytest.raises(ValueError, match="centre must be 'empty' or 'mean'"):

@@ -52,7 +52,7 @@ import numpy as np
 from ubm.contract import EVENT_TYPES, LIST_SIZE, MAX_COLUMNS
 from ubm.data import sql
 from ubm.data.io import Data, DataError
-from ubm.profiles.recipes import FALSE_WORDS, Recipe, comma_list, flag, register
+from ubm.profiles.recipes import FALSE_WORDS, TRUE_WORDS, Recipe, comma_list, flag, register
 from ubm.profiles.writer import ColumnWriter
 from ubm.util import Timer
 
@@ -125,10 +125,12 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
 def _level_heads(value: Any) -> str:
     """``level`` as the comma list of listed heads it splits: true / all, false / none, or names."""
     listed = [h for h in HEAD_CHOICES if h != "binary"]
+    if isinstance(value, (list, tuple)):  # a library caller's list, as ``heads`` takes one
+        value = ",".join(value)
     text = str(value).strip().lower()
-    if flag(value) or text == "all":
+    if text in TRUE_WORDS | {"all"}:
         return ",".join(listed)
-    if value is False or text in FALSE_WORDS | {"none"}:
+    if text in FALSE_WORDS | {"none"}:
         return ""
     names = comma_list(text)
     bad = [h for h in names if h not in listed]
