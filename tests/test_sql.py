@@ -107,3 +107,72 @@ def test_cli_list_and_show():
                                      "--set", "value_column=url"])
     assert shown.exit_code == 0
     assert "FROM raw_page_visit" in shown.output and "$train_target_start" in shown.output
+
+
+# Known ways out of a Jinja template into Python; each must stop in the sandbox.
+ESCAPES = [
+    "{{ cycler.__init__.__globals__.os.popen('echo PWNED').read() }}",
+    "{{ joiner.__init__.__globals__.os.system('echo PWNED') }}",
+    "{{ lipsum.__globals__['os'].popen('echo PWNED').read() }}",
+    "{{ namespace.__init__.__globals__.os.popen('echo PWNED').read() }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ range.__self__.__import__('os').popen('echo PWNED').read() }}",
+    "{{ self._TemplateReference__context.cycler.__init__.__globals__.os }}",
+    "{% set x = [].__class__.__base__.__subclasses__() %}{{ x }}",
+    "{{ dict.mro()[-1].__subclasses__() }}",
+]
+
+
+@pytest.mark.parametrize("payload", ESCAPES)
+def test_sandbox_blocks_known_escapes(payload, tmp_path):
+    marker = tmp_path / "ran"
+    source = f"-- A hostile template.\nSELECT '{payload.replace('echo PWNED', f'touch {marker}')}'\n"
+    tpl = sql.Template("evil/x", tmp_path / "x.sql", "A hostile template.", {}, {}, source)
+    with pytest.raises(sql.TemplateError, match="sandbox|undefined|has no attribute"):
+        sql.render(tpl)
+    assert not marker.exists()
+
+
+def test_sandbox_keeps_the_shipped_templates_working():
+    for tpl in sql.list_templates():
+        assert sql.render(tpl).strip()  # every shipped template renders with its defaults
+
+
+def _outside_names(tmp_path):
+    evil = tmp_path / "evil.sql"
+    evil.write_text("-- Runs what it should not.\nSELECT '{{ cycler.__init__.__globals__.os.getcwd() }}' AS x\n")
+    link = sql.SQL_DIR / "summary" / "linked_out.sql"
+    return evil, [str(evil.with_suffix("")), str(evil), "../" * 12 + str(evil.with_suffix("")).lstrip("/"),
+                  "summary/../../" + "x", "macros/parse", "Summary/Events", "summary/events.sql",
+                  "summary//events", "", " summary/events"], link
+
+
+def test_only_shipped_templates_load(tmp_path):
+    evil, names, _ = _outside_names(tmp_path)
+    for name in names:
+        with pytest.raises(sql.TemplateError, match="unknown template"):
+            sql.load(name)
+
+
+def test_a_link_out_of_sql_is_refused(tmp_path):
+    evil, _, link = _outside_names(tmp_path)
+    try:
+        link.symlink_to(evil)
+    except OSError:
+        pytest.skip("sql/ is not writable here (an installed package)")
+    try:
+        with pytest.raises(sql.TemplateError, match="unknown template"):
+            sql.load("summary/linked_out")
+    finally:
+        link.unlink()
+
+
+def test_cli_refuses_a_file_outside_sql(tmp_path):
+    root = fx.make(tmp_path / "d")
+    evil, names, _ = _outside_names(tmp_path)
+    for name in names[:3]:
+        for command in (["run", name, "--data-dir", str(root)], ["show", name]):
+            result = CliRunner().invoke(sql_main, command)
+            assert result.exit_code == 2, (command, result.output)
+            assert result.output.count("error:") == 1 and "Traceback" not in result.output
+            assert str(tmp_path / "d") not in result.output.split("error:")[0]

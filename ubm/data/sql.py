@@ -52,6 +52,7 @@ _PARAM_LINE = re.compile(r"^--\s+\$(\w+)\s+([A-Z]+(?:\[\])?)\s*(.*)$")
 _STRUCT_LINE = re.compile(r"^--\s+@(\w+)\s+(.+?)(?:\s{2,}(.*))?$")
 _REQUIRES_LINE = re.compile(r"^--\s+requires:\s*(.+)$")
 _PARAM_USE = re.compile(r"\$([A-Za-z_]\w*)")
+_TEMPLATE_NAME = re.compile(r"[a-z0-9_]+(?:/[a-z0-9_]+)*")
 
 
 def _LIST_USE(name: str) -> re.Pattern:
@@ -111,8 +112,14 @@ def template_names(sql_dir: Path = SQL_DIR) -> list[str]:
 
 
 def load(name: str, sql_dir: Path = SQL_DIR) -> Template:
-    path = sql_dir / f"{name}.sql"
-    if ".." in Path(name).parts or Path(name).parts[:1] == (MACRO_DIR,) or not path.is_file():
+    """The shipped template ``sql/<name>.sql``. A name is ``stage/name`` in lower case, never a
+    path: absolute paths, ``..``, links that resolve outside ``sql/`` and the macros are refused."""
+    if not isinstance(name, str) or not _TEMPLATE_NAME.fullmatch(name) or name.split("/")[0] == MACRO_DIR:
+        raise TemplateError(f"unknown template {name!r}: a template is named stage/name, like "
+                            f"summary/events (ubm-sql list shows them); files outside ubm's sql/ are never run")
+    root = Path(sql_dir).resolve()
+    path = (root / f"{name}.sql").resolve()
+    if not path.is_relative_to(root) or not path.is_file():
         known = ", ".join(template_names(sql_dir)) or "(none)"
         raise TemplateError(f"unknown template '{name}'; known templates: {known}")
     return _parse_header(name, path, path.read_text())
@@ -174,6 +181,8 @@ def render(template: Template | str, structure: dict[str, Any] | None = None,
         text = ENV.from_string(tpl.source).render(**context)
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"template {tpl.name}: {exc}") from exc
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateError(f"template {tpl.name}: refused by the template sandbox ({exc})") from exc
     if dialect == "duckdb":
         return text
     return _transpile(text, dialect, tpl.name)

@@ -2,6 +2,11 @@
 
 Kept apart from :mod:`ubm.data.sql` so that :mod:`ubm.data.io` can render the same
 macros (the timestamp parse) without importing the template runner.
+
+Templates come only from the package's own ``sql/``, and Jinja runs sandboxed: a template
+can read the structure variables it is given, never Python attributes behind them
+(``cycler.__init__.__globals__`` and the like raise ``SecurityError``), so even a template
+that was edited on disk cannot run code.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jinja2
+import jinja2.sandbox
 
 
 def _sql_dir() -> Path:
@@ -22,7 +28,7 @@ def _sql_dir() -> Path:
 SQL_DIR = _sql_dir()
 MACRO_DIR = "macros"  # sql/macros/*.sql: imported by templates, never run on their own
 
-ENV = jinja2.Environment(
+ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(
     loader=jinja2.FileSystemLoader(str(SQL_DIR)),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
