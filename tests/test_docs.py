@@ -158,3 +158,47 @@ def test_help_says_where_to_read_more(module: str) -> None:
     cited = DOCS_REF.findall(result.output)
     assert ("README.md", "", "") in cited, result.output
     assert all(check_reference(page, first or None, last or None) is None for page, first, last in cited)
+
+
+def _commands(group, prefix: str) -> list[tuple[str, object]]:
+    return [(f"{prefix} {name}", cmd) for name, cmd in sorted(group.commands.items())]
+
+
+def _section_of(text: str, heading: str) -> str:
+    parts = re.split(r"^## ", text, flags=re.MULTILINE)
+    return next((p for p in parts if p.startswith(heading)), "")
+
+
+def _bullet_of(section: str, full: str) -> str:
+    """The bullet of a section that describes one command: from '* `ubm name' to the next bullet."""
+    found = re.search(rf"^\* `{re.escape(full)}\b.*?(?=^\* |^\S|\Z)", section, re.MULTILINE | re.DOTALL)
+    return found.group(0) if found else ""
+
+
+def test_every_command_and_option_is_in_the_command_reference() -> None:
+    """docs/commands.md cannot drift from the command line: each command is named there with
+    every one of its long options, in its own section (ubm in §1, ubm-sql in §2)."""
+    from ubm.cli import main as ubm_main
+    from ubm.data.sql_cli import main as sql_main
+
+    text = (DOCS / "commands.md").read_text(encoding="utf-8")
+    shared = _section_of(text, "§3")
+    problems = []
+    for group, prefix, section in ((ubm_main, "ubm", "§1"), (sql_main, "ubm-sql", "§2")):
+        body = _section_of(text, section)
+        for full, cmd in _commands(group, prefix):
+            bullet = _bullet_of(body, full)
+            if not bullet:
+                problems.append(f"docs/commands.md {section}: no bullet '* `{full} ...`'")
+                continue
+            for param in cmd.params:
+                for opt in (o for o in param.opts if o.startswith("--")):
+                    if not re.search(rf"{re.escape(opt)}\b", bullet) and opt not in shared:
+                        problems.append(f"docs/commands.md: `{full}` option {opt} is not described")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_readme_is_short_enough_for_a_newcomer() -> None:
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; reference goes to docs/, figures to BENCHMARKS.md"
+    assert "make demo" in "\n".join(lines) and "make test" in "\n".join(lines)

@@ -1,5 +1,5 @@
 """The Spark engine against the DuckDB engine on the same tiny generated data: the split,
-label lists, targets and both recipes' entries (README "Beyond one machine").
+label lists, targets and both recipes' entries (docs/sql.md §2).
 
 Integers and labels must be identical, float features equal to within float16 rounding, and
 rows in the same order wherever the contract fixes the order (split files, entry rows,

@@ -79,7 +79,7 @@ def _engine_options(func: Callable) -> Callable:
                                 "sc://host (Spark Connect)")(wrapper)
     return click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
                         help="where the SQL runs; spark needs pip install 'ubm[spark]' "
-                             "(README: Beyond one machine)")(wrapper)
+                             "(docs/sql.md §2)")(wrapper)
 
 
 def settings_options(func: Callable) -> Callable:
