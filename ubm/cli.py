@@ -89,11 +89,31 @@ def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path
 
 @main.command(help="Split events in time (docs/split.md): D/input/<event>.parquet and D/target/*_target.parquet.")
 @DATA_DIR
+@click.option("--end", "end_text", default=None, metavar="TIMESTAMP",
+              help="end of the validation window, 'YYYY-MM-DD HH:MM:SS' (default: the latest purchase; "
+                   "docs/split.md §5)")
+@click.option("--outliers", type=click.Choice(["refuse", "drop"]), default="refuse", show_default=True,
+              help="latest purchases far after all others: refuse to split, or leave them out of the targets")
 @settings_options
-def split(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | None, memory_limit: str,
+          temp_dir: Path | None) -> None:
+    import datetime as dt
+
+    from ubm.contract import TIMESTAMP_FORMAT
     from ubm.prepare.split import split as run_split
 
-    result = run_split(data_dir, make_settings(threads, memory_limit, temp_dir), progress=echo)
+    end = None
+    if end_text is not None:
+        try:
+            end = dt.datetime.strptime(end_text.strip(), TIMESTAMP_FORMAT)
+        except ValueError:
+            try:
+                end = dt.datetime.strptime(end_text.strip(), "%Y-%m-%d").replace(hour=23, minute=59, second=59)
+            except ValueError:
+                raise click.BadParameter(f"{end_text!r} is not YYYY-MM-DD HH:MM:SS (nor YYYY-MM-DD)",
+                                         param_hint="--end") from None
+    result = run_split(data_dir, make_settings(threads, memory_limit, temp_dir), progress=echo,
+                       end=end, outliers=outliers)
     click.echo(result.describe())
 
 

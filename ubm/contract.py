@@ -39,6 +39,17 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
 }
 TABLE_COLUMNS["validation_target"] = TABLE_COLUMNS["train_target"]
 
+# The values an id column may hold (docs/data.md §4): ids are non-negative BIGINTs, a price is
+# a bucket. A value outside its range is refused by name wherever a stage reads the column.
+INT64_MAX = 2**63 - 1
+ID_RANGE: tuple[int, int] = (0, INT64_MAX)
+VALUE_RANGE: dict[str, tuple[int, int]] = {"price": (0, 99)}
+
+
+def value_range(column: str) -> tuple[int, int]:
+    """(lowest, highest) value allowed in an id column or a label list of that column."""
+    return VALUE_RANGE.get(column, ID_RANGE)
+
 # Tasks (docs/tasks.md): two binary tasks, four propensity tasks over a label list of a column.
 Kind = Literal["binary", "propensity"]
 BINARY_TASKS: tuple[str, ...] = ("churn", "conversion")

@@ -77,6 +77,21 @@ def changed_files(root: Path, recorded: dict[str, dict[str, Any]]) -> list[str]:
     return bad
 
 
+def changed_during(root: Path, taken: dict[str, dict[str, Any]]) -> list[str]:
+    """Files of ``taken`` (file_id before a stage read them) that are not the same file now.
+
+    Unlike :func:`changed_files` the inode counts: within one run a file replaced by a rename
+    (as ``ubm split`` and ``ubm lists`` replace theirs) is another file even with the same
+    size and mtime. ``.npy`` files are compared by content as well.
+    """
+    bad = []
+    for name, want in taken.items():
+        path = Path(root) / name
+        if not path.is_file() or file_id(path) != want:
+            bad.append(name)
+    return bad
+
+
 def _stat_id(path: Path) -> dict[str, Any]:
     st = path.stat()
     return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
@@ -310,9 +325,16 @@ def verify_entry(entry_dir: Path, root: Path) -> None:
     files = (meta.get("fingerprint") or {}).get("files") if isinstance(meta, dict) else None
     if not files or Path(str(meta.get("data_dir", ""))) != Path(root).resolve():
         return
+    rerun = f"rerun `ubm features --data-dir {root} --recipe {meta.get('recipe', '...')} --out {entry_dir}`"
     for view, want in files.items():
         path = Path(root) / want["path"]
-        if not path.is_file() or path.stat().st_size != want.get("bytes") \
-                or path.stat().st_mtime_ns != want.get("mtime_ns"):
-            raise DataError(f"entry {entry_dir} was built from an earlier {path} (changed since); rerun "
-                            f"`ubm features --data-dir {root} --recipe {meta.get('recipe', '...')} --out {entry_dir}`")
+        if not path.is_file():
+            raise DataError(f"entry {entry_dir} was built from {path}, which is gone; {rerun}")
+        # Label lists and other small arrays are recorded with their content hash and compared
+        # by it (a list rebuilt with the same values is the same list; one rewritten within the
+        # same mtime tick is not); parquet files by size and mtime.
+        same = path.stat().st_size == want.get("bytes") and (
+            content_hash(path) == want["sha256"] if "sha256" in want
+            else path.stat().st_mtime_ns == want.get("mtime_ns"))
+        if not same:
+            raise DataError(f"entry {entry_dir} was built from an earlier {path} (changed since); {rerun}")

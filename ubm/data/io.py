@@ -24,7 +24,7 @@ Views created (each only when its file exists):
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -34,7 +34,8 @@ import pyarrow as pa
 
 from ubm.data.engine import DuckDBEngine, Engine
 from ubm.data.templating import macro
-from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS, TIMESTAMP_FORMAT, VECTOR_LEN
+from ubm.contract import (EVENT_TYPES, INT64_MAX, PROPENSITY_TASKS, TABLE_COLUMNS, TIMESTAMP_FORMAT,
+                          VECTOR_LEN, value_range)
 
 
 class DataError(Exception):
@@ -63,6 +64,9 @@ class Data:
     window: str
     paths: dict[str, Path]
     engine: Engine | None = None  # where templates run; None: DuckDB on ``con``
+    # Identity of every file the views read (relative name -> provenance.file_id), taken
+    # before anything was read from them: what a stage records, and checks again at its end.
+    inputs: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.engine is None:
@@ -76,6 +80,19 @@ class Data:
         """Rows of the ``relevant_clients`` view (the entry's row count)."""
         got = self.engine.fetch_numpy("SELECT count(*) AS n FROM relevant_clients", {})
         return int(got["n"][0])
+
+    def verify_inputs(self, stage: str) -> None:
+        """Refuse (a DataError naming the file) when an input changed since it was opened.
+
+        Called by a stage after its last read and before it writes anything, so an output is
+        never made from a mix of old and new inputs, nor stamped with files it did not read.
+        """
+        from ubm import provenance
+
+        changed = provenance.changed_during(self.root, self.inputs)
+        if changed:
+            raise DataError(f"{self.root / changed[0]} changed while `ubm {stage}` was reading it; "
+                            f"nothing was written; rerun `ubm {stage}` once it is no longer being rewritten")
 
     def close(self) -> None:
         self.engine.close()
@@ -214,21 +231,40 @@ def _check_derived(data: DataDir, window: str, require: tuple[str, ...]) -> None
         provenance.verify_lists(data.root)
 
 
-def load_id_array(path: Path, unique: bool = False) -> np.ndarray:
+def load_id_array(path: Path, unique: bool = False, column: str = "client_id") -> np.ndarray:
     """Load an organiser ``.npy`` of integer ids (int64 1-D); anything else is a DataError.
 
-    With ``unique``, an id listed more than once is a DataError too.
+    Every value must lie in the range of ``column`` (:func:`ubm.contract.value_range`: ids
+    0..2^63-1, price buckets 0..99); with ``unique``, a value listed more than once is a
+    DataError too.
     """
     require_file(path, "array file")
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises several types for corrupt files
         raise DataError(f"{path}: not a loadable .npy file ({exc})") from exc
-    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
-        raise DataError(f"{path}: expected a 1-D integer array, found {array.dtype} {array.shape}")
+    return check_id_array(path, array, unique, column)
+
+
+def check_id_array(path: Path | str, array: np.ndarray, unique: bool = False,
+                   column: str = "client_id") -> np.ndarray:
+    """The checks of :func:`load_id_array` on a loaded array (shared with the Spark reader)."""
+    if not isinstance(array, np.ndarray) or array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        found = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+        raise DataError(f"{path}: expected a 1-D integer array, found {found}")
+    low, high = value_range(column)
+    # Compared before the cast: an unsigned 2^64-1 would otherwise wrap to -1.
+    if array.dtype.kind == "u" and len(array) and int(array.max()) > min(high, INT64_MAX):
+        bad = int(array.max())
+        raise DataError(f"{path}: value {bad} is beyond {column}'s range {low}..{high} "
+                        f"({int((array > high).sum()):,} value(s)); ids must fit a signed 64-bit integer")
     array = array.astype(np.int64, copy=False)
+    outside = (array < low) | (array > high)
+    if outside.any():
+        raise DataError(f"{path}: value {int(array[outside][0])} is outside {column}'s range {low}..{high} "
+                        f"({int(outside.sum()):,} value(s))")
     if unique:
-        check_unique(path, array)
+        check_unique(path, array, "client id" if column == "client_id" else f"{column} value")
     return array
 
 
@@ -240,57 +276,98 @@ def check_unique(path: Path, ids: np.ndarray, what: str = "client id") -> None:
                         f"({int(counts[counts > 1].sum() - len(dup)):,} extra rows)")
 
 
+def input_files(root: Path, window: str, lists: bool = True) -> dict[str, Path]:
+    """The files :func:`open_data` makes views of (view name -> path, present or not), and
+    each label list's popularity file as ``popularity_<task>``; without ``lists``, none of
+    ``target/*.npy``."""
+    data = DataDir(Path(root))
+    files: dict[str, Path] = {e: data.event_file(e, window) for e in EVENT_TYPES}
+    files["product_properties"] = data.root / "product_properties.parquet"
+    files["train_target"] = data.target_dir / "train_target.parquet"
+    files["validation_target"] = data.target_dir / "validation_target.parquet"
+    files["relevant_clients"] = data.input_dir / "relevant_clients.npy"
+    if lists:
+        files["active_clients"] = data.target_dir / "active_clients.npy"
+        for task in PROPENSITY_TASKS:
+            files[f"label_list_{task}"] = data.target_dir / f"{task}.npy"
+            files[f"popularity_{task}"] = data.target_dir / f"popularity_{task}.npy"
+    return files
+
+
+def fingerprint_inputs(root: Path, files: dict[str, Path]) -> dict[str, dict]:
+    """provenance.file_id of each present file, keyed by its path relative to ``root``."""
+    from ubm import provenance
+
+    return provenance.ids_of(Path(root), [p for p in files.values() if Path(p).is_file()])
+
+
 def open_data(
     data_dir: Path | str,
     *,
     window: Literal["all", "input"] = "all",
     settings: Settings = Settings(),
     require: tuple[str, ...] = (),
+    lists: bool = True,
 ) -> Data:
     """Open ``data_dir`` and create the typed views listed in the module docstring.
 
     ``require`` names views that must exist (e.g. ``("train_target",)``); a missing
-    one is a DataError naming the file it would come from. ``settings.engine == "spark"``
-    builds the same views in a SparkSession (:mod:`ubm.data.spark`).
+    one is a DataError naming the file it would come from. ``lists=False`` leaves out the
+    views of ``target/*.npy`` (a stage that does not read them neither checks nor records
+    them). ``settings.engine == "spark"`` builds the same views in a SparkSession
+    (:mod:`ubm.data.spark`). Every file a view reads is fingerprinted first
+    (:attr:`Data.inputs`); the stage calls :meth:`Data.verify_inputs` before it writes.
     """
     if settings.engine == "spark":
         from ubm.data.spark import open_spark_data
-        return open_spark_data(data_dir, window=window, settings=settings, require=require)
+        return open_spark_data(data_dir, window=window, settings=settings, require=require, lists=lists)
     data = DataDir(require_dir(Path(data_dir)))
-    if (data.input_dir / "relevant_clients.npy").is_file():  # its own faults first, then staleness
-        load_id_array(data.input_dir / "relevant_clients.npy", unique=True)
+    files = input_files(data.root, window, lists)
+    inputs = fingerprint_inputs(data.root, files)  # before any byte of them is read
+    if files["relevant_clients"].is_file():  # its own faults first, then staleness
+        load_id_array(files["relevant_clients"], unique=True)
     _check_derived(data, window, require)
     con = connect(settings)
-    created: dict[str, Path] = {}
-    tables = {e: data.event_file(e, window) for e in EVENT_TYPES}
-    tables["product_properties"] = data.root / "product_properties.parquet"
-    tables["train_target"] = data.target_dir / "train_target.parquet"
-    tables["validation_target"] = data.target_dir / "validation_target.parquet"
-    for view, path in tables.items():
-        if path.is_file():
-            register_table(con, view, path, TABLE_COLUMNS[view])
-            created[view] = path
-    arrays = {"relevant_clients": data.input_dir / "relevant_clients.npy",
-              "active_clients": data.target_dir / "active_clients.npy"}
-    for view, path in arrays.items():
-        if path.is_file():
-            register_array(con, view, load_id_array(path, unique=True))
-            created[view] = path
-    for task in PROPENSITY_TASKS:
-        path = data.target_dir / f"{task}.npy"
-        pop_path = data.target_dir / f"popularity_{task}.npy"
-        if path.is_file():
-            values = load_id_array(path)
-            popularity = load_popularity(pop_path, len(values))
-            register_array(con, f"label_list_{task}", values, "value", {"popularity": popularity})
-            created[f"label_list_{task}"] = path
-    expected = dict(tables)
-    expected.update(arrays)
+    try:
+        created = _register_all(con, files)
+    except BaseException:
+        con.close()
+        raise
+    expected = {v: p for v, p in files.items() if not v.startswith(("label_list_", "popularity_"))}
     for view in require:
         if view not in created:
             where = expected.get(view, data.target_dir / f"{view.removeprefix('label_list_')}.npy")
             raise DataError(f"missing file for '{view}': {where}")
-    return Data(data.root, con, window, created)
+    return Data(data.root, con, window, created, inputs=inputs)
+
+
+def _register_all(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> dict[str, Path]:
+    created: dict[str, Path] = {}
+    for view, path in files.items():
+        if view in TABLE_COLUMNS and path.is_file():
+            register_table(con, view, path, TABLE_COLUMNS[view])
+            created[view] = path
+    for view in ("relevant_clients", "active_clients"):
+        if view in files and files[view].is_file():
+            register_array(con, view, load_id_array(files[view], unique=True))
+            created[view] = files[view]
+    for task, column in PROPENSITY_TASKS.items():
+        path = files.get(f"label_list_{task}")
+        if path is not None and path.is_file():
+            values = load_label_list(path, column)
+            popularity = load_popularity(files[f"popularity_{task}"], len(values))
+            register_array(con, f"label_list_{task}", values, "value", {"popularity": popularity})
+            created[f"label_list_{task}"] = path
+    return created
+
+
+def load_label_list(path: Path, column: str) -> np.ndarray:
+    """A label list (docs/tasks.md §3): distinct values, each in ``column``'s range."""
+    try:
+        return load_id_array(path, unique=True, column=column)
+    except DataError as exc:
+        raise DataError(f"{exc}; a label list holds each value once, within its column's range "
+                        f"(fix or delete it; `ubm lists --force` rebuilds it)") from None
 
 
 def load_popularity(path: Path, n: int) -> np.ndarray:

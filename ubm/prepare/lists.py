@@ -55,14 +55,16 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
     root = Path(data_dir)
     target = root / "target"
     result = ListsResult(target)
-    data = open_data(root, window="input", settings=settings,
+    # With --force no list is read, so a broken one does not stand in the way of its rebuild.
+    data = open_data(root, window="input", settings=settings, lists=not force,
                      require=("relevant_clients", "product_buy", "train_target"))
+    writes: list[tuple[Path, np.ndarray]] = []  # saved only once every input is known unchanged
     try:
         stale = {root / name for name in provenance.stale_lists(root)}
         active = target / "active_clients.npy"
         if force or not active.is_file() or active in stale:
             ids = sql.fetch_numpy(data, "lists/active_clients")["client_id"].astype(np.int64)
-            save_npy(active, ids)
+            writes.append((active, ids))
             result.built.append(active.name)
         else:
             ids = np.load(active, allow_pickle=False)
@@ -75,8 +77,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
                 rows = sql.fetch_numpy(data, "lists/most_bought", {"limit": LIST_SIZE},
                                        {"column": column, "new_only": task == "propensity_new_sku"})
                 values = rows["value"].astype(np.int64)
-                save_npy(pop_path, rows["popularity"].astype(np.int64))
-                save_npy(list_path, values)
+                writes += [(pop_path, rows["popularity"].astype(np.int64)), (list_path, values)]
                 result.built += [list_path.name, pop_path.name]
             else:
                 values = np.load(list_path, allow_pickle=False)
@@ -86,11 +87,14 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
                 else:
                     rows = sql.fetch_numpy(data, "lists/popularity_of", {},
                                            {"task": task, "column": column})
-                    save_npy(pop_path, rows["popularity"].astype(np.int64))
+                    writes.append((pop_path, rows["popularity"].astype(np.int64)))
                     result.built.append(pop_path.name)
             result.sizes[task] = len(values)
             if progress:
                 progress(f"{task}: {len(values)} labels")
+        data.verify_inputs("lists")
+        for path, array in writes:
+            save_npy(path, array)
         provenance.write_lists_stamp(root, [target / name for name in result.built])
     finally:
         data.close()

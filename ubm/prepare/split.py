@@ -27,6 +27,7 @@ depend on thread timing, and several files are written at once, one per thread
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import threading
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,20 @@ from ubm.util import Timer, clean_litter, temp_name
 
 DAYS_IN_TARGET = 14
 TARGET_FILES: tuple[str, ...] = ("train_target", "validation_target")
+OUTLIER_CHOICES: tuple[str, ...] = ("refuse", "drop")
+
+# When the latest purchases are far outliers (docs/split.md §5): at most a handful of them,
+# after a gap of at least OUTLIER_GAP_DAYS that, at the other purchases' daily rate, would
+# hold at least OUTLIER_EXPECTED purchases (so a gap is only "far" where the data is dense
+# enough to tell: tiny data with a purchase every few days has none).
+HANDFUL = 10  # purchases, or HANDFUL_SHARE of them when that is more
+HANDFUL_SHARE = 0.001
+OUTLIER_GAP_DAYS = 2.0 * DAYS_IN_TARGET  # the train window would then hold none of the rest
+OUTLIER_EXPECTED = 20
+# A target window is "nearly empty" below this share of the purchases the whole data's daily
+# rate would put in it (generated and real data hold about 1.0; see docs/split.md §5).
+MIN_WINDOW_SHARE = 0.1
+MIN_WINDOW_EXPECTED = 100
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,103 @@ def _raw_is_text(data: Data, view: str, column: str = "timestamp") -> bool:
 def _value_column(event: str) -> tuple[str, bool]:
     column = EVENT_VALUE[event]
     return column, TABLE_COLUMNS[event][column] == "id"
+
+
+@dataclass(frozen=True)
+class Outliers:
+    """The latest purchases when they lie far after all the others (latest first)."""
+
+    times: tuple[dt.datetime, ...]
+    bulk_end: dt.datetime  # the latest purchase before them
+    others: int  # purchases before them
+
+    @property
+    def gap_days(self) -> float:
+        return (self.times[-1] - self.bulk_end).total_seconds() / 86400
+
+    def describe(self) -> str:
+        k = len(self.times)
+        shown = ", ".join(str(t) for t in self.times[:3]) + (f" and {k - 3} more" if k > 3 else "")
+        return (f"{k} purchase{'s' if k != 1 else ''} at {shown} lie{'s' if k == 1 else ''} "
+                f"{self.gap_days:,.1f} days after the latest of the other {self.others:,} ({self.bulk_end})")
+
+
+def _days(a: dt.datetime, b: dt.datetime) -> float:
+    return (b - a).total_seconds() / 86400
+
+
+def find_outliers(latest: list[dt.datetime], purchases: int, first: dt.datetime) -> Outliers | None:
+    """Far outliers among ``latest`` (the latest purchase instants, latest first), or None.
+
+    The tail is what follows the widest gap among the latest ``handful + 1`` purchases; it is
+    an outlier when that gap is at least OUTLIER_GAP_DAYS and would hold OUTLIER_EXPECTED
+    purchases at the others' rate (purchases per day from the first to the tail's start).
+    """
+    handful = max(HANDFUL, math.ceil(purchases * HANDFUL_SHARE))
+    latest = latest[:handful + 1]
+    if len(latest) < 2:
+        return None
+    i = max(range(len(latest) - 1), key=lambda j: (latest[j] - latest[j + 1], -j))
+    tail, bulk_end = latest[:i + 1], latest[i + 1]
+    others = purchases - len(tail)
+    gap = _days(bulk_end, tail[-1])
+    rate = others / max(1.0, _days(first, bulk_end))
+    if others < OUTLIER_EXPECTED or gap < OUTLIER_GAP_DAYS or gap * rate < OUTLIER_EXPECTED:
+        return None
+    return Outliers(tuple(tail), bulk_end, others)
+
+
+def _check_windows(data: Data, b: Boundaries) -> None:
+    """Refuse a target window that is empty, or holds under MIN_WINDOW_SHARE of its share."""
+    got = sql.fetch_arrow(data, "split/window_purchases", {
+        "since": b.train_target_start, "middle": b.validation_target_start, "until": b.end}).to_pylist()[0]
+    first = got["first_ts"]
+    rate = got["upto"] / max(1.0, _days(first, b.end))
+    windows = {"train target": (b.train_target_start, b.validation_target_start, ")", got["train"]),
+               "validation target": (b.validation_target_start, b.end, "]", got["validation"])}
+    for name, (since, until, close, count) in windows.items():
+        expected = rate * _days(since, until)
+        # Below MIN_WINDOW_EXPECTED expected purchases a low count is not evidence; none still is.
+        if count == 0 or (expected >= MIN_WINDOW_EXPECTED and count < MIN_WINDOW_SHARE * expected):
+            raise DataError(
+                f"{data.paths['product_buy']}: the {name} window [{since}, {until}{close} holds {count:,} "
+                f"purchase(s), under a tenth of the {expected:,.1f} that the data's rate ({rate:,.1f} a day "
+                f"from {first} to {b.end}) would put there; nothing was written. Check the timestamps, "
+                f"or set the end with --end TIMESTAMP (docs/split.md §5)")
+
+
+def split_end(data: Data, end: dt.datetime | None = None, outliers: str = "refuse") -> tuple[Boundaries, Outliers | None]:
+    """The boundaries of the split (docs/split.md §1 and §5) and the outliers left out, if any.
+
+    ``end`` given: the split ends there (no outlier search). Otherwise the end is the latest
+    purchase, unless the latest purchases are far outliers: then ``outliers="refuse"`` is a
+    DataError naming them and ``"drop"`` ends the split at the latest purchase before them.
+    Either way a target window that is empty or nearly so is a DataError.
+    """
+    if outliers not in OUTLIER_CHOICES:
+        raise ValueError(f"outliers must be one of {', '.join(OUTLIER_CHOICES)}, got {outliers!r}")
+    path = data.paths["product_buy"]
+    got = sql.fetch_numpy(data, "split/end")
+    if np.ma.getmaskarray(got["end_ts"])[0]:
+        raise DataError(f"{path}: no product_buy events, so no split end")
+    found = None
+    if end is None:
+        purchases = int(got["purchases"][0])
+        handful = max(HANDFUL, math.ceil(purchases * HANDFUL_SHARE))
+        latest = [t.item() for t in sql.fetch_numpy(data, "split/latest_purchases",
+                                                    {"last": handful + 1})["timestamp"]]
+        found = find_outliers(latest, purchases, got["first_ts"][0].item())
+        end = got["end_ts"][0].item()
+        if found is not None and outliers == "refuse":
+            raise DataError(
+                f"{path}: {found.describe()}; the split end would be set by "
+                f"{'it' if len(found.times) == 1 else 'them'}. Nothing was written: pass --outliers drop to "
+                f"leave them out (end {found.bulk_end}) or --end TIMESTAMP to set the end (docs/split.md §5)")
+        if found is not None:
+            end = found.bulk_end
+    b = boundaries_for(end)
+    _check_windows(data, b)
+    return b, found
 
 
 def _check_targets(data: Data, b: Boundaries) -> None:
@@ -214,16 +326,21 @@ def _write_in_turn(data: Data, jobs: list[_Job], temps: dict[str, Path], result:
 
 
 def split(data_dir: Path | str, settings: Settings = Settings(),
-          progress: Callable[[str], None] | None = None) -> SplitResult:
-    """Split ``data_dir`` per docs/split.md; returns boundaries and rows written per output."""
+          progress: Callable[[str], None] | None = None, *, end: dt.datetime | None = None,
+          outliers: str = "refuse") -> SplitResult:
+    """Split ``data_dir`` per docs/split.md; returns boundaries and rows written per output.
+
+    ``end`` and ``outliers``: see :func:`split_end` (docs/split.md §5)."""
     timer = Timer()
     root = require_dir(Path(data_dir))
     provenance.finish_split(root)  # a previous split that died mid-rename is completed first
     for directory in (root / "input", root / "target", root / provenance.STAMP_DIR):
         clean_litter(directory)
-    data = open_data(root, window="all", settings=settings,
+    data = open_data(root, window="all", settings=settings, lists=False,
                      require=EVENT_TYPES + ("product_properties",))
-    sources = provenance.ids_of(root, [data.paths[v] for v in EVENT_TYPES + ("product_properties",)])
+    # The published files as they were before the split read them (Data.inputs is taken first).
+    published = {str(data.paths[v].relative_to(root)) for v in EVENT_TYPES + ("product_properties",)}
+    sources = {name: ident for name, ident in data.inputs.items() if name in published}
     try:
         # NULLs would be dropped (timestamp) or copied (ids) silently; unparseable values fail the casts.
         require_clean(data, {**{e: None for e in EVENT_TYPES}, "product_properties": ("sku", "category", "price")})
@@ -231,11 +348,9 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
         data.close()
         raise
     try:
-        got = sql.fetch_numpy(data, "split/end")
-        end = None if np.ma.getmaskarray(got["end_ts"])[0] else got["end_ts"][0].item()
-        if end is None:
-            raise DataError(f"{data.paths['product_buy']}: no product_buy events, so no split end")
-        b = boundaries_for(end)
+        b, dropped = split_end(data, end, outliers)
+        if dropped is not None and progress:
+            progress(f"left out of the targets: {dropped.describe()}")
         _check_targets(data, b)
 
         outputs: dict[str, Path] = {e: root / "input" / f"{e}.parquet" for e in EVENT_TYPES}
@@ -266,6 +381,7 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
                 _write_in_parallel(data, jobs, settings, temps, result, progress, timer)
             else:  # Spark spreads each file over its executors; one file at a time
                 _write_in_turn(data, jobs, temps, result, progress, timer)
+            data.verify_inputs("split")  # a published file rewritten meanwhile: no mixed split
             provenance.commit_split(root, [(temps[n], p) for n, p in outputs.items()], sources)
         except duckdb.OutOfMemoryException as exc:
             raise DataError(

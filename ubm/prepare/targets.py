@@ -112,6 +112,9 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
     if "churn" in tasks:
         need.append("active_clients")
     need += [f"label_list_{t}" for t in tasks if t in PROPENSITY_TASKS]
+    # What the stamp records is taken before any input is read, and checked again at the end.
+    inputs = provenance.labels_inputs(Path(data_dir), None if client_ids is None else Path(client_ids))
+    given_ids = {} if client_ids is None else provenance.ids_of(Path(data_dir), [Path(client_ids)])
     try:
         data = open_data(Path(data_dir), window="input", settings=settings, require=tuple(need))
     except DataError as exc:
@@ -125,7 +128,6 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
         else:
             clients = load_id_array(Path(client_ids), unique=True)
             source = str(client_ids)
-        inputs = provenance.labels_inputs(Path(data_dir), None if client_ids is None else Path(client_ids))
         summary: dict = {"data_dir": str(data_dir), "client_ids": source, "tasks": {}}
         with atomic_dir(Path(out)) as tmp:
             for task in tasks:
@@ -162,6 +164,10 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
                 if progress:
                     progress(f"{task}: {len(task_clients):,} clients x {len(labels)} labels")
             (tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            data.verify_inputs("targets")
+            changed = provenance.changed_during(Path(data_dir), given_ids)
+            if changed:
+                raise DataError(f"{client_ids} changed while `ubm targets` was reading it; nothing was written")
             provenance.write_labels_stamp(tmp, inputs)
     finally:
         data.close()

@@ -10,7 +10,10 @@ replaced only by a complete new one):
   the width;
 * ``E/columns.json``: every column name, the recipe, its options, the event source,
   facts the recipe recorded (top values, latest timestamps), the float16 overflow count,
-  and a fingerprint of the input files (sizes, mtimes, row counts) to tell stale entries.
+  and a fingerprint of the input files (sizes, mtimes, sha256 of the ``.npy`` arrays, row
+  counts), taken before they were read, to tell stale entries. The label lists (with their
+  popularity files) are among them for recipes that read lists (``Recipe.reads_lists``).
+  An input that changes while the entry is built makes the export fail with nothing written.
 
 Values beyond float16's range (65504) are clipped, counted, recorded in ``columns.json``
 and reported with a :class:`ubm.profiles.writer.Float16OverflowWarning`; never a silent inf.
@@ -31,7 +34,8 @@ import pyarrow.parquet as pq
 from ubm.contract import EVENT_TYPES, MAX_COLUMNS
 from ubm.profiles.recipes import Recipe, get_recipe
 from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, SpooledColumnWriter, warn_overflow
-from ubm.data.io import DataDir, DataError, Settings, load_id_array, open_data, require_dir
+from ubm import provenance
+from ubm.data.io import Data, DataDir, DataError, Settings, input_files, load_id_array, open_data, require_dir
 from ubm.prepare.check import require_clean
 from ubm.util import Timer, atomic_dir
 
@@ -49,14 +53,19 @@ class ExportSummary:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def fingerprint(paths: dict[str, Path], root: Path) -> dict[str, Any]:
-    """Sizes, mtimes and row counts of the files read, and a sha256 over all of them."""
+def fingerprint(paths: dict[str, Path], root: Path, ids: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Sizes, mtimes (and sha256 of ``.npy`` files) and row counts of the files read, and a
+    sha256 over all of them. ``ids``: the identities taken before the files were read
+    (:attr:`ubm.data.io.Data.inputs`), which are recorded instead of the files' state now."""
     files = {}
     for view in sorted(paths):
         path = Path(paths[view])
+        rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
         stat = path.stat()
-        entry: dict[str, Any] = {"path": str(path.relative_to(root)) if path.is_relative_to(root) else str(path),
-                                 "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        taken = (ids or {}).get(rel) or {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        entry: dict[str, Any] = {"path": rel, "bytes": taken["bytes"], "mtime_ns": taken["mtime_ns"]}
+        if "sha256" in taken:
+            entry["sha256"] = taken["sha256"]
         if path.suffix == ".parquet":
             entry["rows"] = pq.ParquetFile(path).metadata.num_rows
         elif path.suffix == ".npy":
@@ -64,6 +73,17 @@ def fingerprint(paths: dict[str, Path], root: Path) -> dict[str, Any]:
         files[view] = entry
     digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
     return {"sha256": digest, "files": files}
+
+
+def _read_files(data: Data, rec: Recipe) -> dict[str, Path]:
+    """The files the entry is built from: the feature inputs, and the label lists with their
+    popularity files when the recipe reads lists."""
+    files = {v: data.paths[v] for v in FEATURE_INPUTS}
+    if rec.reads_lists:
+        for view, path in input_files(data.root, data.window).items():
+            if view.startswith(("label_list_", "popularity_")) and path.is_file():
+                files[view] = path
+    return files
 
 
 def _check_source(root: Path, source: str) -> str:
@@ -127,7 +147,9 @@ def export_features(
     _check_source(root, source)
     _check_out(out, root)
 
-    data = open_data(root, window=source, settings=settings, require=FEATURE_INPUTS)
+    if rec.reads_lists:  # lists ubm built from another split are refused here as `ubm train` would
+        provenance.verify_lists(root)
+    data = open_data(root, window=source, settings=settings, require=FEATURE_INPUTS, lists=rec.reads_lists)
     try:
         # Every row is checked, not only the relevant clients' rows the recipes happen to parse.
         require_clean(data, {**{e: None for e in EVENT_TYPES}, "product_properties": ("sku",)})
@@ -163,10 +185,11 @@ def export_features(
                                      "by_column": writer.overflow_by_column},
                 "recipe_info": info,
                 "data_dir": str(root.resolve()),
-                "fingerprint": fingerprint({v: data.paths[v] for v in FEATURE_INPUTS}, root),
+                "fingerprint": fingerprint(_read_files(data, rec), root, data.inputs),
                 "created": dt.datetime.now().isoformat(timespec="seconds"),
             }
             (tmp / "columns.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+            data.verify_inputs("features")  # inside atomic_dir: a changed input leaves no entry
     finally:
         data.close()
     warn_overflow(writer)

@@ -14,6 +14,9 @@ Checks, by name:
 ``not a permutation``  client ids are not exactly the relevant clients, once each
 ``duplicate ids``      a client id listed twice (checked without the relevant check too)
 ``length mismatch``    rows of embeddings != number of client ids
+``stale``              ``columns.json`` says the entry was built from files of
+                       this data directory (events, clients, label lists) that
+                       have changed since (:func:`ubm.provenance.verify_entry`)
 =====================  ======================================================
 
 Unlike the official validator, which stops at the first failure of each group, every
@@ -31,13 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ubm import provenance
 from ubm.contract import MAX_COLUMNS
 from ubm.data.io import DataError
 
 CLIENT_IDS = "client_ids.npy"
 EMBEDDINGS = "embeddings.npy"
 CHECKS = ("missing file", "not loadable", "wrong dtype", "wrong shape", "too wide", "NaN", "inf",
-          "not a permutation", "duplicate ids", "length mismatch")
+          "not a permutation", "duplicate ids", "length mismatch", "stale")
 _CHUNK_ROWS = 65536
 
 
@@ -188,4 +192,9 @@ def validate_entry(
     if ids_ok and emb_ok and embeddings.shape[0] != client_ids.shape[0]:
         failures.append(("length mismatch",
                          f"{embeddings.shape[0]:,} embedding rows for {client_ids.shape[0]:,} client ids"))
+    if data_dir is not None:
+        try:
+            provenance.verify_entry(embeddings_dir, Path(data_dir))
+        except DataError as exc:
+            failures.append(("stale", str(exc)))
     return ValidationReport(ok=not failures, failures=failures, shape=shape)

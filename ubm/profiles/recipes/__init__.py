@@ -66,6 +66,9 @@ class Recipe:
     # True when build only writes full-height blocks (no scatter): the driver may then spool the
     # blocks and write the entry row-wise at the end (bounded memory at any width).
     spooled: bool = False
+    # Whether build reads the label_list_<task> views (target/*.npy): they are then opened,
+    # checked against the split they were built from and fingerprinted in columns.json.
+    reads_lists: bool = True
 
     def resolve(self, options: Options | None = None) -> Options:
         """Defaults overlaid with the given options (None values ignored), then checked."""

@@ -126,4 +126,5 @@ register(Recipe(
     columns=_baseline_columns,
     build=_baseline_build,
     check=_baseline_check,
+    reads_lists=False,
 ))
