@@ -374,10 +374,21 @@ def load_popularity(path: Path, n: int) -> np.ndarray:
     """Popularity array beside a label list; absent -> zeros (only novelty needs it)."""
     if not path.is_file():
         return np.zeros(n, dtype=np.int64)
-    array = np.load(path, allow_pickle=False)
-    if array.shape != (n,):
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # pickled objects, truncated or not .npy
+        raise DataError(f"{path}: not a numeric .npy popularity array ({exc})") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "iuf":
+        raise DataError(f"{path}: popularity must be numeric, found {getattr(array, 'dtype', type(array))}")
+    if array.shape != (n,) or n == 0:
         raise DataError(f"{path}: expected {n} popularity values, found shape {array.shape}")
-    return array.astype(np.int64, copy=False)
+    if not np.isfinite(array).all():
+        raise DataError(f"{path}: popularity holds NaN or infinite values")
+    if (array < 0).any():
+        raise DataError(f"{path}: popularity holds negative values (min {array.min()})")
+    # Counts or shares: the official novelty divides by the top-k sum, so both score the same;
+    # integer counts stay int64, shares stay float64 (casting shares to int made them zeros).
+    return array.astype(np.int64 if array.dtype.kind in "iu" else np.float64, copy=False)
 
 
 def explain_conversion_error(data: Data, exc: Exception) -> DataError:

@@ -68,7 +68,7 @@ class Predictions:
     client_ids: np.ndarray  # int64 [n], evaluated order
     logits: np.ndarray  # float32 [n, L], best epoch
     labels: np.ndarray  # uint8 [n, L], validation window
-    popularity: np.ndarray | None  # int64 [L], propensity only
+    popularity: np.ndarray | None  # int64 counts or float64 shares [L], propensity only
     batch_size: int | None = None  # validation batch size of the run; None: the official 128
 
     def __post_init__(self) -> None:
@@ -103,7 +103,7 @@ def write_predictions(path: Path, preds: Predictions) -> Path:
         "batch_size": (np.array(preds.batch_size, dtype=np.int64), zipfile.ZIP_STORED),
     }
     if preds.popularity is not None:
-        arrays["popularity"] = (np.asarray(preds.popularity, dtype=np.int64), zipfile.ZIP_STORED)
+        arrays["popularity"] = (np.asarray(preds.popularity), zipfile.ZIP_STORED)
     path = Path(path)
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:

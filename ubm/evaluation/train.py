@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -437,12 +438,27 @@ def _predictions(labels_dir: Path, client_ids: np.ndarray,
     return out
 
 
+def _refuse_non_finite(results: dict[str, TaskResult]) -> None:
+    """No NaN or infinite number is ever written as a score (nothing is written instead)."""
+    for task, r in results.items():
+        best = r.epochs[r.best_epoch] if 0 <= r.best_epoch < len(r.epochs) else None
+        values = {"score": r.best_score}
+        if best is not None:
+            values.update({k: v for k, v in (("auroc", best.auroc), ("novelty", best.novelty),
+                                             ("diversity", best.diversity)) if v is not None})
+        for metric, value in values.items():
+            if not math.isfinite(value):
+                raise DataError(f"{task}: {metric} is {value}; nothing written (check the task's "
+                                f"labels and popularity file)")
+
+
 def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, TaskResult],
                   data_dir: Path, embeddings_dir: Path, fast: bool,
                   predictions: list[Predictions] | None = None) -> None:
     """scores.json, metrics.json, report.png and predictions/<task>.npz (unless None), as one unit."""
     from ubm.evaluation.report import write_report_png
 
+    _refuse_non_finite(results)
     metrics = {
         "data_dir": str(data_dir), "embeddings_dir": str(embeddings_dir),
         "official": not fast and all(r.official for r in results.values()),
