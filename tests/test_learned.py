@@ -41,6 +41,12 @@ def data_dir(tmp_path_factory) -> Path:
     return root
 
 
+def relist(root: Path) -> None:
+    """Rebuild the label lists after a test rewrote relevant_clients.npy (they derive from it)."""
+    result = CliRunner().invoke(ubm_main, ["lists", "--data-dir", str(root), "--force"])
+    assert result.exit_code == 0, result.output
+
+
 def build(data_dir: Path, out: Path, **options) -> tuple[np.ndarray, dict]:
     export_features(data_dir, out, recipe="learned", options={**FAST, **options}, settings=SETTINGS)
     return np.load(out / "embeddings.npy"), json.loads((out / "columns.json").read_text())
@@ -110,6 +116,7 @@ def test_shuffled_relevant_clients_permute_rows(data_dir, reference, tmp_path):
     ids = np.load(data_dir / "input" / "relevant_clients.npy")
     perm = np.random.default_rng(3).permutation(len(ids))
     np.save(shuffled / "input" / "relevant_clients.npy", ids[perm])
+    relist(shuffled)
     emb, _ = build(shuffled, tmp_path / "entry")
     assert np.array_equal(np.load(tmp_path / "entry" / "client_ids.npy"), ids[perm])
     assert emb.tobytes() == reference[0][perm].tobytes()
@@ -132,6 +139,7 @@ def test_client_without_events_is_the_zero_vector(data_dir, tmp_path):
     shutil.copytree(data_dir, extra)
     ids = np.load(data_dir / "input" / "relevant_clients.npy")
     np.save(extra / "input" / "relevant_clients.npy", np.append(ids, 10**12))
+    relist(extra)
     emb, _ = build(extra, tmp_path / "entry")
     seen = np.unique(np.concatenate([pq.read_table(data_dir / "input" / f"{e}.parquet").column("client_id")
                                      .to_numpy() for e in EVENT_TYPES]))

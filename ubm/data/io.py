@@ -323,6 +323,8 @@ def open_data(
         return open_spark_data(data_dir, window=window, settings=settings, require=require, lists=lists)
     data = DataDir(require_dir(Path(data_dir)))
     files = input_files(data.root, window, lists)
+    from ubm import provenance
+    provenance.finish_split(data.root)  # renames a dead split left: before the fingerprints
     inputs = fingerprint_inputs(data.root, files)  # before any byte of them is read
     if files["relevant_clients"].is_file():  # its own faults first, then staleness
         load_id_array(files["relevant_clients"], unique=True)

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS, VECTOR_LEN
 from ubm.data.engine import arrow_to_numpy, local_path
-from ubm.data.io import Data, DataError, Settings, load_popularity
+from ubm.data.io import Data, DataError, Settings, fingerprint_inputs, input_files, load_popularity
 from ubm.data.templating import macro
 
 INSTALL_HINT = "the Spark engine needs pyspark: pip install 'ubm[spark]' (and Java 17)"
@@ -284,22 +284,29 @@ def _read_npy(spark, path: str) -> np.ndarray:
 
 
 def open_spark_data(data_dir: Path | str, *, window: str = "all", settings: Settings = Settings(),
-                    require: tuple[str, ...] = ()) -> Data:
-    """The views of :func:`ubm.data.io.open_data`, in a SparkSession."""
+                    require: tuple[str, ...] = (), lists: bool = True) -> Data:
+    """The views of :func:`ubm.data.io.open_data`, in a SparkSession; ``lists=False`` leaves
+    out the views of ``target/*.npy`` as there. Local inputs are fingerprinted first."""
     root = str(data_dir).rstrip("/")
     if local_path(root) and not Path(root).is_dir():
         raise DataError(f"data directory not found: {root}")
     spark = session(settings.master, dict(settings.spark_conf))
     engine = SparkEngine(spark)
     try:
-        return _open(engine, root, window, require)
+        return _open(engine, root, window, require, lists)
     except BaseException:
         engine.close()
         raise
 
 
-def _open(engine: SparkEngine, root: str, window: str, require: tuple[str, ...]) -> Data:
+def _open(engine: SparkEngine, root: str, window: str, require: tuple[str, ...],
+          lists: bool) -> Data:
     spark = engine.spark
+    inputs: dict[str, dict] = {}
+    if local_path(root):
+        from ubm import provenance
+        provenance.finish_split(Path(root))  # as open_data: renames first, then fingerprints
+        inputs = fingerprint_inputs(Path(root), input_files(Path(root), window, lists))
     base = f"{root}/input" if window == "input" else root
     tables = {e: f"{base}/{e}.parquet" for e in EVENT_TYPES}
     tables["product_properties"] = f"{root}/product_properties.parquet"
@@ -310,14 +317,15 @@ def _open(engine: SparkEngine, root: str, window: str, require: tuple[str, ...])
         if _exists(spark, path):
             register_table(engine, view, path, TABLE_COLUMNS[view])
             created[view] = Path(path) if local_path(path) else path  # type: ignore[assignment]
-    arrays = {"relevant_clients": f"{root}/input/relevant_clients.npy",
-              "active_clients": f"{root}/target/active_clients.npy"}
+    arrays = {"relevant_clients": f"{root}/input/relevant_clients.npy"}
+    if lists:
+        arrays["active_clients"] = f"{root}/target/active_clients.npy"
     for view, path in arrays.items():
         if _exists(spark, path):
             ids = _read_npy(spark, path)
             engine.register_arrow(view, pa.table({"pos": np.arange(len(ids), dtype=np.int64), "client_id": ids}))
             created[view] = Path(path)
-    for task in PROPENSITY_TASKS:
+    for task in PROPENSITY_TASKS if lists else ():
         path = f"{root}/target/{task}.npy"
         if _exists(spark, path):
             values = _read_npy(spark, path)
@@ -330,7 +338,7 @@ def _open(engine: SparkEngine, root: str, window: str, require: tuple[str, ...])
         if view not in created:
             where = expected.get(view, f"{root}/target/{view.removeprefix('label_list_')}.npy")
             raise DataError(f"missing file for '{view}': {where}")
-    return Data(Path(root), None, window, created, engine=engine)
+    return Data(Path(root), None, window, created, engine=engine, inputs=inputs)
 
 
 # --- errors -------------------------------------------------------------------------------
