@@ -102,7 +102,8 @@ def test_targets_are_identical(both):
 
 def _entry(root: Path, recipe: str, settings: Settings) -> tuple[np.ndarray, np.ndarray, dict]:
     out = root / "entries" / recipe
-    export_features(root, out, recipe=recipe, settings=settings)
+    options = LEARNED if recipe == "learned" else None
+    export_features(root, out, recipe=recipe, options=options, settings=settings)
     meta = json.loads((out / "columns.json").read_text())
     return np.load(out / "client_ids.npy"), np.load(out / "embeddings.npy"), meta
 
@@ -115,7 +116,12 @@ def _assert_float16_close(spark: np.ndarray, duck: np.ndarray) -> None:
     assert not far.any(), f"{int(far.sum())} cells differ by more than a float16 step, e.g. {np.argwhere(far)[:3]}"
 
 
-@pytest.mark.parametrize("recipe", ["baseline", "universal"])
+# The learned recipe small enough for a test; its encoder trains seeded on the same SQL output.
+LEARNED = {"cut_days": 3, "epochs": 2, "train_clients": 400, "candidates": 20, "embed": 8, "hidden": 16, "dim": 4,
+           "heads": "binary,sku,new_sku", "chunk": 17, "progress": False}
+
+
+@pytest.mark.parametrize("recipe", ["baseline", "universal", "learned"])
 def test_entries_match_within_float16_rounding(both, recipe):
     duck_ids, duck, duck_meta = _entry(both["duckdb"], recipe, DUCK)
     spark_ids, spark, spark_meta = _entry(both["spark"], recipe, SPARK)

@@ -9,9 +9,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ubm.contract import LIST_SIZE
+from ubm.data import sql
 from ubm.data.io import Data
 from ubm.profiles.recipes import comma_list
-from ubm.profiles.recipes.learned.prep import Catalog, Clients, fetch_clients, use_clients
+from ubm.profiles.recipes.learned.prep import STAGE, Catalog, Clients, fetch_clients, use_clients
 from ubm.profiles.recipes.learned.train import Fitted, candidate_index, deterministic
 from ubm.profiles.recipes.universal.blocks import label_lists
 from ubm.profiles.writer import ColumnWriter
@@ -84,7 +85,7 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
     lists, sources = label_lists(data, LIST_SIZE)
     # Clients are encoded in client_id order, whatever the order of relevant_clients.npy: batches and
     # the column sums behind the scaling are then the same, so shuffling the file only permutes rows.
-    relevant = data.con.execute("SELECT pos, client_id FROM relevant_clients ORDER BY client_id").fetchnumpy()
+    relevant = sql.fetch_numpy(data, STAGE + "relevant_by_id")
     rows_of = np.asarray(relevant["pos"], dtype=np.int64)
     use_clients(data, np.asarray(relevant["client_id"], dtype=np.int64))
     with deterministic(opts["threads"], opts["seed"]):

@@ -16,7 +16,8 @@ import numpy as np
 
 from ubm.contract import EVENT_TYPES, SKU_EVENTS, VECTOR_LEN
 from ubm.data import sql
-from ubm.data.io import Data, register_array
+from ubm.data.engine import array_table
+from ubm.data.io import Data
 
 STAGE = "features/learned/"
 WINDOWS = [7, 30]
@@ -104,7 +105,8 @@ def use_clients(data: Data, client_ids: np.ndarray | None) -> None:
     if client_ids is None:
         sql.run(data, STAGE + "profile_clients")
     else:
-        register_array(data.con, "learned_clients", client_ids)
+        data.engine.register_arrow("learned_clients", array_table(
+            {"pos": np.arange(len(client_ids), dtype=np.int64), "client_id": client_ids}))
 
 
 def fetch_clients(data: Data, end: dt.datetime, lo: int, hi: int, length: int, catalog: Catalog) -> Clients:
