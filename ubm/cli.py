@@ -15,7 +15,7 @@ import click
 
 from ubm.clikit import command_group, key_values, make_settings, settings_options
 from ubm.contract import MAX_COLUMNS
-from ubm.data.io import DataError
+from ubm.errors import DataError
 
 DATA_DIR = click.option(
     "--data-dir", required=True, type=click.Path(path_type=Path), help="data directory (layout: docs/data.md)"

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable
 
 import click
 
-from ubm.data.io import DataError, Settings
+from ubm.data.io import Settings
+from ubm.errors import DataError, OutputError, TemplateError
 
 DATA_ERROR, USAGE_ERROR, INTERRUPTED = 1, 2, 130
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)\s*$", re.IGNORECASE)
@@ -110,9 +111,6 @@ def _first_line(exc: BaseException) -> str:
 def explain(exc: BaseException) -> tuple[int, str]:
     """(exit code, one-line message) for an exception that reached the command line."""
     import duckdb
-
-    from ubm.data.sql import TemplateError
-    from ubm.util import OutputError
 
     if isinstance(exc, (TemplateError, OutputError)):
         return USAGE_ERROR, str(exc)

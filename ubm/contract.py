@@ -5,7 +5,11 @@ Everything else imports these names; nothing restates them.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Literal
+
+from ubm.errors import UnknownTask
 
 # Event tables, in the order of every per-event block (docs/data.md §1).
 EVENT_TYPES: tuple[str, ...] = (
@@ -26,6 +30,25 @@ EVENT_VALUE: dict[str, str] = {
 }
 VECTOR_LEN = 16  # integers in a quantised name / query vector
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# The time split (docs/split.md §1).
+DAYS_IN_TARGET = 14
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """The instants of docs/split.md §1 (naive datetimes, second resolution as published)."""
+
+    end: dt.datetime
+    train_target_start: dt.datetime
+    validation_target_start: dt.datetime
+
+
+def boundaries_for(end: dt.datetime, days_in_target: int = DAYS_IN_TARGET) -> Boundaries:
+    """train_target_start = the calendar day of (end - (2*days - 1) days) at 00:00:00."""
+    day = (end - dt.timedelta(days=2 * days_in_target - 1)).date()
+    tts = dt.datetime(day.year, day.month, day.day)
+    return Boundaries(end, tts, tts + dt.timedelta(days=days_in_target))
 
 # Expected columns per table: name -> kind. Kinds: id (integer), ts (timestamp), vec (16 ints).
 TABLE_COLUMNS: dict[str, dict[str, str]] = {
@@ -64,10 +87,6 @@ LIST_SIZE = 100  # labels per propensity list at most
 
 # The entry (docs/entry.md).
 MAX_COLUMNS = 2048
-
-
-class UnknownTask(ValueError):
-    """A task name outside :data:`TASKS`."""
 
 
 def task_kind(task: str) -> Kind:

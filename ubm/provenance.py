@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ubm.data.io import DataError
+from ubm.errors import DataError
 from ubm.util import pid_alive
 
 STAMP_DIR = ".ubm"
@@ -255,25 +255,24 @@ def remove_derived(root: Path) -> list[Path]:
 
 # -- labels (``ubm targets`` and the label cache of ``ubm train``) ------------------------------
 
-def labels_code_version() -> str:
-    """sha256 of the code that computes labels: its module and its SQL templates."""
-    import ubm.prepare.targets as targets_module
-    from ubm.data.sql import SQL_DIR
-
-    h = hashlib.sha256(f"labels v{LABELS_VERSION}".encode())
-    for path in [Path(targets_module.__file__), *sorted((SQL_DIR / "targets").glob("*.sql"))]:
+def code_hash(files: list[Path], version: int) -> str:
+    """sha256 of the given source files (name and bytes, in order) and a stage version."""
+    h = hashlib.sha256(f"labels v{version}".encode())
+    for path in files:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
-def labels_inputs(root: Path, client_ids: Path | None) -> dict[str, Any]:
-    """Everything labels are computed from: the split, the lists, the clients, the code."""
+def labels_inputs(root: Path, client_ids: Path | None, code: str) -> dict[str, Any]:
+    """Everything labels are computed from: the split, the lists, the clients, the code
+    (``code``: :func:`ubm.prepare.targets.labels_code_version`, passed in so that this floor
+    does not import the stage above it)."""
     root = Path(root).resolve()
     clients = Path(client_ids) if client_ids is not None else root / "input" / "relevant_clients.npy"
     lists = sorted(p for p in (root / "target").glob("*.npy"))
     return {"data_dir": str(root), "split": split_outputs(root), "lists": ids_of(root, lists),
             "clients": {"path": str(clients), "sha256": content_hash(clients) if clients.is_file() else None},
-            "code": labels_code_version()}
+            "code": code}
 
 
 def _content_view(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -292,17 +291,17 @@ def write_labels_stamp(out_dir: Path, inputs: dict[str, Any]) -> None:
     write_json(Path(out_dir) / "stamp.json", {"stage": "labels", "version": LABELS_VERSION, "inputs": inputs})
 
 
-def verify_labels(labels_dir: Path, root: Path, client_ids: Path | None) -> None:
+def verify_labels(labels_dir: Path, root: Path, client_ids: Path | None, code: str) -> None:
     """Refuse labels whose stamp says they were made from other data or code."""
     stamp = read_json(Path(labels_dir) / "stamp.json")
     if stamp is None:
         return
     recorded = stamp.get("inputs", {})
-    now = labels_inputs(root, client_ids)
+    now = labels_inputs(root, client_ids, code)
     given = Path((recorded.get("clients") or {}).get("path", ""))
     if client_ids is None and given != Path(now["clients"]["path"]) and given.is_file() \
             and given.name != "relevant_clients.npy":
-        now = labels_inputs(root, given)  # labels of an explicit --client-ids file
+        now = labels_inputs(root, given, code)  # labels of an explicit --client-ids file
     rec, cur = _content_view(recorded), _content_view(now)
     for part, what in (("split", "the split"), ("lists", "the label lists"), ("clients", "the client ids"),
                        ("code", "the label code")):

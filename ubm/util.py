@@ -16,9 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-
-class OutputError(Exception):
-    """An output path that cannot be written or must not be replaced (nothing was touched)."""
+from ubm.errors import OutputError
 
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)(?:-[0-9a-z]+)?$")

@@ -23,7 +23,7 @@ import re
 import sqlglot
 from sqlglot import exp
 
-from ubm.data.sql import TemplateError
+from ubm.errors import TemplateError
 
 # DuckDB functions that must not reach another engine (see the module docstring).
 REFUSED = {"list_position", "array_position", "to_days", "unnest", "explode", "list_filter",

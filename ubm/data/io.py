@@ -34,12 +34,9 @@ import pyarrow as pa
 
 from ubm.data.engine import DuckDBEngine, Engine
 from ubm.data.templating import macro
+from ubm.errors import DataError
 from ubm.contract import (EVENT_TYPES, INT64_MAX, PROPENSITY_TASKS, TABLE_COLUMNS, TIMESTAMP_FORMAT,
                           VECTOR_LEN, value_range)
-
-
-class DataError(Exception):
-    """Bad or missing input data; the message names the file, column and value."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from ubm.contract import BINARY_TASKS, EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLU
 from ubm.data.engine import Engine, array_table, temp_arrays
 from ubm.data.io import Data, DataError, explain_conversion_error
 from ubm.data.templating import ENV, MACRO_DIR, SQL_DIR
+from ubm.errors import TemplateError
 
 ALLOWED_IDENTIFIERS: frozenset[str] = frozenset(
     set(EVENT_TYPES)
@@ -59,10 +60,6 @@ def _LIST_USE(name: str) -> re.Pattern:
     """A list parameter reaches SQL as the small table list_<name>(slot, value), slot 0-based:
     portable (no unnest or list functions) and still bound, never pasted into the text."""
     return re.compile(rf"\blist_{name}\b")
-
-
-class TemplateError(Exception):
-    """Unknown template, missing/unknown parameter, wrong value type."""
 
 
 @dataclass(frozen=True)

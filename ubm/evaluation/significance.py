@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ubm.contract import BINARY_TASKS, Kind
-from ubm.data.io import DataError
+from ubm.errors import DataError
 from ubm.util import atomic_path
 
 # torch (and the metric and model modules, which import it) are imported where used:

@@ -30,18 +30,15 @@ import numpy as np
 import torch
 
 from ubm import provenance
-from ubm.data.io import DataError, Settings
-from ubm.prepare.targets import TASKS, build_targets, load_task
+from ubm.data.io import Settings
+from ubm.errors import DataError, EntryError
+from ubm.prepare.targets import TASKS, build_targets, labels_code_version, load_task
 from ubm.evaluation.loop import TaskResult, train_task
 from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH
 from ubm.evaluation.multi import TaskData, train_tasks
 from ubm.evaluation.significance import Predictions, write_predictions
 from ubm.util import OutputError, atomic_dir, atomic_path, is_temp_name, keep_freed_memory, save_npy
 from ubm.profiles.validate import CLIENT_IDS, EMBEDDINGS, load_entry, validate_entry
-
-
-class EntryError(DataError):
-    """The entry failed validation; the message lists every failed check."""
 
 
 @dataclass
@@ -68,7 +65,7 @@ def labels_for(data_dir: Path, client_ids_file: Path | None, cache_root: Path,
     files, the label lists and the client ids (sha256 of their bytes), and the label code
     (:func:`ubm.provenance.labels_key`); any change recomputes instead of reusing.
     """
-    key = provenance.labels_key(provenance.labels_inputs(Path(data_dir), client_ids_file))
+    key = provenance.labels_key(provenance.labels_inputs(Path(data_dir), client_ids_file, labels_code_version()))
     out = cache_root / f"labels-{key}"
     if (out / "summary.json").is_file():
         log(f"reusing labels in {out}")
@@ -319,7 +316,7 @@ def evaluate(
     # With the relevant check off the official tool evaluates exactly the entry's clients.
     wanted = None if relevant_check else Path(embeddings_dir) / "client_ids.npy"
     if labels is not None:
-        provenance.verify_labels(labels, data_dir, wanted)
+        provenance.verify_labels(labels, data_dir, wanted, labels_code_version())
     labels_dir = labels or labels_for(data_dir, wanted, Path(data_dir) / ".cache", settings, log)
     options = TrainOptions(fast=fast, engine=engine, graphs=graphs, hidden_sizes=hidden_sizes, progress=progress)
     options.engine_for(device_list[0], len(tasks))  # an unknown engine fails before any work

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ubm import provenance
-from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS
+from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS, boundaries_for
 from ubm.data import sql
 from ubm.data.io import Data, DataError, Settings, connect, load_id_array, register_table, require_dir
 
@@ -155,8 +155,6 @@ def _check_arrays(root: Path, report: CheckReport) -> None:
 
 def _check_target_skus(data: Data, root: Path, report: CheckReport) -> None:
     """Skus bought in the target windows (as the split would cut them) without properties."""
-    from ubm.prepare.split import boundaries_for
-
     end = sql.run(data, "split/end").fetchall()[0][0]
     if end is None:
         report.problems.append(Problem(root / "product_buy.parquet", "no product_buy events, so no split end"))

@@ -40,12 +40,11 @@ import pyarrow.parquet as pq
 
 from ubm import provenance
 from ubm.data import sql
-from ubm.contract import EVENT_TYPES, EVENT_VALUE, TABLE_COLUMNS
+from ubm.contract import DAYS_IN_TARGET, EVENT_TYPES, EVENT_VALUE, TABLE_COLUMNS, Boundaries, boundaries_for
 from ubm.data.io import Data, DataError, Settings, open_data, register_table, require_dir
 from ubm.prepare.check import require_clean
 from ubm.util import Timer, clean_litter, temp_name
 
-DAYS_IN_TARGET = 14
 TARGET_FILES: tuple[str, ...] = ("train_target", "validation_target")
 OUTLIER_CHOICES: tuple[str, ...] = ("refuse", "drop")
 
@@ -61,22 +60,6 @@ OUTLIER_EXPECTED = 20
 # rate would put in it (generated and real data hold about 1.0; see docs/split.md §5).
 MIN_WINDOW_SHARE = 0.1
 MIN_WINDOW_EXPECTED = 100
-
-
-@dataclass(frozen=True)
-class Boundaries:
-    """The instants of docs/split.md §1 (naive datetimes, second resolution as published)."""
-
-    end: dt.datetime
-    train_target_start: dt.datetime
-    validation_target_start: dt.datetime
-
-
-def boundaries_for(end: dt.datetime, days_in_target: int = DAYS_IN_TARGET) -> Boundaries:
-    """train_target_start = the calendar day of (end - (2*days - 1) days) at 00:00:00."""
-    day = (end - dt.timedelta(days=2 * days_in_target - 1)).date()
-    tts = dt.datetime(day.year, day.month, day.day)
-    return Boundaries(end, tts, tts + dt.timedelta(days=days_in_target))
 
 
 @dataclass

@@ -29,7 +29,15 @@ from ubm import provenance
 from ubm.data import sql
 from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTask, task_kind
 from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity, open_data
+from ubm.data.templating import SQL_DIR
 from ubm.util import OutputError, atomic_dir, long_to_dense
+
+
+def labels_code_version() -> str:
+    """sha256 of the code that computes labels: this module and its SQL templates."""
+    files = [Path(__file__), *sorted((SQL_DIR / "targets").glob("*.sql"))]
+    return provenance.code_hash(files, provenance.LABELS_VERSION)
+
 
 WINDOWS: dict[str, str] = {"train": "train_target", "validation": "validation_target"}
 
@@ -113,7 +121,8 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
         need.append("active_clients")
     need += [f"label_list_{t}" for t in tasks if t in PROPENSITY_TASKS]
     # What the stamp records is taken before any input is read, and checked again at the end.
-    inputs = provenance.labels_inputs(Path(data_dir), None if client_ids is None else Path(client_ids))
+    inputs = provenance.labels_inputs(Path(data_dir), None if client_ids is None else Path(client_ids),
+                                      labels_code_version())
     given_ids = {} if client_ids is None else provenance.ids_of(Path(data_dir), [Path(client_ids)])
     try:
         data = open_data(Path(data_dir), window="input", settings=settings, require=tuple(need))

@@ -36,7 +36,7 @@ import numpy as np
 
 from ubm import provenance
 from ubm.contract import MAX_COLUMNS
-from ubm.data.io import DataError
+from ubm.errors import DataError
 
 CLIENT_IDS = "client_ids.npy"
 EMBEDDINGS = "embeddings.npy"
