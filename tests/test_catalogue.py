@@ -147,7 +147,7 @@ CASES: list[Case] = [
     # -- never move or hide a user's file -----------------------------------------------------
     Case("targets-out-is-file", ["targets", "--data-dir", "{D}", "--out", "{W}/f1"], 2, ["f1"],
          setup=file_at("f1")),
-    Case("features-out-is-file", [*FEATURES[:-1], "{W}/f1"], 1, ["f1", "not a directory"], setup=file_at("f1")),
+    Case("features-out-is-file", [*FEATURES[:-1], "{W}/f1"], 2, ["f1", "not a directory"], setup=file_at("f1")),
     Case("features-option-malformed", [*FEATURES, "-o", "epochs"], 2, ["--option", "epochs", "key=value"]),
     Case("features-option-twice", [*FEATURES, "-o", "top_n=3", "-o", "top_n=4"], 2, ["--option", "top_n", "twice"]),
     Case("spark-conf-twice", [*SPLIT, "--spark-conf", "a=1", "--spark-conf", "a=2"], 2,

@@ -185,15 +185,13 @@ def test_train_killed_while_writing_keeps_the_old_run(split_dir, nth, tmp_path):
     """Killed in the report (1) or in the swap of the run directory (2): the old run stays."""
     from ubm.evaluation import train
     run = tmp_path / "run"
-    run.mkdir()
-    for name in ("scores.json", "metrics.json", "report.png"):
-        (run / name).write_text("old")
+    old_run(run)
     args = ["train", "--data-dir", str(split_dir), "--embeddings-dir", str(split_dir.parent / "entry"),
             "--tasks", "churn", "--out", str(run), "--quiet"]
     where = ("ubm.evaluation.report", "write_report_png") if nth == 1 else ("ubm.util", "_exchange")
     assert killed(*where, 1, *args) == 9
     # The run's outputs stay the old ones (tasks/ may hold what finished, for --resume).
-    assert {p.name: p.read_text() for p in run.iterdir() if p.is_file()} == {n: "old" for n in train.RUN_OUTPUTS}
+    assert run_files(run) == {n: "old" for n in train.RUN_OUTPUTS}
     ubm(*args)
     assert json.loads((run / "scores.json").read_text())["churn"] >= 0
     assert litter(tmp_path) == [] and litter(split_dir.parent) == []
@@ -204,29 +202,47 @@ def test_train_outputs_change_as_one_unit(tmp_path, monkeypatch):
     from ubm.evaluation import train
 
     run = tmp_path / "run"
-    run.mkdir()
-    for name in train.RUN_OUTPUTS:
-        (run / name).write_text("old")
+    old_run(run)
     monkeypatch.setattr("ubm.evaluation.report.write_report_png",
                         lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     with pytest.raises(OSError):
         train.write_outputs(run, {"churn": 0.5}, {}, tmp_path, tmp_path, False)
-    assert {p.name: p.read_text() for p in run.iterdir()} == {n: "old" for n in train.RUN_OUTPUTS}
+    assert run_files(run) == {n: "old" for n in train.RUN_OUTPUTS}
     assert litter(tmp_path) == []
 
 
 def test_atomic_dir_fallback_restores_the_old_directory(tmp_path, monkeypatch):
     """Without an atomic exchange, a death between the two renames is repaired next time."""
-    from ubm import util
+    from ubm import ownership, util
 
     target = tmp_path / "out"
     target.mkdir()
     (target / "f").write_text("old")
     dead_pid = 2 ** 22 + 12345  # above the default pid_max: never a live process
-    (tmp_path / f".out.tmp-{dead_pid}").mkdir()
-    os.replace(target, tmp_path / f".out.old-{dead_pid}")  # as if killed between the renames
+    monkeypatch.setattr(os, "getpid", lambda: dead_pid)
+    scratch = ownership.Scratch.beside(target)
+    monkeypatch.undo()
+    scratch.slot.mkdir()
+    os.replace(target, scratch.path / ownership.OLD_SLOT)  # as if killed between the renames
     assert util.clean_litter(tmp_path)
     assert (target / "f").read_text() == "old" and litter(tmp_path) == []
+
+
+def old_run(run: Path) -> None:
+    """A run directory of ubm's holding "old" outputs."""
+    from ubm.evaluation import train
+    from ubm.ownership import write_manifest
+
+    run.mkdir()
+    for name in train.RUN_OUTPUTS:
+        (run / name).write_text("old")
+    write_manifest(run, "run")
+
+
+def run_files(run: Path) -> dict[str, str]:
+    from ubm.ownership import MANIFEST
+
+    return {p.name: p.read_text() for p in run.iterdir() if p.is_file() and p.name != MANIFEST}
 
 
 # -- regression tests: these failed before issue 10 ------------------------------------------

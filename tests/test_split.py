@@ -16,6 +16,7 @@ from ubm.prepare import split as split_mod
 from ubm.cli import main
 from ubm.contract import EVENT_TYPES
 from ubm.data.io import DataError, Settings
+from ubm.ownership import is_temp_name
 from ubm.prepare.split import boundaries_for, split
 
 OUTPUTS = [f"input/{e}.parquet" for e in EVENT_TYPES] + [
@@ -147,7 +148,7 @@ def test_interrupted_split_leaves_previous_outputs(tmp_path, monkeypatch):
         split(root)
     assert calls["n"] == 2
     assert snapshot(root) == before
-    leftovers = [p.name for d in ("input", "target") for p in (root / d).iterdir() if ".tmp-" in p.name]
+    leftovers = [p.name for d in ("input", "target") for p in (root / d).iterdir() if is_temp_name(p.name)]
     assert leftovers == []
     monkeypatch.undo()
     assert split(root).rows["product_buy"] == 3

@@ -14,6 +14,7 @@ from ubm.cli import main
 from ubm.data.io import DataError
 from ubm.prepare.lists import build_lists
 from ubm.prepare.split import split
+from ubm.ownership import MANIFEST, is_temp_name
 from ubm.prepare.targets import TASKS, build_targets, load_task
 
 
@@ -119,7 +120,7 @@ def test_interrupted_targets_leave_previous_output(prepared, tmp_path, monkeypat
         build_targets(root, out, client_ids=None)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
-    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+    assert [p.name for p in tmp_path.iterdir() if is_temp_name(p.name)] == []
 
 
 def test_missing_lists_point_to_ubm_lists(tmp_path):
@@ -151,4 +152,4 @@ def test_cli_targets(prepared, tmp_path):
     result = CliRunner().invoke(main, ["targets", "--data-dir", str(root), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "propensity_price" in result.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(list(TASKS) + ["stamp.json", "summary.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(list(TASKS) + [MANIFEST, "stamp.json", "summary.json"])

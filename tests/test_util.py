@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from ubm.ownership import MANIFEST, read_manifest
 from ubm.util import atomic_dir, atomic_path, keep_freed_memory, save_npy
 
 
@@ -26,16 +27,17 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
 
 def test_atomic_dir_keeps_the_previous_directory_on_failure(tmp_path):
     target = tmp_path / "entry"
-    target.mkdir()
-    (target / "a.npy").write_text("old")
+    with atomic_dir(target, "entry") as tmp:
+        (tmp / "a.npy").write_text("old")
     with pytest.raises(ValueError):
-        with atomic_dir(target) as tmp:
+        with atomic_dir(target, "entry") as tmp:
             (tmp / "a.npy").write_text("new")
             raise ValueError("boom")
     assert (target / "a.npy").read_text() == "old"
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, "entry") as tmp:
         (tmp / "b.npy").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["b.npy"]
+    assert sorted(p.name for p in target.iterdir()) == [MANIFEST, "b.npy"]
+    assert read_manifest(target)["files"] == ["b.npy"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entry"]
 
 

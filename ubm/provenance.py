@@ -22,11 +22,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from ubm.errors import DataError
-from ubm.util import pid_alive
+from ubm.ownership import scratch_marker
+from ubm.util import atomic_path, pid_alive
 
 STAMP_DIR = ".ubm"
 SMALL_FILE = 64 << 20  # bytes: files up to this size are also identified by their content
@@ -113,13 +115,11 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` under a temporary name and rename it into place (fsynced)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as fh:
-        fh.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
+            fh.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 # -- the split -------------------------------------------------------------------------------
@@ -143,6 +143,8 @@ def _apply_journal(root: Path, journal: dict[str, Any]) -> None:
     for tmp, final in journal["moves"]:
         if (root / tmp).exists():
             os.replace(root / tmp, root / final)
+        if scratch_marker((root / tmp).parent) is not None:  # the emptied scratch it came from
+            shutil.rmtree((root / tmp).parent, ignore_errors=True)
         finals.append(root / final)
     missing = [str(f) for f in finals if not f.is_file()]
     if missing:
@@ -231,8 +233,6 @@ def verify_lists(root: Path) -> None:
 def remove_derived(root: Path) -> list[Path]:
     """Delete what ubm derived from the published files of ``root`` (split outputs, lists it
     built, stamps, label cache): called when those files are about to be replaced."""
-    import shutil
-
     from ubm.contract import EVENT_TYPES
 
     root = Path(root)

@@ -1,12 +1,10 @@
-"""Small shared helpers: atomic writes, cleanup of dead processes' temporary files, timing."""
+"""Small shared helpers: atomic writes (of what ubm owns, see :mod:`ubm.ownership`), timing."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
-import re
-import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -16,66 +14,9 @@ from typing import Iterator
 
 import numpy as np
 
-from ubm.errors import OutputError
-
-
-_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)(?:-[0-9a-z]+)?$")
-
-
-def is_temp_name(name: str) -> bool:
-    """Whether ``name`` is a temporary of :func:`temp_name` (any process's)."""
-    return _TEMP.match(name) is not None
-
-
-def temp_name(path: Path, kind: str = "tmp") -> Path:
-    """A hidden sibling of ``path`` named after this process, so a later run can tell
-    whether its owner is still alive (see :func:`clean_litter`)."""
-    return path.with_name(f".{path.name}.{kind}-{os.getpid()}")
-
-
-def pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def clean_litter(directory: Path) -> list[Path]:
-    """Remove the temporary files and directories that dead processes left in ``directory``.
-
-    ``.X.tmp-PID`` is deleted. ``.X.old-PID`` is a previous output moved aside during a swap:
-    if ``X`` is missing (the process died between the two renames) it is put back, else deleted.
-    Entries of live processes are left alone. Returns what was removed or restored.
-    """
-    directory = Path(directory)
-    done: list[Path] = []
-    try:
-        entries = list(directory.iterdir())
-    except OSError:
-        return done
-    for entry in entries:
-        m = _TEMP.match(entry.name)
-        if not m or pid_alive(int(m["pid"])):
-            continue
-        original = entry.with_name(m["name"])
-        if m["kind"] == "old" and not original.exists() and not original.is_symlink():
-            os.replace(entry, original)
-        else:
-            _remove(entry)
-        done.append(entry)
-    return done
+# Re-exported: the ownership marks are what every atomic write below relies on.
+from ubm.ownership import (OLD_SLOT, OutputError, Scratch, check_replaceable, clean_litter, is_temp_name,  # noqa: F401
+                           pid_alive, through_link, write_manifest)
 
 
 def check_writable_parent(path: Path, option: str = "--out") -> None:
@@ -107,57 +48,59 @@ def _exchange(a: Path, b: Path) -> bool:
 
 @contextmanager
 def atomic_path(path: Path, option: str = "--out") -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it over ``path`` only on success.
+    """Yield a temporary path (in a marked scratch beside ``path``); it is renamed over
+    ``path`` only on success.
 
-    An existing directory at ``path`` is refused before anything is written.
+    An existing file is replaced (the option names it); a directory is refused before anything
+    is written; a symlink is written through to its target, the link kept.
     """
     path = Path(path)
-    if path.is_dir():
+    real = through_link(path, option)
+    if real.is_dir():
         raise OutputError(f"{option} {path} is a directory; give a file name")
-    check_writable_parent(path, option)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clean_litter(path.parent)
-    tmp = temp_name(path)
+    check_writable_parent(real, option)
+    real.parent.mkdir(parents=True, exist_ok=True)
+    clean_litter(real.parent)
+    scratch = Scratch.beside(real)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        yield scratch.slot
+        os.replace(scratch.slot, real)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        scratch.remove()
 
 
 @contextmanager
-def atomic_dir(path: Path, option: str = "--out") -> Iterator[Path]:
-    """Yield a temporary directory; it replaces ``path`` as a whole only on success.
+def atomic_dir(path: Path, kind: str, option: str = "--out") -> Iterator[Path]:
+    """Yield a temporary directory; it replaces ``path`` as a whole only on success, with a
+    manifest of ``kind`` listing what it holds (:mod:`ubm.ownership`).
 
-    The swap is one atomic exchange where the system offers it; elsewhere the old directory
-    is renamed aside first, and :func:`clean_litter` puts it back if the process dies
-    between the two renames. An existing non-directory at ``path`` is refused untouched.
+    An existing ``path`` that is not an empty directory or ubm's output of ``kind`` is refused
+    untouched, before the work and again just before the swap. A symlink is written through:
+    its target directory is replaced, the link kept. The swap is one atomic exchange where the
+    system offers it; elsewhere the old directory is first moved into the marked scratch, and
+    :func:`clean_litter` puts it back if the process dies between the two renames.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{option} {path} exists and is not a directory; not replacing it")
-    check_writable_parent(path, option)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clean_litter(path.parent)
-    tmp = temp_name(path)
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    check_replaceable(path, kind, option)
+    real = through_link(path, option)
+    check_writable_parent(real, option)
+    real.parent.mkdir(parents=True, exist_ok=True)
+    clean_litter(real.parent)
+    scratch = Scratch.beside(real)
+    tmp = scratch.slot
     tmp.mkdir()
     try:
         yield tmp
-        if path.exists() and _exchange(tmp, path):
-            shutil.rmtree(tmp)  # now holds the previous contents
+        write_manifest(tmp, kind)
+        check_replaceable(path, kind, option)  # nothing of the user's appeared meanwhile
+        if real.exists() and _exchange(tmp, real):
+            pass  # the scratch now holds the previous contents; removed below
         else:
-            old = temp_name(path, "old")
-            if path.exists():
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old.exists():
-                shutil.rmtree(old)
+            if real.exists():
+                os.replace(real, scratch.path / OLD_SLOT)
+            os.replace(tmp, real)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        scratch.remove()
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:

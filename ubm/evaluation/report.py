@@ -93,15 +93,11 @@ def write_report_png(metrics: dict, path: str | os.PathLike, title: str | None =
 
 def _save_atomically(fig: Any, path: str | os.PathLike) -> Path:
     """Written to a temporary sibling, then renamed: readers never see a half-written file."""
+    from ubm.util import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path, "--plot") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

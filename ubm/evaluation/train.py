@@ -37,7 +37,9 @@ from ubm.evaluation.loop import TaskResult, train_task
 from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH
 from ubm.evaluation.multi import TaskData, train_tasks
 from ubm.evaluation.significance import Predictions, write_predictions
-from ubm.util import OutputError, atomic_dir, atomic_path, is_temp_name, keep_freed_memory, save_npy
+from ubm.ownership import read_manifest, write_manifest
+from ubm.util import (atomic_dir, atomic_path, check_replaceable, is_temp_name, keep_freed_memory, save_npy,
+                      through_link)
 from ubm.profiles.validate import CLIENT_IDS, EMBEDDINGS, load_entry, validate_entry
 
 
@@ -331,6 +333,7 @@ def evaluate(
             log(f"{task}: reusing the result finished {found[1]} on {found[0].device} "
                 f"(score {found[0].best_score:.4f}, {store.json_path(task)}); --no-resume retrains")
     todo = [t for t in tasks if t not in results]
+    _claim_out(out_dir, todo)
     keep_freed_memory()
     try:
         results.update(_train(todo, device_list, embeddings_dir, labels_dir, store, keys, options, log))
@@ -397,6 +400,7 @@ PREDICTIONS_DIR = "predictions"  # best-epoch validation outputs per task, for -
 # A run's outputs, replaced together at its end (a killed run leaves the previous ones).
 RUN_OUTPUTS = frozenset({"scores.json", "metrics.json", "report.png"})
 RUN_FILES = RUN_OUTPUTS | {TASKS_DIR, PREDICTIONS_DIR}
+RUN_KIND = "run"  # the manifest kind of a run directory (ubm.ownership)
 
 
 def _carry(src: Path, dst: Path) -> None:
@@ -411,14 +415,18 @@ def _carry(src: Path, dst: Path) -> None:
 
 
 def _check_out(out_dir: Path) -> None:
-    """Refuse, before training, an --out that holds anything but a previous run's files."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"--out {out_dir} exists and is not a directory")
-    if out_dir.is_dir():
-        others = sorted(p.name for p in out_dir.iterdir() if p.name not in RUN_FILES and not is_temp_name(p.name))
-        if others:
-            raise OutputError(f"--out {out_dir} holds files that are not a run's ({others[0]}); "
-                              "give an empty or new directory")
+    """Refuse, before training, an --out that is not ubm's run directory (ubm.ownership)."""
+    check_replaceable(out_dir, RUN_KIND)
+
+
+def _claim_out(out_dir: Path, tasks: list[str]) -> None:
+    """Make --out a run directory before tasks are stored in it: its manifest lists the task
+    files this run may write, so a run killed halfway is still ubm's to resume and replace."""
+    real = through_link(out_dir)
+    real.mkdir(parents=True, exist_ok=True)
+    before = read_manifest(real)
+    files = [f"{TASKS_DIR}/"] + [f"{TASKS_DIR}/{t}{suffix}" for t in tasks for suffix in (".json", ".best_logits.npy")]
+    write_manifest(real, RUN_KIND, files + (before["files"] if before else []))
 
 
 def _predictions(labels_dir: Path, client_ids: np.ndarray,
@@ -464,7 +472,7 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
     }
     # The run's files change together: a run killed while writing leaves the previous run.
     # Without predictions the old ones go too, so none is left stale.
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, RUN_KIND) as tmp:
         _carry(out_dir / TASKS_DIR, tmp / TASKS_DIR)
         if predictions:
             (tmp / PREDICTIONS_DIR).mkdir()

@@ -43,7 +43,7 @@ from ubm.data import sql
 from ubm.contract import DAYS_IN_TARGET, EVENT_TYPES, EVENT_VALUE, TABLE_COLUMNS, Boundaries, boundaries_for
 from ubm.data.io import Data, DataError, Settings, open_data, register_table, require_dir
 from ubm.prepare.check import require_clean
-from ubm.util import Timer, clean_litter, temp_name
+from ubm.util import Scratch, Timer, clean_litter
 
 TARGET_FILES: tuple[str, ...] = ("train_target", "validation_target")
 OUTLIER_CHOICES: tuple[str, ...] = ("refuse", "drop")
@@ -338,7 +338,6 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
 
         outputs: dict[str, Path] = {e: root / "input" / f"{e}.parquet" for e in EVENT_TYPES}
         outputs.update({t: root / "target" / f"{t}.parquet" for t in TARGET_FILES})
-        temps = {name: temp_name(path) for name, path in outputs.items()}
         result = SplitResult(root, b, paths=outputs)
         windows = {
             "train_target": (b.train_target_start, b.validation_target_start, False),
@@ -356,10 +355,14 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
             jobs.append(_Job(name, "split/target_chunk",
                              {"since": since, "until": until, "include_until": inclusive},
                              {}, 0))
-        made = [d for d in dict.fromkeys(t.parent for t in temps.values()) if not d.exists()]
+        made = [d for d in dict.fromkeys(p.parent for p in outputs.values()) if not d.exists()]
         for directory in made:
             directory.mkdir(parents=True)
+        scratch: dict[str, Scratch] = {}
         try:
+            for name, path in outputs.items():  # marked scratch: the next run knows them for ubm's
+                scratch[name] = Scratch.beside(path)
+            temps = {name: s.slot for name, s in scratch.items()}
             if data.engine.name == "duckdb":
                 _write_in_parallel(data, jobs, settings, temps, result, progress, timer)
             else:  # Spark spreads each file over its executors; one file at a time
@@ -372,9 +375,8 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
             ) from exc
         finally:
             # Once the journal exists the temporaries belong to it: the next run finishes the renames.
-            for tmp in ([] if provenance.journal_path(root).exists() else temps.values()):
-                if tmp.exists():
-                    tmp.unlink()
+            for sc in ([] if provenance.journal_path(root).exists() else scratch.values()):
+                sc.remove()
             for directory in made:  # a failed first split leaves no empty folders behind
                 if directory.exists() and not any(directory.iterdir()):
                     directory.rmdir()

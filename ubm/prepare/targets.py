@@ -30,7 +30,7 @@ from ubm.data import sql
 from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTask, task_kind
 from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity, open_data
 from ubm.data.templating import SQL_DIR
-from ubm.util import OutputError, atomic_dir, long_to_dense
+from ubm.util import OutputError, atomic_dir, check_replaceable, long_to_dense
 
 
 def labels_code_version() -> str:
@@ -94,17 +94,10 @@ def _labels_for(data: Data, task: str, clients: np.ndarray, n_labels: int, windo
 
 
 def _check_out(out: Path, data_root: Path) -> None:
-    """Refuse, before touching anything, an --out that is not a labels directory to replace."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise OutputError(f"--out {out} exists and is not a directory; not replacing it")
-    if data_root.resolve().is_relative_to(out.resolve()):
+    """Refuse, before touching anything, an --out that is not ubm's labels directory to replace."""
+    if out.exists() and data_root.resolve().is_relative_to(out.resolve()):
         raise OutputError(f"--out {out} would replace the data directory")
-    contents = [p.name for p in out.iterdir()]
-    if contents and "summary.json" not in contents:
-        raise OutputError(f"--out {out} is a non-empty directory without labels (no summary.json); "
-                          "not replacing it")
+    check_replaceable(out, "labels")
 
 
 def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Settings(),
@@ -138,7 +131,7 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
             clients = load_id_array(Path(client_ids), unique=True)
             source = str(client_ids)
         summary: dict = {"data_dir": str(data_dir), "client_ids": source, "tasks": {}}
-        with atomic_dir(Path(out)) as tmp:
+        with atomic_dir(Path(out), "labels") as tmp:
             for task in tasks:
                 kind = _task_kind(task)
                 task_clients = clients

@@ -37,7 +37,7 @@ from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, SpooledCol
 from ubm import provenance
 from ubm.data.io import Data, DataDir, DataError, Settings, input_files, load_id_array, open_data, require_dir
 from ubm.prepare.check import require_clean
-from ubm.util import Timer, atomic_dir
+from ubm.util import OutputError, Timer, atomic_dir, check_replaceable
 
 ENTRY_FILES = ("client_ids.npy", "embeddings.npy", "columns.json")
 FEATURE_INPUTS = (*EVENT_TYPES, "product_properties", "relevant_clients")
@@ -103,16 +103,11 @@ def _check_source(root: Path, source: str) -> str:
 
 
 def _check_out(out: Path, data_root: Path) -> None:
-    """Refuse to replace anything that is not an entry (a typo must not wipe a data dir)."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise DataError(f"--out {out} exists and is not a directory")
-    if out.resolve() == data_root.resolve() or data_root.resolve().is_relative_to(out.resolve()):
-        raise DataError(f"--out {out} would replace the data directory")
-    contents = {p.name for p in out.iterdir()}
-    if contents and not contents & set(ENTRY_FILES):
-        raise DataError(f"--out {out} is a non-empty directory that is not an entry; not replacing it")
+    """Refuse, before any work, an --out that is not ubm's entry to replace (a typo must not
+    wipe a data dir or a user's folder); see :mod:`ubm.ownership`."""
+    if out.exists() and (out.resolve() == data_root.resolve() or data_root.resolve().is_relative_to(out.resolve())):
+        raise OutputError(f"--out {out} would replace the data directory")
+    check_replaceable(out, "entry")
 
 
 def _writer(rec: Recipe, tmp: Path, n_rows: int, names: list[str]) -> ColumnWriter:
@@ -161,7 +156,7 @@ def export_features(
                             f"than once, e.g. {int(uniq[counts > 1][0])}")
         say(f"features: recipe {recipe} {opts}, {len(clients):,} clients x {len(names)} columns, "
             f"{source} events")
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, "entry") as tmp:
             writer = _writer(rec, tmp, len(clients), names)
             writer.progress = progress
             info = rec.build(data, clients, opts, writer)

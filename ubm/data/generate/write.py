@@ -28,7 +28,8 @@ from ubm.data.generate.sampling import CLIENT_ID_STREAM, Scramble, stream
 from ubm.data.generate.sessions import EventColumns, chunk_events
 from ubm.data.generate.world import World, build_world
 from ubm.provenance import remove_derived
-from ubm.util import clean_litter, save_npy, temp_name
+from ubm.ownership import KINDS, MANIFEST, OutputError, contents, read_manifest, through_link, write_manifest
+from ubm.util import Scratch, clean_litter, save_npy
 
 MIN_DAYS = 29  # two 14-day target windows and some input
 
@@ -147,6 +148,28 @@ def _resolve_preset(size: str, clients: int | None, days: int | None,
     return p
 
 
+# What `ubm generate` writes into its --out (the rest of a data directory is other stages').
+PUBLISHED = (*(f"{e}.parquet" for e in EVENT_TYPES), "product_properties.parquet", "input/",
+             "input/relevant_clients.npy")
+
+
+def check_out(out: Path) -> None:
+    """Refuse a --out that ubm generate did not make, unless it is new or empty: its published
+    files are replaced and what ubm derived from them deleted (files beside them are kept)."""
+    real = through_link(out)
+    if real.exists() and not real.is_dir():
+        raise OutputError(f"--out {out} exists and is not a directory; not writing into it")
+    if not real.is_dir():
+        return
+    manifest = read_manifest(real)
+    if manifest is not None and manifest["kind"] != "data":
+        raise OutputError(f"--out {out} is {KINDS[manifest['kind']]}, not {KINDS['data']}; not writing into it")
+    found = contents(real)
+    if manifest is None and found:
+        raise OutputError(f"--out {out} is not a directory ubm generate wrote (no {MANIFEST}) and holds "
+                          f"{found[0]}; not writing into it: give a new or empty directory")
+
+
 def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
              days: int | None = None, seed: int = 0, behaviour: Behaviour | None = None,
              progress: Callable[[str], None] | None = None) -> GenerateSummary:
@@ -159,6 +182,7 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
     p = _resolve_preset(size, clients, days, behaviour)
     say = progress or (lambda msg: None)
     out = Path(out_dir)
+    check_out(out)
     (out / "input").mkdir(parents=True, exist_ok=True)
 
     world = build_world(p, seed)
@@ -171,8 +195,9 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
 
     rows = {e: 0 for e in EVENT_TYPES}
     clean_litter(out)
-    tmp = {e: temp_name(out / f"{e}.parquet") for e in EVENT_TYPES}
-    props_tmp = temp_name(out / "product_properties.parquet")
+    scratch = [Scratch.beside(out / f"{name}.parquet") for name in (*EVENT_TYPES, "product_properties")]
+    tmp = {e: sc.slot for e, sc in zip(EVENT_TYPES, scratch)}
+    props_tmp = scratch[-1].slot
     writers = {e: pq.ParquetWriter(tmp[e], _SCHEMAS[e], **_WRITER_OPTIONS) for e in EVENT_TYPES}
     bg = _BackgroundWriter()
     active = 0
@@ -197,9 +222,13 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
         os.replace(props_tmp, out / "product_properties.parquet")
         save_npy(out / "input" / "relevant_clients.npy",
                   client_id(relevant.order).astype(np.int64))
+        write_manifest(out, "data", PUBLISHED, scan=False)  # files beside stay the user's
     except BaseException:
-        _abandon(bg, writers, list(tmp.values()) + [props_tmp])
+        _abandon(bg, writers)
         raise
+    finally:
+        for sc in scratch:
+            sc.remove()
     rows["product_properties"] = p.skus
     secs = time.perf_counter() - t0
     say(f"done: {sum(rows[e] for e in EVENT_TYPES):,} events in {secs:.1f} s")
@@ -210,8 +239,8 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
                                   "late_relevant": int(relevant.late.sum())})
 
 
-def _abandon(bg: _BackgroundWriter, writers: dict, tmp_files: list[Path]) -> None:
-    """After a failure: stop writing and remove every partial file."""
+def _abandon(bg: _BackgroundWriter, writers: dict) -> None:
+    """After a failure: stop writing (the partial files go with their scratch)."""
     try:
         bg.close()
     except BaseException:
@@ -221,5 +250,3 @@ def _abandon(bg: _BackgroundWriter, writers: dict, tmp_files: list[Path]) -> Non
             w.close()
         except Exception:
             pass
-    for f in tmp_files:
-        f.unlink(missing_ok=True)
