@@ -8,17 +8,22 @@ With ``--tasks 1`` (default) one binary task is timed with `ubm.evaluation.loop.
 With ``--tasks K`` (2..6) K tasks shaped like the real ones (churn on 60 % of the rows,
 conversion, then propensity tasks of ``--labels`` labels) are trained either one after
 another (``--engine single``) or together (``--engine multi``,
-`ubm.evaluation.multi.train_tasks`). Prints one JSON line.
+`ubm.evaluation.multi.train_tasks`). Prints one JSON line (with each task's ``cuda_graphs``
+for the multi engine). Runs from a checkout as a script: the repository root goes on the path.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` puts bench/ there, not the root
 
 from ubm.evaluation.loop import train_task
 from ubm.evaluation.multi import TaskData, train_tasks
@@ -51,7 +56,9 @@ def main() -> None:
     parser.add_argument("--engine", choices=["single", "multi"], default="single")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--no-graphs", action="store_true", help="multi engine: no CUDA graphs")
+    parser.add_argument("--hidden", help="THIN,WIDE instead of the official 2048,4096 (dry runs only)")
     args = parser.parse_args()
+    hidden = tuple(int(v) for v in args.hidden.split(",")) if args.hidden else None
     keep_freed_memory()  # as `ubm train` does
     rng = np.random.default_rng(0)
     # Random profiles drawn by torch (on the device when there is one: 1 M x 2048 in numpy
@@ -61,13 +68,14 @@ def main() -> None:
     x = torch.randn((args.clients, args.dim), generator=g, device=gen_device, dtype=torch.float32)
     x = x.to(torch.float16).cpu().numpy()
     out = {"clients": args.clients, "dim": args.dim, "labels": args.labels, "tasks": args.tasks,
-           "engine": args.engine, "epochs": args.epochs, "fast": args.fast, "graphs": not args.no_graphs}
+           "engine": args.engine, "epochs": args.epochs, "fast": args.fast, "graphs": not args.no_graphs,
+           "official_width": hidden is None}
     if args.tasks == 1:
         y = (rng.random((args.clients, args.labels)) < 0.3).astype(np.float32)
         kind = "binary" if args.labels == 1 else "propensity"
         pop = None if kind == "binary" else rng.integers(1, 1000, args.labels)
         result = train_task(x, y, y, kind=kind, popularity=pop, device=args.device, epochs=args.epochs,
-                            progress=False, fast=args.fast)
+                            progress=False, fast=args.fast, hidden_sizes=hidden)
         epoch = result.epochs[0]
         out.update(device=result.device, train_seconds=round(epoch.train_seconds, 2),
                    val_seconds=round(epoch.val_seconds, 2), epoch_seconds=round(epoch.seconds, 2),
@@ -79,13 +87,14 @@ def main() -> None:
     t0 = time.perf_counter()
     if args.engine == "multi":
         results = train_tasks(x, tasks, device=args.device, epochs=args.epochs, progress=False, fast=args.fast,
-                              graphs=not args.no_graphs)
+                              graphs=not args.no_graphs, hidden_sizes=hidden)
     else:
         results = {}
         for t in tasks:
             rows = x if t.rows is None else x[t.rows]
             results[t.name] = train_task(rows, t.y_train, t.y_val, kind=t.kind, popularity=t.popularity,
-                                         device=args.device, epochs=args.epochs, progress=False, fast=args.fast)
+                                         device=args.device, epochs=args.epochs, progress=False, fast=args.fast,
+                                         hidden_sizes=hidden)
     total = time.perf_counter() - t0
     samples = sum(r.n_clients * len(r.epochs) for r in results.values())
     # multi: every task's epoch times are the shared wall time, so count them once
@@ -96,7 +105,8 @@ def main() -> None:
                train_seconds=round(train_seconds, 2), val_seconds=round(val_seconds, 2),
                train_samples_per_s=round(samples / train_seconds), samples_per_s_overall=round(samples / total),
                peak_memory_bytes=max(r.peak_memory_bytes or 0 for r in results.values()),
-               scores={k: r.best_score for k, r in results.items()})
+               scores={k: r.best_score for k, r in results.items()},
+               cuda_graphs={k: r.extra.get("cuda_graphs", False) for k, r in results.items()})
     print(json.dumps(out))
 
 

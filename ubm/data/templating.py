@@ -3,10 +3,10 @@
 Kept apart from :mod:`ubm.data.sql` so that :mod:`ubm.data.io` can render the same
 macros (the timestamp parse) without importing the template runner.
 
-Templates come only from the package's own ``sql/``, and Jinja runs sandboxed: a template
-can read the structure variables it is given, never Python attributes behind them
-(``cycler.__init__.__globals__`` and the like raise ``SecurityError``), so even a template
-that was edited on disk cannot run code.
+Templates come only from the package's own ``sql/`` (in a checkout, the repository's), and
+Jinja runs sandboxed: a template can read the structure variables it is given, never Python
+attributes behind them (``cycler.__init__.__globals__`` and the like raise ``SecurityError``),
+so even a template that was edited on disk cannot run code.
 """
 
 from __future__ import annotations
@@ -19,9 +19,24 @@ import jinja2
 import jinja2.sandbox
 
 
-def _sql_dir() -> Path:
-    """The templates: the repository's sql/, shipped in the package as ``ubm.sql``."""
-    root = importlib.resources.files("ubm.sql")
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def _sql_dir(package_dir: Path = PACKAGE_DIR) -> Path:
+    """The templates beside the code that runs: ``ubm/sql`` of an installed package; in a plain
+    checkout (nothing installed, no ``ubm/sql``) the repository's top-level sql/; otherwise
+    wherever the package ``ubm.sql`` is mapped (an editable install elsewhere)."""
+    if (package_dir / "sql" / "split").is_dir():
+        return package_dir / "sql"
+    checkout = package_dir.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "sql" / "split").is_dir():
+        return checkout / "sql"
+    try:
+        root = importlib.resources.files("ubm.sql")
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(f"ubm's SQL templates are neither in {package_dir / 'sql'} nor in "
+                                  f"{checkout / 'sql'}; install the package or run from a full "
+                                  "checkout") from None
     return Path(str(root.joinpath("split"))).parent
 
 

@@ -138,6 +138,17 @@ class _Graphs:
         return self.logits.clone()  # the static output is overwritten by the next replay
 
 
+def graphs_refusal(graphs: bool, dev: torch.device, n: int, batch_size: int) -> str | None:
+    """Why a task cannot replay CUDA graphs, or None when it can try."""
+    if not graphs:
+        return "turned off (--no-cuda-graphs)"
+    if dev.type != "cuda":
+        return f"not on CUDA ({dev.type})"
+    if n < batch_size:
+        return f"fewer rows ({n}) than one batch ({batch_size})"
+    return None
+
+
 class _TaskRun:
     """One task's model, optimiser, data views and metrics; steps exactly like train_task."""
 
@@ -162,7 +173,8 @@ class _TaskRun:
         self.autocast = autocast_for(use_fast)
         self.starts = list(range(0, self.n, batch_size))  # last partial batch kept
         self.stream = torch.cuda.Stream(dev) if dev.type == "cuda" else None
-        self.use_graphs = graphs and dev.type == "cuda" and self.n >= batch_size
+        # Why this task trains eagerly (metrics.json records it), None while graphs are wanted.
+        self.graphs_reason = graphs_refusal(graphs, dev, self.n, batch_size)
         self.graphs: _Graphs | None = None
         self.results: list[EpochResult] = []
         self.best = BestLogits()
@@ -176,16 +188,19 @@ class _TaskRun:
             self.stream.wait_stream(torch.cuda.current_stream(self.dev))
 
     def build_graphs(self) -> None:
-        if not self.use_graphs or self.graphs is not None:
+        if self.graphs_reason is not None or self.graphs is not None:
             return
         try:
             with self.context():
                 self.graphs = _Graphs(self)
         except RuntimeError as exc:  # a capture this torch/driver refuses: eager gives the same numbers
-            torch.cuda.synchronize(self.dev)
+            _sync(self.dev)
             self.graphs = None
-            sys.stderr.write(f"{self.task.name}: CUDA graphs unavailable ({str(exc).splitlines()[0]}); "
-                             f"training eagerly\n")
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self.graphs_reason = f"capture failed: {first}"
+            # Loud, not silent: timings of this task are eager ones from here on.
+            sys.stderr.write(f"warning: {self.task.name}: CUDA graph capture failed ({first}); "
+                             f"training eagerly (same numbers, slower)\n")
         self.model.zero_grad(set_to_none=True)
         self.model.train()
 
@@ -224,8 +239,11 @@ class _TaskRun:
         self.metrics.update(logits, self.yva[s : s + bs])
         self.val_logits[s : s + bs] = logits
 
+    def compute(self) -> None:
+        self.values = self.metrics.compute()  # computes, then resets
+
     def end_epoch(self, epoch: int, t0: float, t1: float, t2: float) -> EpochResult:
-        values = self.metrics.compute()  # computes, then resets
+        values = self.values
         result = epoch_result(epoch, self.task.kind, values, self.loss_sum, len(self.starts), self.n, t0, t1, t2)
         self.results.append(result)
         self.best.offer(result.score, self.val_logits)
@@ -309,6 +327,9 @@ def _train_tasks(x_np: np.ndarray, tasks: Sequence[TaskData], dev: torch.device,
                         run.begin_val()
                 _each(runs, _TaskRun.val_step, n_steps, bar, f"{tag}epoch {epoch + 1}/{epochs} valid", t1, n_max,
                       batch_size)
+                for run in runs:  # in the validation time, as in the one-task loop
+                    with run.context():
+                        run.compute()
                 _sync(dev)
                 t2 = time.perf_counter()
                 for run in runs:
@@ -344,7 +365,8 @@ def _task_result(run: _TaskRun, dev: torch.device, use_fast: bool, fast: bool,
         fast=bool(fast),
         steps=len(run.starts) * len(run.results),
         seconds=seconds,
-        extra={"trained_with": names, "cuda_graphs": run.graphs is not None},
+        extra={"trained_with": names, "cuda_graphs": run.graphs is not None,
+               "cuda_graphs_reason": run.graphs_reason},
         samples_per_s=run.n * len(run.results) / max(train_seconds, 1e-9),
         peak_memory_bytes=peak,
         engine="multi",

@@ -249,12 +249,19 @@ def run_job(job: DeviceJob, log: Callable[[str], None]) -> dict[str, TaskResult]
     return results
 
 
+def cuda_index(device: str) -> int:
+    """The CUDA device number of ``cuda`` or ``cuda:N``: set_device refuses a device without one,
+    and plain ``cuda`` is device 0 in a freshly spawned process."""
+    dev = torch.device(device)
+    return 0 if dev.index is None else dev.index
+
+
 def _worker(job: DeviceJob) -> list[str]:
     """Entry point of a device's process (spawned: CUDA cannot be forked)."""
     if job.threads:
         torch.set_num_threads(job.threads)
     if job.device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(job.device))  # this process's allocations and graphs live there
+        torch.cuda.set_device(cuda_index(job.device))  # this process's allocations and graphs live there
     keep_freed_memory()
 
     def log(message: str) -> None:
@@ -314,7 +321,9 @@ def evaluate(
         raise EntryError(f"entry {embeddings_dir} failed validation:\n{lines}")
     provenance.verify_entry(embeddings_dir, data_dir)
     device_list = parse_devices(devices, device)
-    client_ids, embeddings = load_entry(embeddings_dir)
+    # Only the ids here (the predictions' rows): each device's job maps the embeddings itself.
+    client_ids, _ = load_entry(embeddings_dir, mmap=True)
+    client_ids = np.array(client_ids)  # 8 bytes a client, read once
     # With the relevant check off the official tool evaluates exactly the entry's clients.
     wanted = None if relevant_check else Path(embeddings_dir) / "client_ids.npy"
     if labels is not None:
