@@ -8,7 +8,7 @@ SELECT CAST(row_number() OVER (ORDER BY TRY_CAST(original AS HUGEINT) NULLS LAST
 FROM (
 {% for t in tables %}
     {% if not loop.first %}UNION{% endif %}
-    SELECT {{ column }} AS original FROM {{ t }} WHERE dropped IS NULL AND {{ column }} IS NOT NULL
+    SELECT DISTINCT {{ column }} AS original FROM {{ t }} WHERE dropped IS NULL AND {{ column }} IS NOT NULL
 {% endfor %}
 {% if with_null %}
     UNION SELECT CAST(NULL AS VARCHAR)
