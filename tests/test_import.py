@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -141,3 +142,24 @@ def test_existing_output_is_refused_unless_same_mapping(tmp_path):
     fresh = tmp_path / "fresh"
     assert ubm("import", "--config", DATA / "invoices.toml", "--out", fresh).exit_code == 0
     assert ubm("import", "--config", DATA / "invoices.toml", "--out", fresh).exit_code == 0
+
+
+def test_split_lists_and_features_run_on_an_imported_purchase_log(tmp_path):
+    lines = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID"]
+    for day in range(60):
+        for client in range(8):
+            if (day + client) % 3:
+                continue
+            item = (day * 7 + client) % 11
+            lines.append(f"{day}{client},SKU{item},THING NUMBER {item},1,"
+                         f"{(dt.date(2011, 1, 1) + dt.timedelta(days=day)):%m/%d/%Y} 10:00,{item + 0.5},{10001 + client}.0")
+    (tmp_path / "invoices.csv").write_text("\n".join(lines) + "\n")
+    config = tmp_path / "m.toml"
+    config.write_text(BASE)
+    data, entry = tmp_path / "d", tmp_path / "e"
+    for args in (["import", "--config", config, "--out", data], ["check", "--data-dir", data],
+                 ["split", "--data-dir", data], ["lists", "--data-dir", data],
+                 ["features", "--data-dir", data, "--recipe", "baseline", "--out", entry]):
+        result = ubm(*args)
+        assert result.exit_code == 0, (args[0], result.output)
+    assert np.load(entry / "client_ids.npy").tolist() == list(range(8))
