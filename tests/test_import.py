@@ -163,3 +163,14 @@ def test_split_lists_and_features_run_on_an_imported_purchase_log(tmp_path):
         result = ubm(*args)
         assert result.exit_code == 0, (args[0], result.output)
     assert np.load(entry / "client_ids.npy").tolist() == list(range(8))
+
+
+@pytest.mark.parametrize("clients,expected", [
+    ('rule = "most_active"\nn = 2', [1, 4]),  # 13047: 4 purchases, 17850: 5
+    ('rule = "file"\nfile = "list.csv"\ncolumn = "customer"', [3, 5]),  # 15291 and a client without events
+])
+def test_relevant_client_rules(tmp_path, clients, expected):
+    (tmp_path / "list.csv").write_text("customer\n15291\n99999.0\n")
+    result = _bad(tmp_path, BASE + "\n[clients]\n" + clients + "\n")
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "out/input/relevant_clients.npy").tolist() == expected
