@@ -39,6 +39,8 @@ VARIANTS = {
 
 def _renderings():
     for name in sql.template_names():
+        if name.startswith("import/"):  # DuckDB only: ubm import reads files with DuckDB's readers
+            continue
         for structure in [{}, *VARIANTS.get(name, [])]:
             yield name, structure
 

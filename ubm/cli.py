@@ -63,6 +63,20 @@ def generate(out: Path, size: str, clients: int | None, days: int | None, seed: 
     echo(f"generated {size} data in {out} ({summary.seconds:.1f}s)")
 
 
+@main.command("import", help="Turn your own event files into a data directory, as a mapping file says "
+                             "(docs/import.md).")
+@click.option("--config", required=True, type=click.Path(path_type=Path), help="mapping file (TOML; docs/import.md)")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="data directory to write (new, empty, or a previous import of the same mapping)")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="DuckDB threads (default: all cores)")
+@click.option("--memory-limit", default="4GB", show_default=True, help="DuckDB memory limit (e.g. 4GB, 80%)")
+@click.option("--temp-dir", type=click.Path(path_type=Path), default=None, help="DuckDB spill directory")
+def import_(config: Path, out: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+    from ubm.prepare.importer import run_command
+
+    run_command(config, out, make_settings(threads, memory_limit, temp_dir))
+
+
 @main.command(help="Summarise a data directory: events per type, clients, catalogue, date range.")
 @DATA_DIR
 @click.option("--window", type=click.Choice(["all", "input"]), default="all", show_default=True)

@@ -1,0 +1,176 @@
+"""ubm import (docs/import.md): hand-made invoice log and clickstream, answers computed on paper."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ubm.cli import main
+
+DATA = Path(__file__).parent / "data" / "import"
+
+
+def ubm(*args: str) -> object:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def rows(path: Path, sql: str = "SELECT * FROM t ORDER BY ALL") -> list[tuple]:
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{path}')")
+    return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def invoices(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("imp") / "retail"
+    result = ubm("import", "--config", DATA / "invoices.toml", "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_client_ids_map_floats_to_dense_ints_in_numeric_order(invoices):
+    assert rows(invoices / ".ubm/maps/client_id.parquet") == [
+        (0, "12583"), (1, "13047"), (2, "15100"), (3, "15291"), (4, "17850")]
+    assert np.load(invoices / "input/relevant_clients.npy").tolist() == [0, 1, 2, 3, 4]
+
+
+def test_filters_and_missing_customers_drop_rows(invoices):
+    # 20 lines: 2 cancellations, 1 zero price, 2 without a customer -> 15 purchases
+    assert rows(invoices / "product_buy.parquet", "SELECT count(*) FROM t") == [(15,)]
+    skus = {o for _, o in rows(invoices / ".ubm/maps/sku.parquet")}
+    assert "D" not in skus and "35004C" not in skus  # only on cancelled lines
+
+
+def test_times_are_converted_from_london_to_utc(invoices):
+    sku = dict((o, i) for i, o in rows(invoices / ".ubm/maps/sku.parquet"))["85123A"]
+    times = rows(invoices / "product_buy.parquet", f"SELECT timestamp FROM t WHERE sku = {sku} ORDER BY 1")
+    assert times == [("2010-12-01 08:26:00",), ("2011-06-01 08:02:00",)]  # GMT in winter, BST in June
+
+
+def test_prices_are_quantile_buckets_of_the_latest_price(invoices):
+    got = rows(invoices / "product_properties.parquet",
+               "SELECT m.original, t.price FROM t JOIN read_parquet("
+               f"'{invoices}/.ubm/maps/sku.parquet') m ON m.id = t.sku ORDER BY t.price, 1")
+    # 15 products ranked by price: bucket floor(100 * (rank - 1) / 15); ties share a bucket
+    assert got[0] == ("22632", 0)  # latest price 0.00
+    assert ("85123A", 33) in got  # latest 2.95 is rank 6
+    assert ("22727", 53) in got and ("22728", 53) in got  # both 3.75
+    assert got[-1] == ("POST", 93)
+
+
+def test_names_are_hashed_token_vectors(invoices):
+    con = duckdb.connect()
+    names = [n for (n,) in rows(invoices / "product_properties.parquet", "SELECT name FROM t")]
+    for name in names:
+        values = [int(v) for v in name.strip("[]").split()]
+        assert len(values) == 16 and all(0 <= v <= 255 for v in values)
+        # every token moves one dimension by 32 from 128
+        assert all((v - 128) % 32 == 0 for v in values)
+    token = con.execute("SELECT md5('lantern')").fetchone()[0]
+    dim, sign = int(token[:2], 16) % 16, 1 if int(token[2:4], 16) < 128 else -1
+    assert dim in range(16) and sign in (1, -1)
+
+
+def test_layout_passes_check_summary_and_the_chain(invoices, tmp_path):
+    work = tmp_path / "d"
+    shutil.copytree(invoices, work)
+    assert ubm("check", "--data-dir", work).exit_code == 0
+    result = ubm("summary", "--data-dir", work)
+    assert result.exit_code == 0 and "relevant clients: 5" in result.output
+
+
+def test_clickstream_mixed_events_epoch_ms(tmp_path):
+    out = tmp_path / "clicks"
+    result = ubm("import", "--config", DATA / "clicks.toml", "--out", out)
+    assert result.exit_code == 0, result.output
+    clients = dict((o, i) for i, o in rows(out / ".ubm/maps/client_id.parquet"))
+    assert list(clients) == ["111016", "257597", "483574", "951259", "992329"]
+    assert rows(out / "product_buy.parquet", "SELECT client_id, timestamp FROM t ORDER BY 1") == [
+        (1, "2015-06-02 05:35:00"), (3, "2015-06-02 05:02:17")]
+    assert rows(out / "page_visit.parquet", "SELECT count(*) FROM t") == [(3,)]
+    assert rows(out / "search_query.parquet", "SELECT count(*) FROM t") == [(0,)]
+    assert ubm("check", "--data-dir", out).exit_code == 0
+
+
+def _bad(tmp_path: Path, text: str) -> object:
+    shutil.copy(DATA / "invoices.csv", tmp_path / "invoices.csv")
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    return ubm("import", "--config", config, "--out", tmp_path / "out")
+
+
+BASE = (DATA / "invoices.toml").read_text()
+
+
+@pytest.mark.parametrize("text,message", [
+    (BASE.replace('pick = "latest"', 'pick = "latest"\ncolour = "red"'), "products.colour: unknown key"),
+    (BASE.replace('sku = "StockCode"\nfilter', 'sku = "StockKode"\nfilter'), "events.product_buy.sku: column 'StockKode'"),
+    (BASE.replace("%m/%d/%Y %H:%M", "%m/%Q"), "sources.invoices.timestamp_format"),
+    (BASE.replace('"UnitPrice > 0"', '"UnitPrice > (SELECT 1)"'), "events.product_buy.filter[1]"),
+    (BASE.replace('"UnitPrice > 0"', '"1; DROP TABLE x"'), "events.product_buy.filter[1]"),
+    (BASE.replace('"UnitPrice > 0"', '"Nope > 0"'), "column 'Nope'"),
+    (BASE.replace("Europe/London", "Mars/Base"), "sources.invoices.timezone"),
+])
+def test_bad_mappings_are_one_line_and_exit_2(tmp_path, text, message):
+    result = _bad(tmp_path, text)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_times_that_do_not_parse_name_file_column_value(tmp_path):
+    result = _bad(tmp_path, BASE.replace("%m/%d/%Y %H:%M", "%d.%m.%Y %H:%M"))
+    assert result.exit_code == 1
+    assert "InvoiceDate" in result.output and "06/01/2011 09:02" in result.output  # the smallest bad value
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_is_refused_unless_same_mapping(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = ubm("import", "--config", DATA / "invoices.toml", "--out", out)
+    assert result.exit_code == 2 and (out / "keep.txt").exists()
+    fresh = tmp_path / "fresh"
+    assert ubm("import", "--config", DATA / "invoices.toml", "--out", fresh).exit_code == 0
+    assert ubm("import", "--config", DATA / "invoices.toml", "--out", fresh).exit_code == 0
+
+
+def test_split_lists_and_features_run_on_an_imported_purchase_log(tmp_path):
+    lines = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID"]
+    for day in range(60):
+        for client in range(8):
+            if (day + client) % 3:
+                continue
+            item = (day * 7 + client) % 11
+            lines.append(f"{day}{client},SKU{item},THING NUMBER {item},1,"
+                         f"{(dt.date(2011, 1, 1) + dt.timedelta(days=day)):%m/%d/%Y} 10:00,{item + 0.5},{10001 + client}.0")
+    (tmp_path / "invoices.csv").write_text("\n".join(lines) + "\n")
+    config = tmp_path / "m.toml"
+    config.write_text(BASE)
+    data, entry = tmp_path / "d", tmp_path / "e"
+    for args in (["import", "--config", config, "--out", data], ["check", "--data-dir", data],
+                 ["split", "--data-dir", data], ["lists", "--data-dir", data],
+                 ["features", "--data-dir", data, "--recipe", "baseline", "--out", entry]):
+        result = ubm(*args)
+        assert result.exit_code == 0, (args[0], result.output)
+    assert np.load(entry / "client_ids.npy").tolist() == list(range(8))
+
+
+@pytest.mark.parametrize("clients,expected", [
+    ('rule = "most_active"\nn = 2', [1, 4]),  # 13047: 4 purchases, 17850: 5
+    ('rule = "file"\nfile = "list.csv"\ncolumn = "customer"', [3, 5]),  # 15291 and a client without events
+])
+def test_relevant_client_rules(tmp_path, clients, expected):
+    (tmp_path / "list.csv").write_text("customer\n15291\n99999.0\n")
+    result = _bad(tmp_path, BASE + "\n[clients]\n" + clients + "\n")
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "out/input/relevant_clients.npy").tolist() == expected

@@ -1,0 +1,372 @@
+"""``ubm import``: a user's own event files to a ubm data directory (docs/import.md).
+
+DuckDB does the work (sql/import/*.sql): each event type's rows are staged once from their
+source (keys, UTC time, the reason a row is dropped), the id maps are built from the staged
+keys, and the tables are written from the stage joined to the maps. Python checks the
+mapping, orders the steps and writes the report; no source is ever loaded into Python.
+
+Output goes to a temporary directory beside ``--out`` that replaces it only when complete;
+an existing non-empty ``--out`` is refused unless it is a previous import of the same mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ubm.contract import EVENT_TYPES, EVENT_VALUE, SKU_EVENTS
+from ubm.data.io import DataError, Settings, connect
+from ubm.prepare.import_config import ConfigError, Mapping, Source, load_mapping
+from ubm.prepare.import_sql import check_predicate, query, quote, resolve_column
+from ubm.util import OutputError, Timer, atomic_dir, save_npy
+
+RECORD = ".ubm/import.json"  # what a previous import was made from (digest of its mapping)
+MAPS = ".ubm/maps"
+EPOCH_UNITS = {"epoch_s": 1, "epoch_ms": 1000, "epoch_us": 1_000_000, "auto": -1}
+REASONS = {"client_id": "missing client id", "timestamp": "missing timestamp", "value": "missing value",
+           "bad_time": "time that does not parse", "sku": "missing sku"}
+
+
+@dataclass
+class ImportResult:
+    out: Path
+    rows: dict[str, int]  # kept rows per event type (0: not mapped)
+    dropped: dict[str, dict[str, int]]  # per event type (and "products"): reason -> rows
+    clients: int
+    relevant: int
+    skus: int
+    categories: int
+    urls: int
+    skus_without_properties: int
+    first_ts: str | None
+    last_ts: str | None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = [f"imported into {self.out} ({self.seconds:.1f}s)", f"{'event type':<18}{'rows':>12}  dropped"]
+        for event in EVENT_TYPES:
+            why = ", ".join(f"{n:,} {r}" for r, n in self.dropped.get(event, {}).items()) or "-"
+            lines.append(f"{event:<18}{self.rows[event]:>12,}  {why}")
+        if self.dropped.get("products"):
+            lines.append("products dropped: " + ", ".join(f"{n:,} {r}" for r, n in self.dropped["products"].items()))
+        lines.append(f"clients {self.clients:,} ({self.relevant:,} relevant), skus {self.skus:,} "
+                     f"({self.skus_without_properties:,} without properties), categories {self.categories:,}, "
+                     f"urls {self.urls:,}; events {self.first_ts} .. {self.last_ts} UTC")
+        return "\n".join(lines + self.notes)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A source made ready for a template: its structure flags and bound values."""
+
+    source: Source
+    columns: list[str]
+    structure: dict[str, Any]
+    params: dict[str, Any]
+
+    def column(self, name: str, where: str) -> str:
+        return quote(resolve_column(name, self.columns, where, self.source.name))
+
+
+def _reader_values(source: Source, text_columns: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    structure = {"csv": source.format == "csv", "json": source.format == "json", "typed": bool(text_columns)}
+    params: dict[str, Any] = {"paths": list(source.paths), "delimiter": "\t" if source.delimiter == "\\t"
+                              else source.delimiter, "header": source.header, "encoding": source.encoding,
+                              "quote": source.quote, "text_columns": {c: "VARCHAR" for c in text_columns}}
+    return structure, params
+
+
+def _columns(con: duckdb.DuckDBPyConnection, source: Source, where: str,
+             text_columns: list[str] = (), filters: list[str] = ()) -> list[str]:
+    structure, params = _reader_values(source, list(text_columns))
+    sql, values = query("columns", structure | {"filters": list(filters)}, params)
+    try:
+        return [d[0] for d in con.execute(sql, values).description]
+    except duckdb.Error as exc:
+        if filters:
+            raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from exc
+        raise DataError(f"source {source.name!r} ({', '.join(source.paths[:3])}): not readable as "
+                        f"{source.format} ({str(exc).splitlines()[0]})") from exc
+
+
+def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str], filters: dict[str, str],
+          text: set[str]) -> Reader:
+    """Check a source against what the mapping wants of it: every column there, every filter
+    a valid boolean expression over its columns; the wanted ``text`` columns are read as text."""
+    columns = _columns(con, source, f"sources.{source.name}")
+    for where, name in wanted.items():
+        resolve_column(name, columns, where, source.name)
+    text_columns = sorted({resolve_column(n, columns, "", source.name) for n in text}) if source.format == "csv" else []
+    checked = [check_predicate(con, f, columns, where, source.name) for where, f in filters.items()]
+    for where, predicate in zip(filters, checked):
+        _columns(con, source, where, text_columns, [predicate])
+    structure, params = _reader_values(source, text_columns)
+    return Reader(source, columns, structure, params)
+
+
+def _time(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[int, dict[str, Any]]:
+    """(ts_unit, values) of a source's time settings, each checked by DuckDB itself."""
+    where = f"sources.{source.name}"
+    try:
+        con.execute("SELECT timezone($tz, TIMESTAMP '2000-01-01 00:00:00')", {"tz": source.timezone})
+    except duckdb.Error as exc:
+        raise ConfigError(f"{where}.timezone: unknown time zone {source.timezone!r} (an IANA name such as "
+                          "Europe/London or UTC)") from exc
+    fmt = source.timestamp_format
+    if fmt in EPOCH_UNITS:
+        return EPOCH_UNITS[fmt], {"timezone": source.timezone, "ts_format": ""}
+    if "%" not in fmt:
+        raise ConfigError(f"{where}.timestamp_format: {fmt!r} is neither a strptime format (like "
+                          f"'%m/%d/%Y %H:%M') nor one of {', '.join(EPOCH_UNITS)}")
+    try:
+        con.execute("SELECT try_strptime('', $f)", {"f": fmt})
+    except duckdb.Error as exc:
+        raise ConfigError(f"{where}.timestamp_format: {str(exc).splitlines()[0]}") from exc
+    return 0, {"timezone": source.timezone, "ts_format": fmt}
+
+
+def _filters(mapping: Mapping, source: Source, extra: tuple[str, ...], where: str) -> dict[str, str]:
+    out = {f"sources.{source.name}.filter[{i + 1}]": f for i, f in enumerate(source.filters)}
+    return out | {f"{where}.filter[{i + 1}]": f for i, f in enumerate(extra)}
+
+
+def _stage_events(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> dict[str, Reader]:
+    """Check every event mapping, then stage each event type as table stage_<event>."""
+    plans = []
+    for event, em in mapping.events.items():
+        where, source = f"events.{event}", mapping.sources[em.source]
+        value = EVENT_VALUE[event]
+        wanted = {f"{where}.client_id": em.client_id, f"{where}.timestamp": em.timestamp, f"{where}.{value}": em.value}
+        if em.event_column:
+            wanted[f"{where}.event_column"] = em.event_column
+        ts_unit, time_values = _time(con, source)
+        text = {em.client_id, em.value} | ({em.event_column} if em.event_column else set())
+        text |= {em.timestamp} if ts_unit <= 0 else set()
+        filters = _filters(mapping, source, em.filters, where)
+        reader = _open(con, source, wanted, filters, text)
+        plans.append((event, em, reader, ts_unit, time_values, filters))
+    readers = {}
+    for event, em, reader, ts_unit, time_values, filters in plans:  # all checked: now the work
+        where = f"events.{event}"
+        structure = reader.structure | {
+            "client": reader.column(em.client_id, where), "ts": reader.column(em.timestamp, where),
+            "value": reader.column(em.value, where), "vector": event == "search_query", "ts_unit": ts_unit,
+            "event_column": reader.column(em.event_column, where) if em.event_column else False,
+            "filters": [f"({f})" for f in filters.values()]}
+        params = reader.params | time_values | {"event_values": list(em.event_values)}
+        _create(con, f"stage_{event}", "stage_events", structure, params, f"source {em.source!r} ({where})")
+        readers[event] = reader
+    return readers
+
+
+def _create(con: duckdb.DuckDBPyConnection, table: str, name: str, structure: dict[str, Any],
+            params: dict[str, Any], what: str) -> None:
+    sql, values = query(name, structure, params)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", values)
+    except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException) as exc:
+        raise DataError(f"{what}: {str(exc).splitlines()[0]}") from exc
+
+
+def _stage_products(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
+    p = mapping.products
+    if p is None:  # no product information: every sku gets the "nothing known" properties
+        con.execute("CREATE OR REPLACE TEMP TABLE stage_products (sku_key VARCHAR, category_key VARCHAR, "
+                    "price DOUBLE, name_text VARCHAR, ts TIMESTAMP, dropped VARCHAR)")
+        return
+    source = mapping.sources[p.source]
+    named = {k: getattr(p, k) for k in ("sku", "category", "price", "name", "timestamp") if getattr(p, k)}
+    ts_unit, time_values = _time(con, source) if p.timestamp else (0, {"timezone": "UTC", "ts_format": ""})
+    text = {named[k] for k in ("sku", "category", "name") if k in named}
+    text |= {p.timestamp} if p.timestamp and ts_unit <= 0 else set()
+    filters = _filters(mapping, source, p.filters, "products")
+    reader = _open(con, source, {f"products.{k}": v for k, v in named.items()}, filters, text)
+    col = {k: reader.column(v, f"products.{k}") for k, v in named.items()}
+    structure = reader.structure | {"sku": col["sku"], "category": col.get("category", False),
+                                    "price": col.get("price", False), "name": col.get("name", False),
+                                    "ts": col.get("timestamp", False), "ts_unit": ts_unit,
+                                    "filters": [f"({f})" for f in filters.values()]}
+    _create(con, "stage_products", "stage_products", structure, reader.params | time_values,
+            f"source {p.source!r} (products)")
+
+
+def _stage_clients(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
+    c = mapping.clients
+    if c.rule != "file":
+        return
+    reader = _open(con, c.file, {"clients.column": c.column}, {}, {c.column})
+    structure = reader.structure | {"client": reader.column(c.column, "clients.column")}
+    _create(con, "stage_clients", "stage_clients", structure, reader.params, "clients.file")
+
+
+def _staged(con: duckdb.DuckDBPyConnection, event: str, mapping: Mapping) -> dict[Any, tuple]:
+    sql, values = query("staged", {"stage": f"stage_{event}"}, {})
+    rows = {r[0]: r[1:] for r in con.execute(sql, values).fetchall()}
+    if "bad_time" in rows:
+        em = mapping.events[event]
+        source = mapping.sources[em.source]
+        n, _, _, value, file = rows["bad_time"]
+        raise DataError(f"{file}: column {em.timestamp!r} (events.{event}.timestamp) has {n:,} value(s) that do "
+                        f"not parse as sources.{em.source}.timestamp_format = {source.timestamp_format!r}, "
+                        f"e.g. {value!r}")
+    return rows
+
+
+def _reasons(rows: dict[Any, tuple], filters: list[str]) -> dict[str, int]:
+    out = {}
+    for reason, (n, *_rest) in rows.items():
+        if reason is None:
+            continue
+        label = f"filter {filters[int(reason) - 1]!r}" if reason.isdigit() else REASONS[reason]
+        out[label] = n
+    return out
+
+
+def _maps(con: duckdb.DuckDBPyConnection, mapping: Mapping, tmp: Path) -> dict[str, int]:
+    """Build map_<kind> tables and write each to D/.ubm/maps/<kind>.parquet; sizes per kind."""
+    events = list(mapping.events)
+    kinds = {
+        "client_id": ([f"stage_{e}" for e in events] + (["stage_clients"] if mapping.clients.rule == "file" else []),
+                      "client_key", False),
+        "sku": ([f"stage_{e}" for e in events if e in SKU_EVENTS] + ["stage_products"], "value_key", False),
+        "url": ([f"stage_{e}" for e in events if e == "page_visit"], "value_key", False),
+        "category": (["stage_products"], "category_key", True),
+    }
+    (tmp / MAPS).mkdir(parents=True, exist_ok=True)
+    sizes = {}
+    for kind, (tables, column, with_null) in kinds.items():
+        if kind == "sku":  # the products stage names its key sku_key
+            sql = " UNION ".join(f"SELECT {'sku_key' if t == 'stage_products' else column} AS k, dropped FROM {t}"
+                                 for t in tables)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW sku_keys AS SELECT k AS key, dropped FROM ({sql})")
+            tables, column = ["sku_keys"], "key"
+        if not tables:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE map_{kind} (id BIGINT, original VARCHAR)")
+        else:
+            _create(con, f"map_{kind}", "id_map", {"tables": tables, "column": column, "with_null": with_null}, {},
+                    f"the {kind} map")
+        con.execute(f"COPY (SELECT * FROM map_{kind} ORDER BY id) TO $p (FORMAT parquet)",
+                    {"p": str(tmp / MAPS / f"{kind}.parquet")})
+        sizes[kind] = con.execute(f"SELECT count(*) FROM map_{kind}").fetchone()[0]
+    return sizes
+
+
+_SCHEMAS = {e: pa.schema([("client_id", pa.int64()), ("timestamp", pa.string()),
+                          (EVENT_VALUE[e], pa.string() if e == "search_query" else pa.int64())]) for e in EVENT_TYPES}
+
+
+def _write_events(con: duckdb.DuckDBPyConnection, mapping: Mapping, tmp: Path) -> None:
+    for event in EVENT_TYPES:
+        path = tmp / f"{event}.parquet"
+        if event not in mapping.events:  # a type the sources lack: an empty table of the right schema
+            pq.write_table(_SCHEMAS[event].empty_table(), path)
+            continue
+        value = EVENT_VALUE[event]
+        sql, values = query("events_out", {"stage": f"stage_{event}", "value_map": f"map_{value}", "value": value,
+                                           "vector": event == "search_query"}, {})
+        con.execute(f"COPY ({sql}) TO $p (FORMAT parquet, PARQUET_VERSION v2)", values | {"p": str(path)})
+
+
+def _write_products(con: duckdb.DuckDBPyConnection, mapping: Mapping, tmp: Path) -> int:
+    latest = mapping.products is not None and mapping.products.pick == "latest"
+    sql, values = query("products_out", {"pick_latest": latest}, {})
+    con.execute(f"COPY ({sql}) TO $p (FORMAT parquet, PARQUET_VERSION v2)",
+                values | {"p": str(tmp / "product_properties.parquet")})
+    return con.execute("SELECT count(*) FROM map_sku WHERE original NOT IN "
+                       "(SELECT sku_key FROM stage_products WHERE dropped IS NULL)").fetchone()[0]
+
+
+def _write_clients(con: duckdb.DuckDBPyConnection, mapping: Mapping, tmp: Path) -> int:
+    c = mapping.clients
+    structure = {"rule_most_active": c.rule == "most_active", "rule_sample": c.rule == "sample",
+                 "rule_file": c.rule == "file", "tables": [f"stage_{e}" for e in mapping.events]}
+    sql, values = query("relevant_clients", structure, {"n": c.n or 0, "seed": str(c.seed)})
+    ids = con.execute(sql, values).fetchnumpy()["client_id"].astype(np.int64)
+    (tmp / "input").mkdir(exist_ok=True)
+    save_npy(tmp / "input" / "relevant_clients.npy", ids)
+    return int(ids.size)
+
+
+def _check_out(out: Path, mapping: Mapping) -> None:
+    """Refuse an existing non-empty --out, unless it is a previous import of this same mapping."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        record = json.loads((out / RECORD).read_text())
+    except (OSError, ValueError):
+        record = {}
+    if record.get("mapping_sha256") != mapping.digest:
+        raise OutputError(f"--out {out} exists and is not empty (nor a previous import of {mapping.path}); "
+                          "give a new directory or remove it")
+
+
+def import_data(config: Path, out: Path, settings: Settings = Settings(),
+                progress: Callable[[str], None] = lambda _m: None) -> ImportResult:
+    """Read the mapping, check it against its sources, and write the data directory ``out``."""
+    timer = Timer()
+    mapping = load_mapping(config)
+    out = Path(out)
+    _check_out(out, mapping)
+    con = connect(settings)
+    try:
+        with atomic_dir(out) as tmp:
+            progress("staging events")
+            _stage_events(con, mapping)
+            _stage_products(con, mapping)
+            _stage_clients(con, mapping)
+            staged = {e: _staged(con, e, mapping) for e in mapping.events}
+            progress("building id maps")
+            sizes = _maps(con, mapping, tmp)
+            progress("writing tables")
+            _write_events(con, mapping, tmp)
+            without = _write_products(con, mapping, tmp)
+            relevant = _write_clients(con, mapping, tmp)
+            result = _result(con, mapping, out, staged, sizes, without, relevant)
+            result.seconds = timer.seconds
+            record = {"mapping": str(mapping.path.resolve()), "mapping_sha256": mapping.digest,
+                      "result": asdict(result) | {"out": str(out)}}
+            (tmp / RECORD).write_text(json.dumps(record, indent=1, default=str) + "\n")
+    finally:
+        con.close()
+    return result
+
+
+def _result(con: duckdb.DuckDBPyConnection, mapping: Mapping, out: Path, staged: dict[str, dict],
+            sizes: dict[str, int], without: int, relevant: int) -> ImportResult:
+    rows = {e: int(staged[e].get(None, (0,))[0]) if e in staged else 0 for e in EVENT_TYPES}
+    dropped = {}
+    for event, em in mapping.events.items():
+        source = mapping.sources[em.source]
+        dropped[event] = _reasons(staged[event], list(source.filters) + list(em.filters))
+    if mapping.products is not None:
+        reasons = dict(con.execute("SELECT dropped, count(*) FROM stage_products WHERE dropped IS NOT NULL "
+                                   "GROUP BY 1").fetchall())
+        filters = list(mapping.sources[mapping.products.source].filters) + list(mapping.products.filters)
+        dropped["products"] = _reasons({k: (v,) for k, v in reasons.items()}, filters)
+    kept = [r.get(None) for r in staged.values() if r.get(None)]
+    first = min((r[1] for r in kept if r[1] is not None), default=None)
+    last = max((r[2] for r in kept if r[2] is not None), default=None)
+    return ImportResult(out, rows, dropped, sizes["client_id"], relevant, sizes["sku"], sizes["category"],
+                        sizes["url"], without, str(first) if first else None, str(last) if last else None)
+
+
+def run_command(config: Path, out: Path, settings: Settings) -> None:
+    """The body of ``ubm import``: a bad mapping is one ``error:`` line and exit 2."""
+    try:
+        result = import_data(config, out, settings, progress=lambda m: click.echo(m, err=True))
+    except (ConfigError, OutputError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(result.describe())
