@@ -174,3 +174,16 @@ def test_relevant_client_rules(tmp_path, clients, expected):
     result = _bad(tmp_path, BASE + "\n[clients]\n" + clients + "\n")
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "out/input/relevant_clients.npy").tolist() == expected
+
+
+def test_json_lines_queries_become_the_same_vector_whatever_the_case(tmp_path):
+    (tmp_path / "s.jsonl").write_text('{"u":"a1","t":"2022-06-01 10:00:00","q":"red shoes"}\n'
+                                      '{"u":"b2","t":"2022-06-01 11:00:00","q":"Red  SHOES!"}\n')
+    (tmp_path / "m.toml").write_text('[sources.s]\npath = "s.jsonl"\n[events.search_query]\nsource = "s"\n'
+                                     'client_id = "u"\ntimestamp = "t"\nquery = "q"\n')
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "d")
+    assert result.exit_code == 0, result.output
+    (a,), (b,) = rows(tmp_path / "d/search_query.parquet", "SELECT query FROM t ORDER BY client_id")
+    assert a == b and a.count(" 96") + a.count("160") == 2  # two tokens, each moves one dimension by 32
+    check = ubm("check", "--data-dir", tmp_path / "d")  # no purchases: named by check, not an internal error
+    assert check.exit_code == 1 and "no product_buy events" in check.output

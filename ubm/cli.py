@@ -13,7 +13,7 @@ from typing import Callable
 
 import click
 
-from ubm.clikit import command_group, key_values, make_settings, settings_options
+from ubm.clikit import MemoryLimit, command_group, key_values, make_settings, settings_options
 from ubm.contract import MAX_COLUMNS
 from ubm.errors import DataError
 
@@ -69,7 +69,8 @@ def generate(out: Path, size: str, clients: int | None, days: int | None, seed: 
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="data directory to write (new, empty, or a previous import of the same mapping)")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="DuckDB threads (default: all cores)")
-@click.option("--memory-limit", default="4GB", show_default=True, help="DuckDB memory limit (e.g. 4GB, 80%)")
+@click.option("--memory-limit", type=MemoryLimit(), default="4GB", show_default=True,
+              help="DuckDB memory limit (e.g. 4GB, 80%)")
 @click.option("--temp-dir", type=click.Path(path_type=Path), default=None, help="DuckDB spill directory")
 def import_(config: Path, out: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.prepare.importer import run_command
