@@ -7,8 +7,10 @@ recomputes the task score (docs/evaluation.md §3) on each resample:
 * **AUROC** per label as a weighted Mann-Whitney statistic (ties count one half), on the
   values the official metric ranks: the stored logits with torchmetrics' per-batch rule
   applied (a batch of 128 rows, in evaluated order, goes through a sigmoid only when one of
-  its values lies outside [0, 1]). A label whose resample has no positive or no negative
-  scores 0 and stays in the macro mean, as officially.
+  its values lies outside [0, 1]). A label without a positive (or a negative) in the window
+  scores 0 and stays in the macro mean, as officially, on every resample; a label that has
+  both but loses one class in a resample keeps its window score on that resample (see
+  ``_label_draws``: scoring it 0 biased the intervals low, below their own score).
 * **Novelty and diversity** from per-client terms computed exactly as the official metrics
   compute them (float32 sigmoid and entropy; top-10 popularity mass in float64), summed with
   the resample's weights in float64.
@@ -311,6 +313,22 @@ def _auroc_of(u: np.ndarray, wp: np.ndarray, wn: np.ndarray) -> np.ndarray:
     return out
 
 
+def _label_draws(u: np.ndarray, wp: np.ndarray, wn: np.ndarray, point: float) -> np.ndarray:
+    """One label's AUROC on every resample, conditional on the window's own classes.
+
+    Whether a label has positives is a fact of the validation window, and the official rule
+    (no positive or no negative: 0) is applied to it once, in ``point``. A resample that
+    drew none of a present label's few positives says nothing about how the model ranks
+    them; scoring it 0 would put a mass of zeros below the score (a label with one positive
+    loses it in about 37 % of resamples) and move the interval below its own score. Such a
+    resample keeps the label's score on the window instead.
+    """
+    ok = (wp > 0) & (wn > 0)
+    out = np.full_like(u, point)
+    np.divide(u, wp * wn, out=out, where=ok)
+    return out
+
+
 def task_draws(terms: ClientTerms, labels: np.ndarray, kind: Kind, design: Design) -> TaskDraws:
     """Task score on the stored outputs (all weights 1) and on each resample of ``design``.
 
@@ -324,9 +342,9 @@ def task_draws(terms: ClientTerms, labels: np.ndarray, kind: Kind, design: Desig
     auroc_point = 0.0
     for label in range(terms.n_labels):
         m, pos, neg = pair_matrix(terms.values(label), labels[:, label] == 1, design.blocks, design.n_blocks)
-        u = np.einsum("rb,rb->r", c @ m, c)
-        auroc_sum += _auroc_of(u, c @ pos, c @ neg)
-        auroc_point += float(_auroc_of(np.array([m.sum()]), np.array([pos.sum()]), np.array([neg.sum()]))[0])
+        label_point = float(_auroc_of(np.array([m.sum()]), np.array([pos.sum()]), np.array([neg.sum()]))[0])
+        auroc_sum += _label_draws(np.einsum("rb,rb->r", c @ m, c), c @ pos, c @ neg, label_point)
+        auroc_point += label_point
     auroc = auroc_sum / terms.n_labels
     point = {"auroc": auroc_point / terms.n_labels}
     draws = {"auroc": auroc}
