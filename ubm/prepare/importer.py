@@ -321,7 +321,7 @@ def import_data(config: Path, out: Path, settings: Settings = Settings(),
     _check_out(out, mapping)
     con = connect(settings)
     try:
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, "data") as tmp:
             progress("staging events")
             _stage_events(con, mapping)
             _stage_products(con, mapping)
