@@ -16,6 +16,7 @@ from ubm.profiles.features import export_features
 from ubm.profiles.recipes import RECIPES, Recipe, register
 from ubm.data.io import DataError
 from ubm.profiles.validate import validate_entry
+from ubm.ownership import OutputError, write_manifest
 
 
 def small_data(root: Path, relevant=(5, 3, 4), with_input: bool = True) -> Path:
@@ -32,7 +33,8 @@ def small_data(root: Path, relevant=(5, 3, 4), with_input: bool = True) -> Path:
 def test_entry_files_and_metadata(tmp_path):
     root = small_data(tmp_path / "d")
     result = export_features(root, tmp_path / "e")
-    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["client_ids.npy", "columns.json", "embeddings.npy"]
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == [".ubm-manifest.json", "client_ids.npy",
+                                                                "columns.json", "embeddings.npy"]
     meta = json.loads((tmp_path / "e" / "columns.json").read_text())
     assert meta["recipe"] == "baseline" and meta["source"] == "input"
     assert meta["options"] == {"windows": [1, 7, 30], "top_n": 10}
@@ -100,6 +102,9 @@ def test_successful_export_replaces_the_whole_entry(tmp_path):
     root = small_data(tmp_path / "d")
     export_features(root, tmp_path / "e")
     (tmp_path / "e" / "stale.txt").write_text("from an older run")
+    with pytest.raises(OutputError, match="holds stale.txt, which ubm did not write"):  # not ubm's
+        export_features(root, tmp_path / "e", options={"windows": [1], "top_n": 1})
+    write_manifest(tmp_path / "e", "entry")  # now listed as ubm's (as an older run's file would be)
     export_features(root, tmp_path / "e", options={"windows": [1], "top_n": 1})
     assert not (tmp_path / "e" / "stale.txt").exists()
     assert np.load(tmp_path / "e" / "embeddings.npy").shape == (3, 3 * (1 + 3) + (1 + 1) + 16)
@@ -124,9 +129,9 @@ def test_refuses_to_replace_a_directory_that_is_not_an_entry(tmp_path):
     root = small_data(tmp_path / "d")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
-    with pytest.raises(DataError, match="not an entry"):
+    with pytest.raises(OutputError, match="not a directory ubm wrote .* holds keep.txt"):
         export_features(root, tmp_path / "notes")
-    with pytest.raises(DataError, match="replace the data directory"):
+    with pytest.raises(OutputError, match="replace the data directory"):
         export_features(root, root)
     assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
 

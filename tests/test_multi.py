@@ -16,6 +16,8 @@ import torch
 from click.testing import CliRunner
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from ubm.ownership import write_manifest
+
 import ubm.evaluation.train as train_mod
 from tests.fixtures import prepare_tiny
 from ubm.cli import main
@@ -259,6 +261,7 @@ def test_interrupted_run_says_what_finished_and_resumes(prepared, reference, tmp
     # an earlier complete run in the same directory: its outputs stay whole until the new run
     # replaces them at its end (old or new, never a mix)
     (out / "scores.json").write_text("{}")
+    write_manifest(out, "run")  # as that run would have listed it (a hand-written file is refused)
     train_mod.train_task = interrupted_at_third
     seen.clear()
     try:

@@ -187,4 +187,5 @@ def test_train_stores_predictions_and_prints_intervals(tmp_path):
                                   "--no-predictions"], catch_exceptions=False)
     assert result.exit_code == 0 and not (run / "predictions").exists()
     assert json.loads((run / "scores.json").read_text()) == before
-    assert sorted(p.name for p in run.iterdir()) == ["metrics.json", "report.png", "scores.json", "tasks"]
+    assert sorted(p.name for p in run.iterdir()) == [".ubm-manifest.json", "metrics.json", "report.png",
+                                                     "scores.json", "tasks"]
