@@ -245,9 +245,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
     except KeyboardInterrupt:
         echo("interrupted")
         sys.exit(130)
-    click.echo(format_scores(result.results))
-    if fast:
-        click.echo("note: --fast scores are unofficial (TF32/bf16 numerics)")
+    click.echo(format_scores(result.results, result.unofficial))
     if ci:
         from ubm.evaluation.leaderboard import format_comparison, leaderboard as board_of
         from ubm.evaluation.significance import compare, load_run
