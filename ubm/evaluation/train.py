@@ -35,6 +35,7 @@ from ubm.prepare.targets import TASKS, build_targets, load_task
 from ubm.evaluation.loop import TaskResult, train_task
 from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH
 from ubm.evaluation.multi import TaskData, train_tasks
+from ubm.evaluation.official import clients_digest, coverage_problems, unofficial_reasons
 from ubm.evaluation.significance import Predictions, write_predictions
 from ubm.util import OutputError, atomic_dir, atomic_path, is_temp_name, keep_freed_memory, save_npy
 from ubm.profiles.validate import CLIENT_IDS, EMBEDDINGS, load_entry, validate_entry
@@ -50,14 +51,6 @@ class RunResult:
     scores: dict[str, float]
     results: dict[str, TaskResult]
     unofficial: list[str] = field(default_factory=list)  # why the run is not official; empty if it is
-
-
-def unofficial_reasons(results: dict[str, TaskResult], fast: bool, coverage: dict[str, str]) -> list[str]:
-    """Every reason a run's numbers are not the official protocol's (empty: official)."""
-    reasons = ["--fast (TF32/bf16 numerics)"] if fast else []
-    reasons += [f"{t}: trained off the protocol (fast numerics or test sizes)"
-                for t, r in results.items() if not r.official and not fast]
-    return reasons + list(coverage.values())
 
 
 def resolve_tasks(tasks: tuple[str, ...] | list[str]) -> list[str]:
@@ -84,34 +77,6 @@ def labels_for(data_dir: Path, client_ids_file: Path | None, cache_root: Path,
         return out
     log(f"computing labels into {out}")
     build_targets(data_dir, out, client_ids=client_ids_file, settings=settings)
-    return out
-
-
-def coverage_problems(data_dir: Path, client_ids: np.ndarray, labels_dir: Path,
-                      tasks: list[str]) -> dict[str, str]:
-    """Per task, how the labels' clients differ from the clients the evaluation needs (the
-    entry's; for churn those of them in ``target/active_clients.npy``); tasks that match are
-    left out. Labels of a subset or of another data set would otherwise score only the overlap."""
-    from ubm.data.io import load_id_array
-
-    needed_all = np.unique(client_ids)
-    active = None
-    out = {}
-    for task in tasks:
-        labelled = np.load(Path(labels_dir) / task / "client_ids.npy", mmap_mode="r")
-        needed = needed_all
-        if task == "churn":
-            if active is None:
-                active = load_id_array(Path(data_dir) / "target" / "active_clients.npy")
-            needed = needed_all[np.isin(needed_all, active)]
-        have = np.unique(labelled)
-        if len(have) != len(labelled):
-            out[task] = f"labels in {labels_dir} list a client of {task} more than once"
-            continue
-        common = int(np.isin(have, needed).sum())
-        if common != len(needed) or common != len(have):
-            out[task] = (f"labels in {labels_dir} cover {common:,} of the {len(needed):,} clients {task} "
-                         f"evaluates ({len(have) - common:,} labelled clients not evaluated)")
     return out
 
 
@@ -390,7 +355,7 @@ def evaluate(
     results = {t: results[t] for t in tasks}
     scores = {task: r.best_score for task, r in results.items()}
     preds = _predictions(labels_dir, client_ids, results) if predictions else None
-    clients = {t: _clients_digest(client_ids[align(client_ids, np.load(Path(labels_dir) / t / "client_ids.npy"))[0]])
+    clients = {t: clients_digest(client_ids[align(client_ids, np.load(Path(labels_dir) / t / "client_ids.npy"))[0]])
                for t in tasks}
     write_outputs(out_dir, scores, results, data_dir, embeddings_dir, fast, preds, unofficial, clients)
     return RunResult(out_dir, scores, results, unofficial_reasons(results, fast, unofficial))
@@ -540,13 +505,6 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
         (tmp / "scores.json").write_text(json.dumps(scores_out, indent=2) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
         write_report_png(metrics["tasks"], tmp / "report.png")
-
-
-def _clients_digest(client_ids: np.ndarray) -> dict:
-    """The evaluated clients of a task as a set (count and sha256 of the sorted ids): what the
-    leaderboard compares so that runs over different clients are never ranked together."""
-    ids = np.sort(np.asarray(client_ids, dtype=np.int64))
-    return {"n": int(len(ids)), "sha256": hashlib.sha256(ids.tobytes()).hexdigest()}
 
 
 def format_scores(results: dict[str, TaskResult], unofficial: list[str] | None = None) -> str:
