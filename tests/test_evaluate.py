@@ -69,6 +69,9 @@ def test_train_writes_scores_metrics_report_and_leaderboard(prepared, tmp_path):
     worse = tmp_path / "worse"
     shutil.copytree(run, worse)
     (worse / "scores.json").write_text(json.dumps({**scores, "churn": scores["churn"] - 0.1}))
+    worse_metrics = json.loads((worse / "metrics.json").read_text())
+    worse_metrics["tasks"]["churn"]["best_score"] = scores["churn"] - 0.1  # the leaderboard checks both agree
+    (worse / "metrics.json").write_text(json.dumps(worse_metrics))
     board = tmp_path / "board.json"
     result = CliRunner().invoke(main, ["leaderboard", str(run), str(worse), "--names", "a,b",
                                        "--json", str(board)], catch_exceptions=False)

@@ -77,3 +77,52 @@ def test_input_changed_mid_run_writes_no_entry(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="changed while `ubm features` was reading it"):
         feat.export_features(root, tmp_path / "e")
     assert not (tmp_path / "e").exists()
+
+
+def _with_column(path, column, values, dtype):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    i = table.column_names.index(column)
+    table = table.set_column(i, column, pa.array(values, dtype))
+    pq.write_table(table, path)
+
+
+@pytest.mark.parametrize("table, column, bad, dtype, shown", [
+    ("product_properties", "price", 150, "int64", "150"),
+    ("product_properties", "category", -1, "int64", "-1"),
+    ("product_buy", "sku", 2**64 - 1, "uint64", "18446744073709551615"),
+])
+def test_parquet_values_out_of_range_are_named(tmp_path, table, column, bad, dtype, shown):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "d"
+    assert CliRunner().invoke(main, ["generate", "--out", str(root), "--size", "tiny", "--seed", "3"]).exit_code == 0
+    path = root / f"{table}.parquet"
+    values = pq.read_table(path).column(column).to_pylist()
+    values[0] = bad
+    _with_column(path, column, values, getattr(pa, dtype)())
+    checked = CliRunner().invoke(main, ["check", "--data-dir", str(root)])
+    assert checked.exit_code == 1
+    assert f"{path}: column '{column}': 1 value(s) outside {column}'s range" in checked.output
+    assert f"(e.g. {shown})" in checked.output and "Traceback" not in checked.output
+    result = CliRunner().invoke(main, ["split", "--data-dir", str(root)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and str(path) in lines[0] and f"outside {column}'s range" in lines[0], result.output
+    assert not (root / "target").exists()
+
+
+def test_check_covers_label_list_ranges_duplicates_and_popularity(tmp_path):
+    root = prepare_tiny(tmp_path / "d")
+    np.save(root / "target" / "propensity_price.npy", np.array([3, 150, 7], dtype=np.int64))
+    lst = np.load(root / "target" / "propensity_category.npy")
+    np.save(root / "target" / "propensity_category.npy", np.concatenate([lst, lst[:1]]))
+    np.save(root / "target" / "popularity_propensity_sku.npy", -np.ones(len(np.load(root / "target" / "propensity_sku.npy"))))
+    result = CliRunner().invoke(main, ["check", "--data-dir", str(root)])
+    assert result.exit_code == 1
+    assert "propensity_price.npy: value 150 is outside price's range 0..99" in result.output
+    assert "propensity_category.npy: 1 id(s) listed more than once" in result.output
+    assert "popularity_propensity_sku.npy: popularity holds negative values" in result.output

@@ -260,9 +260,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
     except KeyboardInterrupt:
         echo("interrupted")
         sys.exit(130)
-    click.echo(format_scores(result.results))
-    if fast:
-        click.echo("note: --fast scores are unofficial (TF32/bf16 numerics)")
+    click.echo(format_scores(result.results, result.unofficial))
     if ci:
         from ubm.evaluation.leaderboard import format_comparison, leaderboard as board_of
         from ubm.evaluation.significance import compare, load_run
@@ -285,7 +283,8 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
 @ci_options
 def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None, plot: Path | None,
                 ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
-    from ubm.evaluation.leaderboard import format_comparison, format_table, leaderboard as board_of, to_json
+    from ubm.evaluation.leaderboard import (check_same_clients, format_comparison, format_table,
+                                            leaderboard as board_of, read_run, to_json)
     from ubm.util import atomic_path
 
     if plot and not (ci and len(runs) >= 2):
@@ -296,7 +295,10 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
         raise click.UsageError("--names must give one distinct name per run")
     if json_out is not None and json_out.is_dir():
         raise click.BadParameter(f"{json_out} is a directory; give a file name", param_hint="--json")
-    scores = {label: _read_scores(run / "scores.json", run) for label, run in zip(labels, runs)}
+    read = {label: read_run(run) for label, run in zip(labels, runs)}
+    check_same_clients(read)
+    scores = {label: r.scores for label, r in read.items()}
+    unofficial = {label: r.unofficial for label, r in read.items()}
     board = board_of(scores)
     comparison = None
     if ci:
@@ -306,39 +308,19 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
         comparison = compare({name: load_run(run, shared) for name, run in zip(labels, runs)},
                              resamples=resamples, level=level, seed=seed, blocks=blocks, order=board.order)
         check_scores(comparison, scores)
-    click.echo(format_table(board))
+    click.echo(format_table(board, unofficial))
     if comparison is not None:
         click.echo("")
         click.echo(format_comparison(board, comparison))
     if json_out:
         with atomic_path(json_out) as tmp:
-            tmp.write_text(to_json(board, comparison=comparison))
+            tmp.write_text(to_json(board, comparison=comparison, unofficial=unofficial))
         click.echo(f"wrote {json_out}", err=True)
     if plot:
         from ubm.evaluation.report import write_forest_png
 
         write_forest_png(comparison, plot)
         click.echo(f"wrote {plot}", err=True)
-
-
-def _read_scores(path: Path, run: Path) -> dict[str, float]:
-    """The task -> score map of one run; anything else is a DataError naming the file."""
-    import json
-    import math
-
-    if not path.is_file():
-        raise DataError(f"missing scores file: {path} (run `ubm train --out {run}` first)")
-    try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); rerun `ubm train --out {run}`") from None
-    if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected an object of task -> score, found {type(raw).__name__}")
-    scores = {k: v for k, v in raw.items() if k != "placeholder"}
-    for task, value in scores.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise DataError(f"{path}: score of task '{task}' is {value!r}, expected a finite number")
-    return scores
 
 
 if __name__ == "__main__":

@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ubm.data.io import DataError
 
 if TYPE_CHECKING:
     from ubm.evaluation.significance import Comparison
@@ -47,6 +50,75 @@ class Leaderboard:
     totals: dict[str, float]
     positions: dict[str, int]  # 1-based overall position, equal totals share the best
     per_task: dict[str, TaskRanking]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the leaderboard reads from one run directory of `ubm train`."""
+
+    path: Path
+    scores: dict[str, float]
+    unofficial: list[str] = field(default_factory=list)  # reasons; empty for an official run
+    clients: dict[str, dict] = field(default_factory=dict)  # task -> {"n", "sha256"?} evaluated clients
+
+
+def _load_json(path: Path, run: Path, what: str) -> object:
+    if not path.is_file():
+        raise DataError(f"missing {what} file: {path} (not a finished run of `ubm train`; "
+                        f"run `ubm train --out {run}` first)")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); rerun `ubm train --out {run}`") from None
+
+
+def read_run(run: Path) -> Run:
+    """scores.json and metrics.json of a run, refused by name unless they are a run of
+    `ubm train` with every score a finite number in [0, 1] that metrics.json agrees with."""
+    path = Path(run) / "scores.json"
+    raw = _load_json(path, run, "scores")
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected an object of task -> score, found {type(raw).__name__}")
+    reasons = raw.get("unofficial", [])
+    scores = {k: v for k, v in raw.items() if k not in ("placeholder", "unofficial")}
+    for task, value in scores.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise DataError(f"{path}: score of task '{task}' is {value!r}, expected a finite number")
+        if not 0 <= value <= 1:
+            raise DataError(f"{path}: score of task '{task}' is {value!r}, outside 0..1 (no task score can be)")
+    metrics = _load_json(Path(run) / "metrics.json", run, "metrics")
+    tasks = metrics.get("tasks") if isinstance(metrics, dict) else None
+    if not isinstance(tasks, dict) or "official" not in metrics:
+        raise DataError(f"{Path(run) / 'metrics.json'}: not the metrics of a `ubm train` run (no tasks / "
+                        "official); the leaderboard ranks runs of `ubm train` only")
+    for task, value in scores.items():
+        best = (tasks.get(task) or {}).get("best_score") if isinstance(tasks.get(task), dict) else None
+        if best is None or round(float(best), 4) != round(float(value), 4):
+            raise DataError(f"{path}: score of task '{task}' is {value!r} but metrics.json says {best!r}; "
+                            f"edited or from another run: rerun `ubm train --out {run}`")
+    if not isinstance(reasons, list):
+        reasons = [str(reasons)]
+    if metrics.get("official") is False and not reasons:
+        reasons = list(metrics.get("unofficial") or ["metrics.json says official: false"])
+    digests = metrics.get("clients") if isinstance(metrics.get("clients"), dict) else {}
+    clients = {t: digests.get(t) or {"n": tasks[t].get("n_clients")} for t in scores}
+    return Run(Path(run), {t: float(v) for t, v in scores.items()}, [str(r) for r in reasons], clients)
+
+
+def check_same_clients(runs: dict[str, Run]) -> None:
+    """Refuse runs whose tasks were evaluated on different client sets: their scores are
+    numbers about different people and cannot be ranked against each other."""
+    names = list(runs)
+    for task in {t for r in runs.values() for t in r.scores}:
+        having = [n for n in names if task in runs[n].scores]
+        ref = having[0]
+        for name in having[1:]:
+            a, b = runs[ref].clients.get(task) or {}, runs[name].clients.get(task) or {}
+            keys = [k for k in ("n", "sha256") if a.get(k) is not None and b.get(k) is not None]
+            if any(a[k] != b[k] for k in keys):
+                raise DataError(f"{task}: runs {runs[ref].path} and {runs[name].path} were evaluated on different "
+                                f"clients ({a.get('n')} and {b.get('n')} clients); their scores cannot be ranked "
+                                "together")
 
 
 def _valid(score: float | None) -> bool:
@@ -100,12 +172,15 @@ def _fmt_points(p: float) -> str:
     return f"{p:g}"
 
 
-def format_table(board: Leaderboard) -> str:
-    """Plain-text table: position, run, total points, then per task ``score (points)``."""
+def format_table(board: Leaderboard, unofficial: dict[str, list[str]] | None = None) -> str:
+    """Plain-text table: position, run, total points, then per task ``score (points)``;
+    an unofficial run's name carries `` [unofficial]`` and its reasons follow the table."""
+    unofficial = {n: r for n, r in (unofficial or {}).items() if r}
     header = ["#", "run", "points"] + board.tasks
     rows = []
     for name in board.order:
-        row = [str(board.positions[name]), name, _fmt_points(board.totals[name])]
+        shown = f"{name} [unofficial]" if name in unofficial else name
+        row = [str(board.positions[name]), shown, _fmt_points(board.totals[name])]
         for task in board.tasks:
             tr = board.per_task[task]
             score = tr.scores[name]
@@ -121,6 +196,8 @@ def format_table(board: Leaderboard) -> str:
     out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
     out.append("")
     out.append("Borda count per task: rank k of N earns N-k points; ties share the average of their places' points.")
+    for name, reasons in unofficial.items():
+        out.append(f"UNOFFICIAL {name}: {'; '.join(reasons)}")
     return "\n".join(out)
 
 
@@ -173,8 +250,10 @@ def comparison_dict(comparison: "Comparison") -> dict:
     }
 
 
-def to_json(board: Leaderboard, indent: int | None = 2, comparison: "Comparison | None" = None) -> str:
+def to_json(board: Leaderboard, indent: int | None = 2, comparison: "Comparison | None" = None,
+            unofficial: dict[str, list[str]] | None = None) -> str:
     data = asdict(board)
+    data["unofficial"] = {n: r for n, r in (unofficial or {}).items() if r}
     if comparison is not None:
         data["ci"] = comparison_dict(comparison)
     return json.dumps(data, indent=indent, sort_keys=False)

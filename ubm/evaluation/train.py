@@ -22,7 +22,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -36,6 +36,7 @@ from ubm.prepare.targets import TASKS, build_targets, labels_code_version, load_
 from ubm.evaluation.loop import TaskResult, train_task
 from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH
 from ubm.evaluation.multi import TaskData, train_tasks
+from ubm.evaluation.official import clients_digest, coverage_problems, unofficial_reasons
 from ubm.evaluation.significance import Predictions, write_predictions
 from ubm.ownership import read_manifest, write_manifest
 from ubm.util import (atomic_dir, atomic_path, check_replaceable, is_temp_name, keep_freed_memory, save_npy,
@@ -48,6 +49,7 @@ class RunResult:
     out_dir: Path
     scores: dict[str, float]
     results: dict[str, TaskResult]
+    unofficial: list[str] = field(default_factory=list)  # why the run is not official; empty if it is
 
 
 def resolve_tasks(tasks: tuple[str, ...] | list[str]) -> list[str]:
@@ -327,8 +329,18 @@ def evaluate(
     # With the relevant check off the official tool evaluates exactly the entry's clients.
     wanted = None if relevant_check else Path(embeddings_dir) / "client_ids.npy"
     if labels is not None:
-        provenance.verify_labels(labels, data_dir, wanted, labels_code_version())
+        # The stamp vouches for the data the labels came from; which clients they cover is
+        # checked below against the clients this evaluation needs.
+        provenance.verify_labels(labels, data_dir, None, labels_code_version())
     labels_dir = labels or labels_for(data_dir, wanted, Path(data_dir) / ".cache", settings, log)
+    unofficial = coverage_problems(data_dir, client_ids, labels_dir, tasks)
+    if unofficial and relevant_check:
+        task, problem = next(iter(unofficial.items()))
+        raise DataError(f"{problem}; labels must cover exactly the evaluated clients: rerun `ubm targets "
+                        f"--data-dir {data_dir} --out {labels_dir}` without --client-ids, or pass "
+                        "--no-relevant-check to score them as unofficial")
+    for problem in unofficial.values():
+        log(f"warning: unofficial: {problem}")
     options = TrainOptions(fast=fast, engine=engine, graphs=graphs, hidden_sizes=hidden_sizes, progress=progress)
     options.engine_for(device_list[0], len(tasks))  # an unknown engine fails before any work
     keys = {t: task_key(t, embeddings_dir, labels_dir, options) for t in tasks}
@@ -352,8 +364,10 @@ def evaluate(
     results = {t: results[t] for t in tasks}
     scores = {task: r.best_score for task, r in results.items()}
     preds = _predictions(labels_dir, client_ids, results) if predictions else None
-    write_outputs(out_dir, scores, results, data_dir, embeddings_dir, fast, preds)
-    return RunResult(out_dir, scores, results)
+    clients = {t: clients_digest(client_ids[align(client_ids, np.load(Path(labels_dir) / t / "client_ids.npy"))[0]])
+               for t in tasks}
+    write_outputs(out_dir, scores, results, data_dir, embeddings_dir, fast, preds, unofficial, clients)
+    return RunResult(out_dir, scores, results, unofficial_reasons(results, fast, unofficial))
 
 
 def _train(todo: list[str], device_list: list[str], embeddings_dir: Path, labels_dir: Path, store: TaskStore,
@@ -468,17 +482,32 @@ def _refuse_non_finite(results: dict[str, TaskResult]) -> None:
 
 def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, TaskResult],
                   data_dir: Path, embeddings_dir: Path, fast: bool,
-                  predictions: list[Predictions] | None = None) -> None:
-    """scores.json, metrics.json, report.png and predictions/<task>.npz (unless None), as one unit."""
+                  predictions: list[Predictions] | None = None,
+                  coverage: dict[str, str] | None = None, clients: dict[str, dict] | None = None) -> None:
+    """scores.json, metrics.json, report.png and predictions/<task>.npz (unless None), as one unit.
+
+    An unofficial run says so in both JSON files: ``"unofficial": [reasons]`` beside the
+    scores and in metrics.json (``official: false``, per task too); an official run's
+    scores.json holds only task -> score."""
     from ubm.evaluation.report import write_report_png
 
     _refuse_non_finite(results)
+    coverage = coverage or {}
+    reasons = unofficial_reasons(results, fast, coverage)
+    tasks = {task: r.to_dict() for task, r in results.items()}
+    for task, problem in coverage.items():
+        tasks[task].update(official=False, unofficial=problem)
     metrics = {
         "data_dir": str(data_dir), "embeddings_dir": str(embeddings_dir),
-        "official": not fast and all(r.official for r in results.values()),
+        "official": not reasons,
+        **({"unofficial": reasons} if reasons else {}),
         "versions": _versions(),
-        "tasks": {task: r.to_dict() for task, r in results.items()},
+        "clients": clients or {},
+        "tasks": tasks,
     }
+    scores_out: dict = dict(scores)
+    if reasons:
+        scores_out["unofficial"] = reasons
     # The run's files change together: a run killed while writing leaves the previous run.
     # Without predictions the old ones go too, so none is left stale.
     with atomic_dir(out_dir, RUN_KIND) as tmp:
@@ -487,12 +516,12 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
             (tmp / PREDICTIONS_DIR).mkdir()
             for preds in predictions:
                 write_predictions(tmp / PREDICTIONS_DIR / f"{preds.task}.npz", preds)
-        (tmp / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+        (tmp / "scores.json").write_text(json.dumps(scores_out, indent=2) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
         write_report_png(metrics["tasks"], tmp / "report.png")
 
 
-def format_scores(results: dict[str, TaskResult]) -> str:
+def format_scores(results: dict[str, TaskResult], unofficial: list[str] | None = None) -> str:
     head = f"{'task':<22}{'score':>8}{'best':>6}{'auroc':>8}{'novelty':>9}{'diversity':>10}{'no-pos':>8}{'s/epoch':>9}"
     lines = [head, "-" * len(head)]
     for task, r in results.items():
@@ -502,4 +531,6 @@ def format_scores(results: dict[str, TaskResult]) -> str:
         sec = sum(e.seconds for e in r.epochs) / max(len(r.epochs), 1)
         lines.append(f"{task:<22}{r.best_score:>8.4f}{r.best_epoch + 1:>6}{best.auroc:>8.4f}"
                      f"{nov:>9}{div:>10}{r.labels_without_positives:>8}{sec:>9.1f}")
+    for reason in unofficial or []:
+        lines.append(f"UNOFFICIAL: {reason}")
     return "\n".join(lines)

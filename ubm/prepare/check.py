@@ -2,7 +2,8 @@
 
 For each file present (published tables, the split's input and target files,
 ``relevant_clients.npy``, the label lists) it reports: unreadable files, missing columns
-and wrong types, NULL values, timestamps and vectors that do not parse, skus listed twice
+and wrong types, NULL values, ids and price buckets outside their range, popularity files
+training would refuse, timestamps and vectors that do not parse, skus listed twice
 in ``product_properties``, ids listed twice in an id array, skus bought in the target
 windows without properties, and a split that no longer matches its inputs.
 
@@ -18,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from ubm import provenance
-from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS, boundaries_for
+from ubm.contract import EVENT_TYPES, ID_RANGE, PROPENSITY_TASKS, TABLE_COLUMNS, boundaries_for, value_range
 from ubm.data import sql
-from ubm.data.io import Data, DataError, Settings, connect, load_id_array, register_table, require_dir
+from ubm.data.io import (Data, DataError, Settings, connect, load_id_array, load_popularity, register_table,
+                         require_dir)
 
 
 @dataclass
@@ -84,6 +86,24 @@ def column_problems(data: Data, view: str, path: Path,
     return int(row["n_rows"]), problems
 
 
+def range_problems(data: Data, view: str, path: Path, columns: tuple[str, ...] | None = None) -> list[Problem]:
+    """Id columns of one registered table with values outside the contract's range (negative
+    ids, ids beyond int64 in an unsigned column, price buckets outside 0..99)."""
+    ids = [c for c, k in TABLE_COLUMNS[view].items() if k == "id" and (columns is None or c in columns)]
+    if not ids:
+        return []
+    prices = [c for c in ids if value_range(c) != ID_RANGE]
+    row = sql.fetch_arrow(data, "check/out_of_range", {"id_max": ID_RANGE[1], "price_max": value_range("price")[1]},
+                          {"table": view, "ids": [c for c in ids if c not in prices], "prices": prices}).to_pylist()[0]
+    out = []
+    for c in ids:
+        if row[f"{c}_out"]:
+            low, high = value_range(c)
+            out.append(Problem(path, f"column '{c}': {row[f'{c}_out']:,} value(s) outside {c}'s range "
+                                     f"{low}..{high} (e.g. {row[f'{c}_example']})", row[f"{c}_out"]))
+    return out
+
+
 def duplicate_problem(data: Data, view: str, column: str, path: Path) -> Problem | None:
     row = sql.fetch_arrow(data, "check/duplicate_values", {},
                           {"table": view, "column": column}).to_pylist()[0]
@@ -100,6 +120,7 @@ def require_clean(data: Data, views: dict[str, tuple[str, ...] | None], nulls_on
         if view not in data.paths:
             continue
         _, problems = column_problems(data, view, data.paths[view], nulls_only, columns)
+        problems += range_problems(data, view, data.paths[view], columns)
         if problems:
             p = problems[0]
             more = f" (and {len(problems) - 1} more problem(s); run `ubm check --data-dir {data.root}`)" \
@@ -127,24 +148,31 @@ def _check_table(data: Data, view: str, path: Path, report: CheckReport) -> bool
         return False
     rows, problems = column_problems(data, view, path)
     report.rows += rows
-    report.problems += problems
+    report.problems += problems + range_problems(data, view, path)
     return True
 
 
 def _check_arrays(root: Path, report: CheckReport) -> None:
-    arrays = [root / "input" / "relevant_clients.npy", root / "target" / "active_clients.npy"]
-    arrays += [root / "target" / f"{t}.npy" for t in PROPENSITY_TASKS]
-    for path in arrays:
+    arrays = {root / "input" / "relevant_clients.npy": "client_id", root / "target" / "active_clients.npy": "client_id"}
+    arrays.update({root / "target" / f"{t}.npy": column for t, column in PROPENSITY_TASKS.items()})
+    for path, column in arrays.items():
         if not path.is_file():
             if path.name == "relevant_clients.npy":
                 report.problems.append(Problem(path, "missing (the clients to profile)"))
             continue
         report.files += 1
         try:
-            ids = load_id_array(path)
+            ids = load_id_array(path, column=column)
         except DataError as exc:
             report.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
             continue
+        popularity = path.with_name(f"popularity_{path.name}")
+        if column != "client_id" and popularity.is_file():
+            report.files += 1
+            try:
+                load_popularity(popularity, len(ids))
+            except DataError as exc:
+                report.problems.append(Problem(popularity, str(exc).removeprefix(f"{popularity}: ")))
         report.rows += len(ids)
         uniq, counts = np.unique(ids, return_counts=True)
         if len(uniq) != len(ids):

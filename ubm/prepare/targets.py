@@ -116,7 +116,8 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
     # What the stamp records is taken before any input is read, and checked again at the end.
     inputs = provenance.labels_inputs(Path(data_dir), None if client_ids is None else Path(client_ids),
                                       labels_code_version())
-    given_ids = {} if client_ids is None else provenance.ids_of(Path(data_dir), [Path(client_ids)])
+    # Absolute: a relative --client-ids outside the data directory is not a name under it.
+    given_ids = {} if client_ids is None else provenance.ids_of(Path(data_dir), [Path(client_ids).absolute()])
     try:
         data = open_data(Path(data_dir), window="input", settings=settings, require=tuple(need))
     except DataError as exc:
