@@ -180,6 +180,20 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
     missing = [v for v in (*EVENT_TYPES, "product_properties", "relevant_clients") if not data.has(v)]
     if missing:
         raise DataError(f"learned features need {', '.join(missing)} (not found under {data.root})")
+    timer = Timer()
+    ref_row = sql.fetch_numpy(data, "features/universal/reference")
+    ref = ref_row["ref_ts"][0]
+    if np.ma.is_masked(ref) or np.isnat(ref):
+        raise DataError(f"learned features: no events in {data.root} ({data.window} window)")
+    ref = ref.item()
+    cut = ref - dt.timedelta(days=opts["cut_days"])
+    first = ref_row["first_ts"][0].item()
+    if first >= cut:  # no history to train on: the pseudo-future would be the whole window
+        raise DataError(
+            f"learned features: the {data.window} window of {data.root} spans {first} .. {ref}, not more "
+            f"than cut_days={opts['cut_days']} days, so no event lies before the cut; profile a longer "
+            f"window or pass a smaller -o cut_days (under {max((ref - first).days, 0) + 1}, e.g. "
+            f"{max((ref - first).days // 2, 1)})")
     info: dict[str, Any] = {}
     col = 0
     if opts["base"] == "universal":
@@ -189,13 +203,6 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
         uopts = universal_options(opts)
         info["universal"] = universal_build(data, uopts, out)
         col = len(universal_columns(uopts))
-    timer = Timer()
-    ref_row = sql.fetch_numpy(data, "features/universal/reference")
-    ref = ref_row["ref_ts"][0]
-    if np.ma.is_masked(ref) or np.isnat(ref):
-        raise DataError(f"learned features: no events in {data.root} ({data.window} window)")
-    ref = ref.item()
-    cut = ref - dt.timedelta(days=opts["cut_days"])
     say = _say(opts)
     catalog = load_catalog(data, cut, opts["vocabulary"])
     fitted = fit(data, catalog, cut, opts, say)
