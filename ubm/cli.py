@@ -158,6 +158,7 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
     import warnings
 
     from ubm.profiles.features import export_features
+    from ubm.profiles.recipes import OptionError
 
     options: dict = {"windows": windows, "top_n": top_n, **key_values(extra, "--option")}
     with warnings.catch_warnings(record=True) as caught:
@@ -165,12 +166,23 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
         try:
             result = export_features(data_dir, out, recipe=recipe, options=options, source=source,
                                      settings=make_settings(threads, memory_limit, temp_dir), progress=echo)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from exc
+        except OptionError as exc:  # only the recipe's option checks: any other ValueError is a bug
+            raise click.BadParameter(str(exc), param_hint=_option_hint(exc.key, windows, top_n)) from None
     for warning in caught:
         echo(f"warning: {warning.message}")
     click.echo(f"wrote {result.out}: {result.n_rows:,} clients x {result.n_columns} columns float16 "
                f"({result.seconds:.1f}s)")
+
+
+def _option_hint(key: str | None, windows: str | None, top_n: int | None) -> str:
+    """The option of `ubm features` that carried a refused recipe option."""
+    if key in ("recipe", "source"):
+        return f"--{key}"
+    if key == "windows" and windows is not None:
+        return "--windows"
+    if key == "top_n" and top_n is not None:
+        return "--top-n"
+    return f"--option {key}" if key else "--option"
 
 
 @main.command(help="Check an entry (docs/entry.md §2); reports every failed check by name, exit 1 on failure.")
