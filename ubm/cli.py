@@ -53,11 +53,20 @@ def main(debug: bool) -> None:
 @main.command(help="Write a generated data directory in the published format.")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--size", type=click.Choice(["tiny", "small", "medium", "full"]), default="small", show_default=True)
-@click.option("--clients", type=int, default=None, help="override the preset's number of clients")
-@click.option("--days", type=int, default=None, help="override the preset's time span in days")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--clients", type=int, default=None, help="override the preset's number of clients (1..100,000,000)")
+@click.option("--days", type=int, default=None,
+              help="override the preset's time span in days (29..36600: two 14-day target windows and some input)")
+@click.option("--seed", type=int, default=0, show_default=True, help="0..2^63-1")
 def generate(out: Path, size: str, clients: int | None, days: int | None, seed: int) -> None:
     from ubm.data.generate import generate as run_generate
+    from ubm.data.generate.write import resolve_options
+
+    try:  # every value is checked before anything is written
+        resolve_options(size, clients, days, seed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--{str(exc).split()[0]}") from None
+    if out.exists() and not out.is_dir():
+        raise click.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
 
     summary = run_generate(out, size, clients=clients, days=days, seed=seed, progress=echo)
     echo(f"generated {size} data in {out} ({summary.seconds:.1f}s)")
