@@ -87,11 +87,22 @@ def test_timing_and_full_stages(dry):
 
 
 def test_stages_select_and_a_short_budget_still_returns_what_finished(tmp_path):
+    # How far a 25 s budget gets depends on the machine's speed: stage 1 always finishes,
+    # stage 3 finishes or is cut off, and the exit status says which.
     done, out = _check(tmp_path, "--budget", "25", env={"STAGES": "1,3"})
     assert {p.name for p in out.iterdir()} == {"1-versions.json", "3-parity.json", "summary.json", "log.txt"}
     stages = _read(out, "summary.json")["stages"]
     assert stages["1"]["status"] == "ok"
-    assert stages["3"]["status"] in ("timeout", "skipped") and done.returncode == 1  # cut off, not hung
+    assert stages["3"]["status"] in ("ok", "timeout", "skipped")
+    assert done.returncode == (1 if stages["3"]["status"] == "timeout" else 0)  # cut off, not hung
+
+
+def test_a_budget_too_short_for_any_stage_skips_them_all_and_says_so(tmp_path):
+    # Under 5 s left, a stage is skipped without starting: deterministic on any machine.
+    done, out = _check(tmp_path, "--budget", "4", env={"STAGES": "1,3"})
+    stages = _read(out, "summary.json")["stages"]
+    assert {stages[s]["status"] for s in ("1", "3")} == {"skipped"} and done.returncode == 0  # nothing failed
+    assert (out / "log.txt").is_file()
 
 
 def test_bad_stage_list_is_one_error_line(tmp_path):

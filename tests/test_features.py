@@ -11,7 +11,7 @@ import pytest
 
 from tests.fixtures import VALUE_COLUMN, write_dataset, write_events
 from ubm.profiles.features import export_features
-from ubm.profiles.recipes import get_recipe
+from ubm.profiles.recipes import OptionError, get_recipe
 from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning
 
 RELEVANT = [30, 10, 20, 40]  # 40 has no events at all; the order is the output order
@@ -224,13 +224,31 @@ def test_spooled_writer_writes_the_bytes_of_the_memory_mapped_writer(tmp_path):
 
 @pytest.mark.parametrize("options, message", [
     ({"windows": [1, 1]}, "distinct"),
-    ({"windows": "0,7"}, ">= 1"),
+    ({"windows": "0,7"}, r"in 1\.\.36600, got 0,7"),
+    ({"windows": "1,99999999999"}, r"in 1\.\.36600, got 1,99999999999"),
+    ({"windows": "7,2.5"}, "windows takes a whole number, got '2.5'"),
     ({"top_n": 0}, "top_n must be >= 1"),
+    ({"top_n": 2.5}, "top_n takes a whole number, got 2.5"),
+    ({"top_n": True}, "top_n takes a whole number"),
     ({"depth": 3}, "no option depth"),
 ])
 def test_bad_options_are_refused(options, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(OptionError, match=message):
         get_recipe("baseline").resolve(options)
+
+
+@pytest.mark.parametrize("recipe, options, key", [
+    ("universal", {"sku_dim": "2.5"}, "sku_dim"),
+    ("universal", {"clip": "inf"}, "clip"),
+    ("universal", {"recent": 10**9}, "recent"),
+    ("learned", {"cut_days": 10**12}, "cut_days"),
+    ("learned", {"lr": "nan"}, "lr"),
+    ("learned", {"epochs": 0}, "epochs"),
+])
+def test_bad_options_name_the_option(recipe, options, key):
+    with pytest.raises(OptionError, match=key) as caught:
+        get_recipe(recipe).resolve(options)
+    assert caught.value.key == key
 
 
 def test_windows_accept_comma_text():

@@ -53,11 +53,20 @@ def main(debug: bool) -> None:
 @main.command(help="Write a generated data directory in the published format.")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--size", type=click.Choice(["tiny", "small", "medium", "full"]), default="small", show_default=True)
-@click.option("--clients", type=int, default=None, help="override the preset's number of clients")
-@click.option("--days", type=int, default=None, help="override the preset's time span in days")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--clients", type=int, default=None, help="override the preset's number of clients (1..100,000,000)")
+@click.option("--days", type=int, default=None,
+              help="override the preset's time span in days (29..36600: two 14-day target windows and some input)")
+@click.option("--seed", type=int, default=0, show_default=True, help="0..2^63-1")
 def generate(out: Path, size: str, clients: int | None, days: int | None, seed: int) -> None:
     from ubm.data.generate import generate as run_generate
+    from ubm.data.generate.write import resolve_options
+
+    try:  # every value is checked before anything is written
+        resolve_options(size, clients, days, seed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--{str(exc).split()[0]}") from None
+    if out.exists() and not out.is_dir():
+        raise click.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
 
     summary = run_generate(out, size, clients=clients, days=days, seed=seed, progress=echo)
     echo(f"generated {size} data in {out} ({summary.seconds:.1f}s)")
@@ -173,6 +182,7 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
     import warnings
 
     from ubm.profiles.features import export_features
+    from ubm.profiles.recipes import OptionError
 
     options: dict = {"windows": windows, "top_n": top_n, **key_values(extra, "--option")}
     with warnings.catch_warnings(record=True) as caught:
@@ -180,12 +190,23 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
         try:
             result = export_features(data_dir, out, recipe=recipe, options=options, source=source,
                                      settings=make_settings(threads, memory_limit, temp_dir), progress=echo)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from exc
+        except OptionError as exc:  # only the recipe's option checks: any other ValueError is a bug
+            raise click.BadParameter(str(exc), param_hint=_option_hint(exc.key, windows, top_n)) from None
     for warning in caught:
         echo(f"warning: {warning.message}")
     click.echo(f"wrote {result.out}: {result.n_rows:,} clients x {result.n_columns} columns float16 "
                f"({result.seconds:.1f}s)")
+
+
+def _option_hint(key: str | None, windows: str | None, top_n: int | None) -> str:
+    """The option of `ubm features` that carried a refused recipe option."""
+    if key in ("recipe", "source"):
+        return f"--{key}"
+    if key == "windows" and windows is not None:
+        return "--windows"
+    if key == "top_n" and top_n is not None:
+        return "--top-n"
+    return f"--option {key}" if key else "--option"
 
 
 @main.command(help="Check an entry (docs/entry.md §2); reports every failed check by name, exit 1 on failure.")

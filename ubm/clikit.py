@@ -2,8 +2,9 @@
 one place that turns an exception into a one-line message and an exit code.
 
 Exit codes: 0 success, 1 bad data or a limit of the machine (memory, disk, permissions),
-2 bad usage (an option value, an output path that must not be replaced), 130 interrupted.
-``--debug`` or ``UBM_DEBUG=1`` also prints the traceback.
+2 bad usage (an option value, an output path that must not be replaced), 130 interrupted
+(Ctrl-C, SIGINT), 143 terminated (SIGTERM). Every failure is one ``error: ...`` line, click's
+own usage errors included. ``--debug`` or ``UBM_DEBUG=1`` also prints the traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import errno
 import functools
 import os
 import re
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -22,7 +24,7 @@ import click
 from ubm.data.io import Settings
 from ubm.errors import DataError, OutputError, TemplateError
 
-DATA_ERROR, USAGE_ERROR, INTERRUPTED = 1, 2, 130
+DATA_ERROR, USAGE_ERROR, INTERRUPTED, TERMINATED = 1, 2, 130, 143
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)\s*$", re.IGNORECASE)
 
 
@@ -144,8 +146,57 @@ def debug_wanted(ctx: click.Context | None) -> bool:
     return env or flag
 
 
+class Terminated(BaseException):
+    """Raised by the SIGTERM handler: like Ctrl-C it unwinds the stack, so every ``finally``
+    (temporary directories, half-written files) runs before the process exits 143. A
+    BaseException, so that no ``except Exception`` on the way swallows it."""
+
+
+_TERM_SEEN = False  # a SIGTERM arrived (DuckDB may report it as its own InterruptException)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global _TERM_SEEN
+    _TERM_SEEN = True
+    raise Terminated()
+
+
+def usage_message(exc: click.ClickException) -> str:
+    """Click's usage error as the one line that follows ``error: `` (no Usage: blurb)."""
+    text = " ".join(exc.format_message().split())
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
 class GuardedGroup(click.Group):
-    """A click group whose commands never end in a raw traceback (unless asked for)."""
+    """A click group whose commands never end in a raw traceback (unless asked for), and whose
+    every failure, click's own usage errors and interrupts included, is one ``error:`` line."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        global _TERM_SEEN
+        _TERM_SEEN = False
+        previous = _install(signal.SIGTERM, _on_sigterm)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"error: {usage_message(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        except Terminated:
+            click.echo("error: terminated (SIGTERM); temporary files removed, no output written", err=True)
+            sys.exit(TERMINATED)
+        except (click.exceptions.Abort, KeyboardInterrupt, EOFError):
+            if _TERM_SEEN:
+                click.echo("error: terminated (SIGTERM); temporary files removed, no output written", err=True)
+                sys.exit(TERMINATED)
+            click.echo("error: interrupted; temporary files removed, no output written", err=True)
+            sys.exit(INTERRUPTED)
+        finally:
+            _install(signal.SIGTERM, previous)
+        if code == INTERRUPTED and _TERM_SEEN:
+            sys.exit(TERMINATED)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -159,6 +210,16 @@ class GuardedGroup(click.Group):
                 traceback.print_exc(file=sys.stderr)
             click.echo(f"error: {message}", err=True)
             ctx.exit(code)
+
+
+def _install(signum: int, handler: Any) -> Any:
+    """Set a signal handler where that is possible (only the main thread may); the previous one."""
+    if handler is None:
+        return None
+    try:
+        return signal.signal(signum, handler)
+    except (ValueError, OSError):  # not the main thread (an embedding caller): leave it
+        return None
 
 
 def command_group(help: str, epilog: str) -> Callable[[Callable], click.Group]:

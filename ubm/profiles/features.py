@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ubm.contract import EVENT_TYPES, MAX_COLUMNS
-from ubm.profiles.recipes import Recipe, get_recipe
+from ubm.profiles.recipes import OptionError, Recipe, get_recipe
 from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, SpooledColumnWriter, warn_overflow
 from ubm import provenance
 from ubm.data.io import Data, DataDir, DataError, Settings, input_files, load_id_array, open_data, require_dir
@@ -88,7 +88,7 @@ def _read_files(data: Data, rec: Recipe) -> dict[str, Path]:
 
 def _check_source(root: Path, source: str) -> str:
     if source not in ("input", "all"):
-        raise ValueError(f"source must be 'input' or 'all', got {source!r}")
+        raise OptionError(f"source must be 'input' or 'all', got {source!r}", "source")
     if source == "input":
         missing = [DataDir(root).event_file(e, "input") for e in EVENT_TYPES
                    if not DataDir(root).event_file(e, "input").is_file()]
@@ -138,7 +138,7 @@ def export_features(
     opts = rec.resolve(options)
     names = rec.columns(opts)
     if not 1 <= len(names) <= MAX_COLUMNS:
-        raise ValueError(f"recipe '{recipe}' with {opts} gives {len(names)} columns; an entry holds 1..{MAX_COLUMNS}")
+        raise OptionError(f"recipe '{recipe}' with {opts} gives {len(names)} columns; an entry holds 1..{MAX_COLUMNS}")
     _check_source(root, source)
     _check_out(out, root)
 

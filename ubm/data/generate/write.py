@@ -32,6 +32,9 @@ from ubm.ownership import KINDS, MANIFEST, OutputError, contents, read_manifest,
 from ubm.util import Scratch, clean_litter, save_npy
 
 MIN_DAYS = 29  # two 14-day target windows and some input
+MAX_DAYS = 36_600  # a century of timestamps from 2022
+MAX_CLIENTS = 100_000_000  # five times the full preset: beyond it a run would not end in a working day
+MAX_SEED = 2**63 - 1
 
 
 @dataclass
@@ -131,17 +134,17 @@ def _event_table(event: str, cols: EventColumns, first: int, world: World,
 def _resolve_preset(size: str, clients: int | None, days: int | None,
                     behaviour: Behaviour | None) -> SizePreset:
     if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+        raise ValueError(f"size {size!r} is unknown; choose one of {', '.join(SIZES)}")
     p = SIZES[size]
     if clients is not None:
-        if clients < 1:
-            raise ValueError("clients must be >= 1")
+        if not 1 <= clients <= MAX_CLIENTS:
+            raise ValueError(f"clients must be in 1..{MAX_CLIENTS:,}, got {clients}")
         rel = max(1, round(p.relevant * clients / p.clients))
         p = replace(p, clients=int(clients), relevant=min(int(clients), rel))
     if days is not None:
-        if days < MIN_DAYS:
-            raise ValueError(f"days must be >= {MIN_DAYS} (two 14-day target windows and some "
-                             "input)")
+        if not MIN_DAYS <= days <= MAX_DAYS:
+            raise ValueError(f"days must be in {MIN_DAYS}..{MAX_DAYS} (two 14-day target windows and "
+                             f"some input; at most a century), got {days}")
         p = replace(p, days=int(days))
     if behaviour is not None:
         p = replace(p, behaviour=behaviour)
@@ -170,6 +173,15 @@ def check_out(out: Path) -> None:
                           f"{found[0]}; not writing into it: give a new or empty directory")
 
 
+def resolve_options(size: str, clients: int | None, days: int | None, seed: int,
+                    behaviour: Behaviour | None = None) -> SizePreset:
+    """The preset with its overrides, every value checked; a ValueError starts with the
+    option's name (size, clients, days, seed)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number in 0..{MAX_SEED}, got {seed!r}")
+    return _resolve_preset(size, clients, days, behaviour)
+
+
 def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
              days: int | None = None, seed: int = 0, behaviour: Behaviour | None = None,
              progress: Callable[[str], None] | None = None) -> GenerateSummary:
@@ -179,7 +191,7 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
     span (at least 29, so that the two 14-day target windows fit), ``behaviour`` the preset's
     :class:`Behaviour`."""
     t0 = time.perf_counter()
-    p = _resolve_preset(size, clients, days, behaviour)
+    p = resolve_options(size, clients, days, seed, behaviour)  # before anything is written
     say = progress or (lambda msg: None)
     out = Path(out_dir)
     check_out(out)

@@ -28,6 +28,7 @@ Each recipe lives in its own module of this package, beside its SQL in
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -48,11 +49,56 @@ def flag(value: Any) -> bool:
 
 def comma_list(value: Any) -> list[str]:
     """An option listing names: ``"a, b"`` -> ``["a", "b"]`` (empty text: none); a list as is."""
+    if isinstance(value, (int, float)):  # a library caller's single window
+        return [value]
     if not isinstance(value, str):
         return list(value)
     return [part.strip() for part in value.split(",") if part.strip()]
 
 Options = dict[str, Any]
+MAX_WINDOW_DAYS = 36_600  # about a century: longer windows count every event, and DuckDB's intervals stay in range
+
+
+class OptionError(ValueError):
+    """A recipe option value that the recipe refuses (a usage error: ``ubm features`` exits 2
+    naming the option). ``key`` is the option's name where one option is to blame."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def whole(value: Any, key: str, recipe: str, low: int | None = None) -> int:
+    """An option that takes a whole number (text such as "3" too); 2.5, "x" or True are refused by name."""
+    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        raise OptionError(f"{recipe}: option {key} takes a whole number, got {value!r}", key)
+    try:
+        number = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise OptionError(f"{recipe}: option {key} takes a whole number, got {value!r}", key) from None
+    if low is not None and number < low:
+        raise OptionError(f"{recipe}: option {key} must be >= {low}, got {number}", key)
+    return number
+
+
+def real(value: Any, key: str, recipe: str) -> float:
+    """An option that takes a finite number."""
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = float("nan")
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise OptionError(f"{recipe}: option {key} takes a finite number, got {value!r}", key)
+    return number
+
+
+def window_days(value: Any, recipe: str, key: str = "windows") -> list[int]:
+    """Window lengths: distinct whole days in 1..MAX_WINDOW_DAYS, in the order given."""
+    days = [whole(w, key, recipe) for w in comma_list(value)]
+    if not days or len(set(days)) != len(days) or not all(1 <= d <= MAX_WINDOW_DAYS for d in days):
+        raise OptionError(f"{recipe}: {key} must be distinct whole days in 1..{MAX_WINDOW_DAYS}, "
+                          f"got {','.join(map(str, days)) or repr(value)}", key)
+    return days
 
 
 @dataclass(frozen=True)
@@ -75,9 +121,9 @@ class Recipe:
         given = {k: v for k, v in (options or {}).items() if v is not None}
         unknown = set(given) - set(self.defaults)
         if unknown:
-            raise ValueError(
+            raise OptionError(
                 f"recipe '{self.name}' has no option {', '.join(sorted(unknown))}"
-                f" (options: {', '.join(self.defaults) or 'none'})"
+                f" (options: {', '.join(self.defaults) or 'none'})", sorted(unknown)[0]
             )
         merged = {**self.defaults, **given}
         return self.check(merged) if self.check else merged
@@ -95,5 +141,5 @@ def get_recipe(name: str) -> Recipe:
     for module in BUILTIN:
         importlib.import_module(f"{__name__}.{module}")
     if name not in RECIPES:
-        raise ValueError(f"unknown recipe '{name}' (known: {', '.join(sorted(RECIPES))})")
+        raise OptionError(f"unknown recipe '{name}' (known: {', '.join(sorted(RECIPES))})", "recipe")
     return RECIPES[name]

@@ -12,7 +12,7 @@ import numpy as np
 
 from ubm.data import sql
 from ubm.data.io import VECTOR_LEN, Data
-from ubm.profiles.recipes import Options, Recipe, comma_list, register
+from ubm.profiles.recipes import Options, Recipe, register, whole, window_days
 from ubm.profiles.writer import ColumnWriter
 
 # docs/baseline.md §1: block order and the columns of each counted event type.
@@ -25,16 +25,8 @@ BASELINE_COUNTED: dict[str, tuple[str, ...]] = {
 
 
 def _baseline_check(options: Options) -> Options:
-    try:
-        windows = [int(w) for w in comma_list(options["windows"])]
-        top_n = int(options["top_n"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"baseline: windows must be whole days and top_n a whole number ({exc})") from exc
-    if not windows or any(w < 1 for w in windows) or len(set(windows)) != len(windows):
-        raise ValueError(f"baseline: windows must be distinct whole days >= 1, got {windows}")
-    if top_n < 1:
-        raise ValueError(f"baseline: top_n must be >= 1, got {top_n}")
-    return {"windows": windows, "top_n": top_n}
+    windows = window_days(options["windows"], "baseline")
+    return {"windows": windows, "top_n": whole(options["top_n"], "top_n", "baseline", low=1)}
 
 
 def _baseline_columns(options: Options) -> list[str]:

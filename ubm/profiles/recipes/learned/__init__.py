@@ -52,7 +52,7 @@ import numpy as np
 from ubm.contract import EVENT_TYPES, LIST_SIZE, MAX_COLUMNS
 from ubm.data import sql
 from ubm.data.io import Data, DataError
-from ubm.profiles.recipes import FALSE_WORDS, TRUE_WORDS, Recipe, comma_list, flag, register
+from ubm.profiles.recipes import FALSE_WORDS, TRUE_WORDS, MAX_WINDOW_DAYS, OptionError, Recipe, comma_list, flag, real, register, whole
 from ubm.profiles.writer import ColumnWriter
 from ubm.util import Timer
 
@@ -92,33 +92,32 @@ FLOATS = ("lr", "dropout", "weight_decay", "validation", "std_floor", "clip")
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
     opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    try:
-        for key in INTS:
-            opts[key] = int(opts[key])
-        for key in FLOATS:
-            opts[key] = float(opts[key])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"learned: bad option value ({exc})") from exc
+    for key in INTS:
+        opts[key] = whole(opts[key], key, "learned")
+    for key in FLOATS:
+        opts[key] = real(opts[key], key, "learned")
     heads = comma_list(opts["heads"])
     bad = [h for h in heads if h not in HEAD_CHOICES]
     if bad:
-        raise ValueError(f"learned: unknown head {bad[0]!r} (heads: {', '.join(HEAD_CHOICES)})")
+        raise OptionError(f"learned: unknown head {bad[0]!r} (heads: {', '.join(HEAD_CHOICES)})")
     opts["heads"] = ",".join(h for h in HEAD_CHOICES if h in heads)
     opts["progress"] = flag(opts["progress"])
     opts["level"] = _level_heads(opts["level"])
     if opts["centre"] not in ("empty", "mean"):
-        raise ValueError(f"learned: centre must be 'empty' or 'mean', got {opts['centre']!r}")
+        raise OptionError(f"learned: centre must be 'empty' or 'mean', got {opts['centre']!r}")
     if opts["base"] not in ("universal", "none"):
-        raise ValueError(f"learned: base must be 'universal' or 'none', got {opts['base']!r}")
+        raise OptionError(f"learned: base must be 'universal' or 'none', got {opts['base']!r}")
     small = [k for k in ("dim", "cut_days", "train_clients", "length", "candidates", "embed", "hidden",
                          "epochs", "batch", "chunk", "threads") if opts[k] < 1]
     if small:
-        raise ValueError(f"learned: {small[0]} must be >= 1, got {opts[small[0]]}")
+        raise OptionError(f"learned: {small[0]} must be >= 1, got {opts[small[0]]}", small[0])
+    if opts["cut_days"] > MAX_WINDOW_DAYS:
+        raise OptionError(f"learned: cut_days must be at most {MAX_WINDOW_DAYS}, got {opts['cut_days']}", "cut_days")
     if not 0 <= opts["dropout"] < 1 or not 0 <= opts["validation"] < 1 or opts["std_floor"] <= 0 or opts["clip"] <= 0:
-        raise ValueError("learned: dropout and validation must be in [0, 1), std_floor and clip > 0")
+        raise OptionError("learned: dropout and validation must be in [0, 1), std_floor and clip > 0")
     names = learned_columns(opts)
     if len(names) > MAX_COLUMNS:
-        raise ValueError(f"learned: {len(names)} columns with {opts}; at most {MAX_COLUMNS}")
+        raise OptionError(f"learned: {len(names)} columns with {opts}; at most {MAX_COLUMNS}")
     return opts
 
 
@@ -135,7 +134,7 @@ def _level_heads(value: Any) -> str:
     names = comma_list(text)
     bad = [h for h in names if h not in listed]
     if bad:
-        raise ValueError(f"learned: level lists {bad[0]!r}, not a listed head ({', '.join(listed)}; or true / false)")
+        raise OptionError(f"learned: level lists {bad[0]!r}, not a listed head ({', '.join(listed)}; or true / false)")
     return ",".join(h for h in listed if h in names)
 
 
@@ -180,6 +179,20 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
     missing = [v for v in (*EVENT_TYPES, "product_properties", "relevant_clients") if not data.has(v)]
     if missing:
         raise DataError(f"learned features need {', '.join(missing)} (not found under {data.root})")
+    timer = Timer()
+    ref_row = sql.fetch_numpy(data, "features/universal/reference")
+    ref = ref_row["ref_ts"][0]
+    if np.ma.is_masked(ref) or np.isnat(ref):
+        raise DataError(f"learned features: no events in {data.root} ({data.window} window)")
+    ref = ref.item()
+    cut = ref - dt.timedelta(days=opts["cut_days"])
+    first = ref_row["first_ts"][0].item()
+    if first >= cut:  # no history to train on: the pseudo-future would be the whole window
+        raise DataError(
+            f"learned features: the {data.window} window of {data.root} spans {first} .. {ref}, not more "
+            f"than cut_days={opts['cut_days']} days, so no event lies before the cut; profile a longer "
+            f"window or pass a smaller -o cut_days (under {max((ref - first).days, 0) + 1}, e.g. "
+            f"{max((ref - first).days // 2, 1)})")
     info: dict[str, Any] = {}
     col = 0
     if opts["base"] == "universal":
@@ -189,13 +202,6 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
         uopts = universal_options(opts)
         info["universal"] = universal_build(data, uopts, out)
         col = len(universal_columns(uopts))
-    timer = Timer()
-    ref_row = sql.fetch_numpy(data, "features/universal/reference")
-    ref = ref_row["ref_ts"][0]
-    if np.ma.is_masked(ref) or np.isnat(ref):
-        raise DataError(f"learned features: no events in {data.root} ({data.window} window)")
-    ref = ref.item()
-    cut = ref - dt.timedelta(days=opts["cut_days"])
     say = _say(opts)
     catalog = load_catalog(data, cut, opts["vocabulary"])
     fitted = fit(data, catalog, cut, opts, say)

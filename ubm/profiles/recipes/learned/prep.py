@@ -70,7 +70,8 @@ def load_catalog(data: Data, cut: dt.datetime, vocabulary: int) -> Catalog:
     order = np.argsort(vocab_skus, kind="stable")
     sku_idx = np.zeros(len(skus) + 1, dtype=np.int64)
     pos = cat.index(skus, vocab_skus[order])
-    sku_idx[:-1] = np.where(pos > 0, order[np.maximum(pos - 1, 0)] + 1, 0)
+    if len(order):  # an empty vocabulary (no sku events before the cut) leaves every sku unknown
+        sku_idx[:-1] = np.where(pos > 0, order[np.maximum(pos - 1, 0)] + 1, 0)
     cat.sku_idx = sku_idx
     cat.cat_idx = np.append(cat.index(category, categories), 0)
     cat.price_idx = np.append(cat.index(price, prices), 0)

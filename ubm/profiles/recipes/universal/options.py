@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ubm.contract import EVENT_VALUE, LIST_SIZE, PROPENSITY_TASKS
-from ubm.profiles.recipes import comma_list, flag
+from ubm.profiles.recipes import MAX_WINDOW_DAYS, OptionError, flag, real, whole, window_days
 from ubm.profiles.recipes.als import DEFAULT_BLOCKS
 
 DEFAULTS: dict[str, Any] = {
@@ -47,24 +47,21 @@ VALUE_BLOCKS = ("list.", "new_sku", "top_urls")  # one column per listed value: 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
     opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    try:
-        opts["windows"] = sorted(int(w) for w in comma_list(opts["windows"]))
-        for key in ("recent", "list_size", "top_urls", "learned_iterations", "category_dim",
-                    "sku_dim", "url_dim", "seed"):
-            opts[key] = int(opts[key])
-        opts["std_floor"], opts["clip"] = float(opts["std_floor"]), float(opts["clip"])
-        opts["value_weight"] = float(opts["value_weight"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"universal: bad option value ({exc})") from exc
+    opts["windows"] = sorted(window_days(opts["windows"], "universal"))
+    for key in ("recent", "list_size", "top_urls", "learned_iterations", "category_dim",
+                "sku_dim", "url_dim", "seed"):
+        opts[key] = whole(opts[key], key, "universal")
+    for key in ("std_floor", "clip", "value_weight"):
+        opts[key] = real(opts[key], key, "universal")
+    if opts["recent"] > MAX_WINDOW_DAYS:
+        raise OptionError(f"universal: recent must be at most {MAX_WINDOW_DAYS} days, got {opts['recent']}", "recent")
     opts["learned"] = flag(opts["learned"])
-    if not opts["windows"] or opts["windows"][0] < 1 or len(set(opts["windows"])) != len(opts["windows"]):
-        raise ValueError(f"universal: windows must be distinct whole days >= 1, got {opts['windows']}")
     if opts["centre"] not in ("mean", "empty"):
-        raise ValueError(f"universal: centre must be 'mean' or 'empty', got {opts['centre']!r}")
+        raise OptionError(f"universal: centre must be 'mean' or 'empty', got {opts['centre']!r}")
     if opts["recent"] < 1 or opts["list_size"] < 1 or opts["top_urls"] < 0:
-        raise ValueError("universal: recent and list_size must be >= 1, top_urls >= 0")
+        raise OptionError("universal: recent and list_size must be >= 1, top_urls >= 0")
     if min(opts["category_dim"], opts["sku_dim"], opts["url_dim"]) < 0 or opts["std_floor"] <= 0:
-        raise ValueError("universal: learned dims must be >= 0 and std_floor > 0")
+        raise OptionError("universal: learned dims must be >= 0 and std_floor > 0")
     return opts
 
 
