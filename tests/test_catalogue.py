@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from ubm.cli import main as ubm_main
-from ubm.data.sql_cli import main as sql_main
+from ubm.sql_cli import main as sql_main
 
 
 @dataclass

@@ -115,7 +115,7 @@ def test_spark_conf_must_be_key_value(tmp_path):
 def test_ubm_sql_show_engine_spark_prints_the_transpiled_sql():
     from click.testing import CliRunner
 
-    from ubm.data.sql_cli import main as sql_main
+    from ubm.sql_cli import main as sql_main
     duck = CliRunner().invoke(sql_main, ["show", "features/universal/rhythm"])
     spark = CliRunner().invoke(sql_main, ["show", "features/universal/rhythm", "--engine", "spark"])
     assert duck.exit_code == 0 and spark.exit_code == 0

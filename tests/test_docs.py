@@ -150,7 +150,7 @@ def test_the_checker_itself_catches_bad_citations() -> None:
     assert not FORBIDDEN["the old contract's name"].search("SPECIAL")
 
 
-@pytest.mark.parametrize("module", ["ubm.cli", "ubm.data.sql_cli"])
+@pytest.mark.parametrize("module", ["ubm.cli", "ubm.sql_cli"])
 def test_help_says_where_to_read_more(module: str) -> None:
     main = __import__(module, fromlist=["main"]).main
     result = CliRunner().invoke(main, ["--help"])
@@ -179,7 +179,7 @@ def test_every_command_and_option_is_in_the_command_reference() -> None:
     """docs/commands.md cannot drift from the command line: each command is named there with
     every one of its long options, in its own section (ubm in §1, ubm-sql in §2)."""
     from ubm.cli import main as ubm_main
-    from ubm.data.sql_cli import main as sql_main
+    from ubm.sql_cli import main as sql_main
 
     text = (DOCS / "commands.md").read_text(encoding="utf-8")
     shared = _section_of(text, "§3")

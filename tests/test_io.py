@@ -13,7 +13,8 @@ from tests import split_fixture as fx
 from tests.fixtures import default_vec, write_dataset
 from ubm.data import sql
 from ubm.contract import EVENT_TYPES
-from ubm.data.io import DataError, open_data
+from ubm.data.io import DataError
+from ubm.data.opener import open_data
 from ubm.prepare.lists import build_lists
 from ubm.prepare.split import split
 

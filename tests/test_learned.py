@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from ubm.cli import main as ubm_main
 from ubm.contract import EVENT_TYPES, MAX_COLUMNS
-from ubm.data.io import Settings, open_data
+from ubm.data.io import Settings
+from ubm.data.opener import open_data
 from ubm.profiles.features import export_features
 from ubm.profiles.recipes import get_recipe
 from ubm.profiles.recipes.learned import check_options, encoder_columns

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from ubm.cli import main
-from ubm.data.sql_cli import main as sql_main
+from ubm.sql_cli import main as sql_main
 from ubm.ownership import MANIFEST, OLD_SLOT, Scratch, clean_litter, is_temp_name, read_manifest
 
 DEAD_PID = 2 ** 22 + 12345  # above the default pid_max: never a live process

@@ -140,7 +140,8 @@ def test_entries_match_within_float16_rounding(both, recipe):
 def test_bad_timestamp_names_file_column_value_on_spark(tmp_path, spark_session):
     import pyarrow as pa
     from ubm.data import sql
-    from ubm.data.io import DataError, open_data
+    from ubm.data.io import DataError
+    from ubm.data.opener import open_data
     from tests.fixtures import write_dataset
     root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)],
                          page_visit=[(1, "2022-06-01 10:00:00", 5), (1, "2022-13-45 10:00:00", 5)])
@@ -159,7 +160,8 @@ def test_bad_timestamp_names_file_column_value_on_spark(tmp_path, spark_session)
 def test_bad_vector_names_file_column_value_on_spark(tmp_path, spark_session, bad):
     import pyarrow as pa
     from ubm.data import sql
-    from ubm.data.io import DataError, open_data
+    from ubm.data.io import DataError
+    from ubm.data.opener import open_data
     from tests.fixtures import write_dataset
     root = write_dataset(tmp_path / "d", relevant=[1], properties=[(1, 2, 3)])
     pq.write_table(pa.table({"client_id": [1, 1], "timestamp": ["2022-01-01 00:00:00"] * 2,
@@ -177,7 +179,7 @@ def test_bad_vector_names_file_column_value_on_spark(tmp_path, spark_session, ba
 
 def test_ubm_sql_run_with_engine_spark_matches_duckdb(both, spark_session):
     from click.testing import CliRunner
-    from ubm.data.sql_cli import main as sql_main
+    from ubm.sql_cli import main as sql_main
     args = ["run", "lists/most_bought", "--data-dir", str(both["duckdb"]), "--window", "input",
             "--param", "limit=5", "--set", "column=sku", "--format", "csv"]
     duck = CliRunner().invoke(sql_main, args)

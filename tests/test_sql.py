@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from tests import split_fixture as fx
 from ubm.data import sql
-from ubm.data.io import open_data
-from ubm.data.sql_cli import main as sql_main
+from ubm.data.opener import open_data
+from ubm.sql_cli import main as sql_main
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from ubm.data import sql
 from ubm.cli import main as ubm_main
-from ubm.data.sql_cli import main as sql_main
+from ubm.sql_cli import main as sql_main
 
 SAMPLE = {
     "TIMESTAMP": "2022-06-10 00:00:00",

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fixtures import write_dataset
 from ubm.data import sql
-from ubm.data.io import open_data
+from ubm.data.opener import open_data
 from ubm.profiles.recipes.als import learned_features
 from ubm.profiles.recipes import get_recipe
 from ubm.profiles.recipes.universal import DEFAULTS, check_options, universal_columns

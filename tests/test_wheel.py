@@ -67,7 +67,7 @@ def test_installed_copy_lists_and_renders_every_template_from_another_directory(
 
 
 def test_installed_ubm_sql_list_names_every_template(installed, tmp_path):
-    code = "import sys; sys.argv = ['ubm-sql', 'list']; from ubm.data.sql_cli import main; main()"
+    code = "import sys; sys.argv = ['ubm-sql', 'list']; from ubm.sql_cli import main; main()"
     env = {**os.environ, "PYTHONPATH": str(installed)}
     got = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                          capture_output=True, text=True)

@@ -274,7 +274,7 @@ def check_unique(path: Path, ids: np.ndarray, what: str = "client id") -> None:
 
 
 def input_files(root: Path, window: str, lists: bool = True) -> dict[str, Path]:
-    """The files :func:`open_data` makes views of (view name -> path, present or not), and
+    """The files :func:`open_duckdb_data` makes views of (view name -> path, present or not), and
     each label list's popularity file as ``popularity_<task>``; without ``lists``, none of
     ``target/*.npy``."""
     data = DataDir(Path(root))
@@ -298,7 +298,7 @@ def fingerprint_inputs(root: Path, files: dict[str, Path]) -> dict[str, dict]:
     return provenance.ids_of(Path(root), [p for p in files.values() if Path(p).is_file()])
 
 
-def open_data(
+def open_duckdb_data(
     data_dir: Path | str,
     *,
     window: Literal["all", "input"] = "all",
@@ -306,18 +306,14 @@ def open_data(
     require: tuple[str, ...] = (),
     lists: bool = True,
 ) -> Data:
-    """Open ``data_dir`` and create the typed views listed in the module docstring.
+    """:func:`ubm.data.opener.open_data` on DuckDB: the typed views of the module docstring.
 
     ``require`` names views that must exist (e.g. ``("train_target",)``); a missing
     one is a DataError naming the file it would come from. ``lists=False`` leaves out the
     views of ``target/*.npy`` (a stage that does not read them neither checks nor records
-    them). ``settings.engine == "spark"`` builds the same views in a SparkSession
-    (:mod:`ubm.data.spark`). Every file a view reads is fingerprinted first
-    (:attr:`Data.inputs`); the stage calls :meth:`Data.verify_inputs` before it writes.
+    them). Every file a view reads is fingerprinted first (:attr:`Data.inputs`); the stage
+    calls :meth:`Data.verify_inputs` before it writes.
     """
-    if settings.engine == "spark":
-        from ubm.data.spark import open_spark_data
-        return open_spark_data(data_dir, window=window, settings=settings, require=require, lists=lists)
     data = DataDir(require_dir(Path(data_dir)))
     files = input_files(data.root, window, lists)
     from ubm import provenance

@@ -285,7 +285,7 @@ def _read_npy(spark, path: str) -> np.ndarray:
 
 def open_spark_data(data_dir: Path | str, *, window: str = "all", settings: Settings = Settings(),
                     require: tuple[str, ...] = (), lists: bool = True) -> Data:
-    """The views of :func:`ubm.data.io.open_data`, in a SparkSession; ``lists=False`` leaves
+    """The views of :func:`ubm.data.opener.open_data`, in a SparkSession; ``lists=False`` leaves
     out the views of ``target/*.npy`` as there. Local inputs are fingerprinted first."""
     root = str(data_dir).rstrip("/")
     if local_path(root) and not Path(root).is_dir():

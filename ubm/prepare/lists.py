@@ -27,7 +27,8 @@ import numpy as np
 from ubm import provenance
 from ubm.data import sql
 from ubm.contract import PROPENSITY_TASKS
-from ubm.data.io import Settings, open_data
+from ubm.data.io import Settings
+from ubm.data.opener import open_data
 from ubm.util import save_npy
 
 LIST_SIZE = 100

@@ -41,7 +41,8 @@ import pyarrow.parquet as pq
 from ubm import provenance
 from ubm.data import sql
 from ubm.contract import DAYS_IN_TARGET, EVENT_TYPES, EVENT_VALUE, TABLE_COLUMNS, Boundaries, boundaries_for
-from ubm.data.io import Data, DataError, Settings, open_data, register_table, require_dir
+from ubm.data.io import Data, DataError, Settings, register_table, require_dir
+from ubm.data.opener import open_data
 from ubm.prepare.check import require_clean
 from ubm.util import Scratch, Timer, clean_litter
 

@@ -8,7 +8,8 @@ import numpy as np
 
 from ubm.data import sql
 from ubm.contract import EVENT_TYPES
-from ubm.data.io import Settings, open_data
+from ubm.data.io import Settings
+from ubm.data.opener import open_data
 
 
 def summarise(data_dir: Path, window: str = "all", settings: Settings = Settings()) -> str:

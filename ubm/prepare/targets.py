@@ -28,7 +28,8 @@ import numpy as np
 from ubm import provenance
 from ubm.data import sql
 from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTask, task_kind
-from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity, open_data
+from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity
+from ubm.data.opener import open_data
 from ubm.data.templating import SQL_DIR
 from ubm.util import OutputError, atomic_dir, check_replaceable, long_to_dense
 

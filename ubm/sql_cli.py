@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 
 from ubm.clikit import command_group, key_values, make_settings, settings_options
 from ubm.data import sql
-from ubm.data.io import DataError, open_data
+from ubm.data.io import DataError
+from ubm.data.opener import open_data
 from ubm.util import atomic_path
 
 USAGE_ERROR = 2
