@@ -38,6 +38,16 @@ _NAME_CHARS = 100  # of the output's name kept in its scratch's name (the marker
 _SCRATCH = re.compile(r"^\.(?P<name>.+)\.ubm-(?P<token>[0-9a-f]{16})$")
 
 
+def _own_json(path: Path) -> Any:
+    """The JSON of a regular file (a link is never ubm's own mark); None if absent or unreadable."""
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -102,13 +112,7 @@ def scratch_marker(entry: Path) -> dict[str, Any] | None:
     m = _SCRATCH.match(entry.name)
     if not m or entry.is_symlink() or not entry.is_dir():
         return None
-    marker_path = entry / MARKER
-    if marker_path.is_symlink() or not marker_path.is_file():
-        return None
-    try:
-        marker = json.loads(marker_path.read_text())
-    except (OSError, ValueError):
-        return None
+    marker = _own_json(entry / MARKER)
     if (not isinstance(marker, dict) or marker.get("ubm") != "scratch" or marker.get("token") != m["token"]
             or not isinstance(marker.get("for"), str) or marker["for"][:_NAME_CHARS] != m["name"]
             or "/" in marker["for"] or marker["for"] in ("", ".", "..") or not isinstance(marker.get("pid"), int)):
@@ -181,13 +185,7 @@ def _unreadable(exc: OSError) -> None:
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:
-    path = Path(directory) / MANIFEST
-    if path.is_symlink() or not path.is_file():
-        return None
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    manifest = _own_json(Path(directory) / MANIFEST)
     ok = (isinstance(manifest, dict) and manifest.get("ubm") == "manifest" and manifest.get("kind") in KINDS
           and isinstance(manifest.get("files"), list))
     return manifest if ok else None
