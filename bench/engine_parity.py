@@ -22,7 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
-from ubm.evaluation.train import TASKS, TASKS_DIR, evaluate  # noqa: E402
+from ubm.evaluation.store import TASKS_DIR  # noqa: E402
+from ubm.evaluation.train import evaluate  # noqa: E402
+from ubm.prepare.targets import TASKS  # noqa: E402
 
 KEYS = ("auroc", "novelty", "diversity", "score", "train_loss", "steps")
 # name -> (engine, graphs, two workers); each in official numerics and with --fast
@@ -34,7 +36,7 @@ def train(data: Path, out: Path, device: str, name: str, fast: bool, hidden: tup
     engine, graphs, workers = RUNS[name]
     t0 = time.perf_counter()
     evaluate(data, data / "entry", out, tasks=list(TASKS), device=device, devices=f"{device},{device}" if workers
-             else None, fast=fast, labels=data / "labels", progress=False, resume=False, engine=engine,
+             else None, fast=fast, labels=data / "labels", progress=False, resume=False, trainer=engine,
              graphs=graphs, hidden_sizes=hidden, predictions=False, log=lambda m: None)
     return time.perf_counter() - t0
 

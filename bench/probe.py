@@ -22,7 +22,7 @@ import torch
 
 from ubm.contract import TASKS, task_kind
 from ubm.evaluation.metrics import make_task_metrics
-from ubm.evaluation.train import align
+from ubm.evaluation.labels import align
 
 RIDGE = (1.0, 10.0, 100.0, 1000.0)  # times the number of clients / 1000
 

@@ -183,7 +183,7 @@ def test_label_cache_killed_is_cleaned_by_the_next_run(split_dir, tmp_path):
 @pytest.mark.parametrize("nth", [1, 2])
 def test_train_killed_while_writing_keeps_the_old_run(split_dir, nth, tmp_path):
     """Killed in the report (1) or in the swap of the run directory (2): the old run stays."""
-    from ubm.evaluation import train
+    from ubm.evaluation import outputs
     run = tmp_path / "run"
     old_run(run)
     args = ["train", "--data-dir", str(split_dir), "--embeddings-dir", str(split_dir.parent / "entry"),
@@ -191,7 +191,7 @@ def test_train_killed_while_writing_keeps_the_old_run(split_dir, nth, tmp_path):
     where = ("ubm.evaluation.report", "write_report_png") if nth == 1 else ("ubm.util", "_exchange")
     assert killed(*where, 1, *args) == 9
     # The run's outputs stay the old ones (tasks/ may hold what finished, for --resume).
-    assert run_files(run) == {n: "old" for n in train.RUN_OUTPUTS}
+    assert run_files(run) == {n: "old" for n in outputs.RUN_OUTPUTS}
     ubm(*args)
     assert json.loads((run / "scores.json").read_text())["churn"] >= 0
     assert litter(tmp_path) == [] and litter(split_dir.parent) == []
@@ -199,15 +199,15 @@ def test_train_killed_while_writing_keeps_the_old_run(split_dir, nth, tmp_path):
 
 def test_train_outputs_change_as_one_unit(tmp_path, monkeypatch):
     """scores.json, metrics.json and report.png: a failure while writing keeps the old run."""
-    from ubm.evaluation import train
+    from ubm.evaluation import outputs
 
     run = tmp_path / "run"
     old_run(run)
     monkeypatch.setattr("ubm.evaluation.report.write_report_png",
                         lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     with pytest.raises(OSError):
-        train.write_outputs(run, {"churn": 0.5}, {}, tmp_path, tmp_path, False)
-    assert run_files(run) == {n: "old" for n in train.RUN_OUTPUTS}
+        outputs.write_outputs(run, {"churn": 0.5}, {}, tmp_path, tmp_path, False)
+    assert run_files(run) == {n: "old" for n in outputs.RUN_OUTPUTS}
     assert litter(tmp_path) == []
 
 
@@ -230,11 +230,11 @@ def test_atomic_dir_fallback_restores_the_old_directory(tmp_path, monkeypatch):
 
 def old_run(run: Path) -> None:
     """A run directory of ubm's holding "old" outputs."""
-    from ubm.evaluation import train
+    from ubm.evaluation import outputs
     from ubm.ownership import write_manifest
 
     run.mkdir()
-    for name in train.RUN_OUTPUTS:
+    for name in outputs.RUN_OUTPUTS:
         (run / name).write_text("old")
     write_manifest(run, "run")
 
@@ -249,7 +249,7 @@ def run_files(run: Path) -> dict[str, str]:
 
 def test_label_cache_follows_the_relevant_clients(split_dir, tmp_path):
     from ubm.data.io import Settings
-    from ubm.evaluation.train import labels_for
+    from ubm.evaluation.labels import labels_for
 
     root = tmp_path / "d"
     shutil.copytree(split_dir, root)

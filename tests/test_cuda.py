@@ -89,10 +89,11 @@ def test_worker_processes_on_the_gpu(tmp_path):
     """Two workers on device 0 (`--devices cuda,cuda`): each sets a numbered device and trains
     its tasks together; the scores equal the in-process multi engine's."""
     import ubm.evaluation.train as train_mod
+    from ubm.prepare.targets import TASKS
     from tests.fixtures import prepare_tiny
 
     data = prepare_tiny(tmp_path / "data", labels=True)
-    common = dict(tasks=list(train_mod.TASKS), device="cuda", labels=data / "labels", progress=False,
+    common = dict(tasks=list(TASKS), device="cuda", labels=data / "labels", progress=False,
                   hidden_sizes=TINY, predictions=False, log=lambda m: None)
     one = train_mod.evaluate(data, data / "entry", tmp_path / "one", **common)
     two = train_mod.evaluate(data, data / "entry", tmp_path / "two", devices="cuda,cuda", **common)

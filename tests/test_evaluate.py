@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tests.fixtures import prepare_tiny
 from ubm.cli import main
-from ubm.evaluation.train import align, resolve_tasks
+from ubm.evaluation.labels import align, resolve_tasks
 from ubm.data.io import DataError
 
 

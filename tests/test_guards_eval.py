@@ -12,7 +12,7 @@ import torch
 from ubm.data.io import DataError, load_popularity
 from ubm.evaluation.metrics import Novelty
 from ubm.evaluation.loop import EpochResult, TaskResult
-from ubm.evaluation.train import write_outputs
+from ubm.evaluation.outputs import write_outputs
 
 
 @pytest.mark.parametrize("values, expected", [

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from tests.fixtures import prepare_tiny
 from ubm.cli import main
 from ubm.data.io import DataError
-from ubm.evaluation.train import evaluate, format_scores
+from ubm.evaluation.outputs import format_scores
+from ubm.evaluation.train import evaluate
 
 TINY = (32, 64)
 

@@ -19,12 +19,16 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from ubm.ownership import write_manifest
 
 import ubm.evaluation.train as train_mod
+import ubm.evaluation.workers as workers_mod
 from tests.fixtures import prepare_tiny
 from ubm.cli import main
 from ubm.data.io import DataError
 from ubm.evaluation.loop import TaskResult, train_task
 from ubm.evaluation.multi import TaskData, train_tasks
-from ubm.evaluation.train import TaskStore, TrainOptions, evaluate, parse_devices, spread
+from ubm.evaluation.store import TaskStore
+from ubm.evaluation.train import evaluate
+from ubm.evaluation.workers import TrainOptions, parse_devices, spread
+from ubm.prepare.targets import TASKS
 
 TINY = (32, 64)
 N, D = 300, 8
@@ -140,13 +144,13 @@ def test_parse_devices():
         parse_devices("gpu0", "auto")
 
 
-def test_engine_choice():
+def test_trainer_choice():
     auto = TrainOptions()
-    assert auto.engine_for("cuda:0", 6) == "multi" and auto.engine_for("cuda", 1) == "single"
-    assert auto.engine_for("cpu", 6) == "single"
-    assert TrainOptions(engine="multi").engine_for("cpu", 6) == "multi"
-    with pytest.raises(DataError, match="unknown engine"):
-        TrainOptions(engine="fastest").engine_for("cpu", 2)
+    assert auto.trainer_for("cuda:0", 6) == "multi" and auto.trainer_for("cuda", 1) == "single"
+    assert auto.trainer_for("cpu", 6) == "single"
+    assert TrainOptions(trainer="multi").trainer_for("cpu", 6) == "multi"
+    with pytest.raises(DataError, match="unknown trainer"):
+        TrainOptions(trainer="fastest").trainer_for("cpu", 2)
 
 
 # ---- `ubm train` end to end on generated tiny data
@@ -159,7 +163,7 @@ def prepared(tmp_path_factory) -> Path:
 
 def _evaluate(prepared: Path, out: Path, log: list[str] | None = None, **kwargs):
     messages = [] if log is None else log
-    return evaluate(prepared, prepared / "entry", out, tasks=list(train_mod.TASKS), device="cpu",
+    return evaluate(prepared, prepared / "entry", out, tasks=list(TASKS), device="cpu",
                     labels=prepared / "labels", progress=False, hidden_sizes=TINY, log=messages.append, **kwargs)
 
 
@@ -173,12 +177,12 @@ def _epochs(metrics_path: Path) -> dict:
 def reference(prepared, tmp_path_factory):
     """All six tasks, one after another, in this process."""
     out = tmp_path_factory.mktemp("ref") / "run"
-    _evaluate(prepared, out, engine="single")
+    _evaluate(prepared, out, trainer="single")
     return out
 
 
 def test_multi_engine_run_equals_single_engine_run(prepared, reference, tmp_path):
-    _evaluate(prepared, tmp_path / "multi", engine="multi")
+    _evaluate(prepared, tmp_path / "multi", trainer="multi")
     assert (tmp_path / "multi" / "scores.json").read_bytes() == (reference / "scores.json").read_bytes()
     assert _epochs(tmp_path / "multi" / "metrics.json") == _epochs(reference / "metrics.json")
     metrics = json.loads((tmp_path / "multi" / "metrics.json").read_text())["tasks"]
@@ -198,7 +202,7 @@ def test_worker_processes_on_cpu(prepared, reference, tmp_path):
     spread_lines = [m for m in log if m.startswith("cpu: ") and "finished" not in m]
     assert len(spread_lines) == 2  # both workers got tasks
     assigned = [t.strip() for m in spread_lines for t in m[len("cpu: "):].split(",")]
-    assert sorted(assigned) == sorted(train_mod.TASKS)
+    assert sorted(assigned) == sorted(TASKS)
 
 
 def test_resume_reuses_finished_tasks(prepared, reference, tmp_path):
@@ -207,13 +211,13 @@ def test_resume_reuses_finished_tasks(prepared, reference, tmp_path):
     first = (out / "scores.json").read_bytes()
     log: list[str] = []
     calls = []
-    real = train_mod.train_task
+    real = workers_mod.train_task
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("label"))
         return real(*args, **kwargs)
 
-    train_mod.train_task = counting
+    workers_mod.train_task = counting
     try:
         _evaluate(prepared, out, log)
         assert calls == []  # nothing retrained
@@ -231,12 +235,12 @@ def test_resume_reuses_finished_tasks(prepared, reference, tmp_path):
         _evaluate(prepared, out, log, resume=False)
         assert len(calls) == 12
     finally:
-        train_mod.train_task = real
+        workers_mod.train_task = real
 
 
 def test_interrupted_run_says_what_finished_and_resumes(prepared, reference, tmp_path):
     out = tmp_path / "run"
-    real = train_mod.train_task
+    real = workers_mod.train_task
     seen = []
 
     def interrupted_at_third(*args, **kwargs):
@@ -246,14 +250,14 @@ def test_interrupted_run_says_what_finished_and_resumes(prepared, reference, tmp
         return real(*args, **kwargs)
 
     log: list[str] = []
-    train_mod.train_task = interrupted_at_third
+    workers_mod.train_task = interrupted_at_third
     try:
         with pytest.raises(KeyboardInterrupt):
             _evaluate(prepared, out, log)
     finally:
-        train_mod.train_task = real
-    done = list(train_mod.TASKS[:2])
-    assert f"stopped: finished {', '.join(done)}; not finished: {', '.join(train_mod.TASKS[2:])}" in log
+        workers_mod.train_task = real
+    done = list(TASKS[:2])
+    assert f"stopped: finished {', '.join(done)}; not finished: {', '.join(TASKS[2:])}" in log
     assert any("rerun the same command" in m for m in log)
     assert sorted(p.name for p in (out / "tasks").glob("*.json")) == sorted(f"{t}.json" for t in done)
     assert not (out / "scores.json").exists()  # nothing half-written
@@ -262,13 +266,13 @@ def test_interrupted_run_says_what_finished_and_resumes(prepared, reference, tmp
     # replaces them at its end (old or new, never a mix)
     (out / "scores.json").write_text("{}")
     write_manifest(out, "run")  # as that run would have listed it (a hand-written file is refused)
-    train_mod.train_task = interrupted_at_third
+    workers_mod.train_task = interrupted_at_third
     seen.clear()
     try:
         with pytest.raises(KeyboardInterrupt):
             _evaluate(prepared, out, log)
     finally:
-        train_mod.train_task = real
+        workers_mod.train_task = real
     assert (out / "scores.json").read_text() == "{}"
 
     log.clear()

@@ -167,7 +167,7 @@ def test_only_marked_litter_of_dead_processes_is_cleaned(tmp_path, monkeypatch):
 
 
 def test_rerun_of_train_over_its_own_run_is_allowed_and_foreign_is_refused(tmp_path, monkeypatch):
-    from ubm.evaluation.train import _check_out, _claim_out, write_outputs
+    from ubm.evaluation.outputs import check_out as _check_out, claim_out as _claim_out, write_outputs
     from ubm.util import OutputError
 
     monkeypatch.setattr("ubm.evaluation.report.write_report_png", lambda m, path: Path(path).write_bytes(b"png"))

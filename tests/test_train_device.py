@@ -17,9 +17,12 @@ from torch.cuda._utils import _get_device_index
 
 import ubm.evaluation.multi as multi_mod
 import ubm.evaluation.train as train_mod
+import ubm.evaluation.workers as workers_mod
 from tests.fixtures import prepare_tiny
 from ubm.evaluation.multi import TaskData, graphs_refusal, train_tasks
-from ubm.evaluation.train import DeviceJob, TrainOptions, cuda_index, evaluate
+from ubm.evaluation.train import evaluate
+from ubm.evaluation.workers import DeviceJob, TrainOptions, cuda_index
+from ubm.prepare.targets import TASKS
 
 TINY = (32, 64)
 
@@ -39,8 +42,8 @@ def test_worker_sets_a_numbered_cuda_device(monkeypatch, device, index):
         calls.append(_get_device_index(dev))  # raises ValueError for a device without an index
 
     monkeypatch.setattr(torch.cuda, "set_device", set_device)
-    monkeypatch.setattr(train_mod, "run_job", lambda job, log: {"churn": None})
-    assert train_mod._worker(_job(device)) == ["churn"]
+    monkeypatch.setattr(workers_mod, "run_job", lambda job, log: {"churn": None})
+    assert workers_mod._worker(_job(device)) == ["churn"]
     assert calls == ([] if index is None else [index])
 
 
@@ -140,11 +143,12 @@ def test_evaluate_maps_the_entry_and_records_graphs_per_task(prepared, tmp_path,
         return real(path, mmap=mmap)
 
     monkeypatch.setattr(train_mod, "load_entry", spy)
+    monkeypatch.setattr(workers_mod, "load_entry", spy)
     out = tmp_path / "run"
-    evaluate(prepared, prepared / "entry", out, tasks=list(train_mod.TASKS), device="cpu", engine="multi",
+    evaluate(prepared, prepared / "entry", out, tasks=list(TASKS), device="cpu", trainer="multi",
              labels=prepared / "labels", progress=False, hidden_sizes=TINY, log=lambda m: None)
     assert modes and all(modes)  # never read whole into memory
     tasks = json.loads((out / "metrics.json").read_text())["tasks"]
-    assert sorted(tasks) == sorted(train_mod.TASKS)
+    assert sorted(tasks) == sorted(TASKS)
     for r in tasks.values():
         assert r["extra"]["cuda_graphs"] is False and r["extra"]["cuda_graphs_reason"] == "not on CUDA (cpu)"

@@ -243,7 +243,7 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="reuse tasks already finished in --out with the same entry, labels and options")
 @click.option("--cuda-graphs/--no-cuda-graphs", default=True, show_default=True,
-              help="multi engine on CUDA: replay full batches from CUDA graphs")
+              help="multi trainer on CUDA: replay full batches from CUDA graphs")
 @click.option("--no-relevant-check", is_flag=True,
               help="evaluate exactly the entry's clients, in its order (local split experiments)")
 @click.option("--labels", type=click.Path(path_type=Path), default=None,
@@ -259,7 +259,10 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool, no_predictions: bool,
           ci: bool, resamples: int, level: float, seed: int, blocks: int,
           threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.evaluation.train import evaluate, format_scores, parse_devices, resolve_tasks
+    from ubm.evaluation.labels import resolve_tasks
+    from ubm.evaluation.outputs import format_scores
+    from ubm.evaluation.train import evaluate
+    from ubm.evaluation.workers import parse_devices
 
     if ci and no_predictions:
         raise click.UsageError("--ci needs the stored predictions; drop --no-predictions")
@@ -274,7 +277,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
                                  param_hint="--devices" if devices else "--device") from None
     try:
         result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
-                          devices=devices, engine=trainer, resume=resume, graphs=cuda_graphs,
+                          devices=devices, trainer=trainer, resume=resume, graphs=cuda_graphs,
                           relevant_check=not no_relevant_check, fast=fast, labels=labels,
                           settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
                           predictions=not no_predictions)
