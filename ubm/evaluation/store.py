@@ -33,26 +33,47 @@ class TaskStore:
         return self.root / f"{task}.best_logits.npy"
 
     def save(self, task: str, key: str, result: TaskResult) -> None:
+        digest = None
         if result.best_logits is not None:  # the logits first: the json marks the task finished
-            save_npy(self.logits_path(task), np.ascontiguousarray(result.best_logits, dtype=np.float32))
-        record = {"key": key, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "result": result.to_dict()}
+            logits = np.ascontiguousarray(result.best_logits, dtype=np.float32)
+            save_npy(self.logits_path(task), logits)
+            digest = _digest(logits)
+        record = {"key": key, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "logits_sha256": digest,
+                  "result": result.to_dict()}
         with atomic_path(self.json_path(task)) as tmp:
             tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
 
     def load(self, task: str, key: str) -> tuple[TaskResult, str] | None:
-        """(result, finish time) when the task finished with these inputs, else None."""
-        path = self.json_path(task)
+        """(result, finish time) when the task finished with these inputs and its stored logits
+        are the ones it wrote; None otherwise, and the task is trained again."""
         try:
-            record = json.loads(path.read_text())
+            record = json.loads(self.json_path(task).read_text())
             if record.get("key") != key:
                 return None
-            logits = np.load(self.logits_path(task)) if self.logits_path(task).is_file() else None
-            return TaskResult.from_dict(record["result"], logits), str(record.get("finished", "?"))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+            result = TaskResult.from_dict(record["result"])
+            if "logits_sha256" in record and record["logits_sha256"] is None:
+                return result, str(record.get("finished", "?"))  # saved without logits: none to check
+            result.best_logits = self._logits(task, record.get("logits_sha256"), result)
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
+            return None  # no record, or logits gone, cut short or not this record's
+        return result, str(record.get("finished", "?"))
+
+    def _logits(self, task: str, digest: str | None, result: TaskResult) -> np.ndarray:
+        """The stored logits, checked against the record: its shape, and its digest where the
+        record has one (records written before digests were stored are checked by shape)."""
+        logits = np.load(self.logits_path(task))
+        if logits.shape != (result.n_clients, result.n_labels) or logits.dtype != np.float32:
+            raise ValueError(f"{self.logits_path(task)}: {logits.shape} {logits.dtype} logits")
+        if digest is not None and _digest(logits) != digest:
+            raise ValueError(f"{self.logits_path(task)}: not the logits its record wrote")
+        return logits
 
     def finished(self, keys: dict[str, str]) -> list[str]:
         return [t for t, k in keys.items() if self.load(t, k) is not None]
+
+
+def _digest(logits: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(logits).tobytes()).hexdigest()
 
 
 def _stat(path: Path) -> list:

@@ -105,6 +105,11 @@ def evaluate(
     results: dict[str, TaskResult] = {}
     for task in tasks:
         found = store.load(task, keys[task]) if resume else None
+        if found and predictions and found[0].best_logits is None:
+            found = None  # its predictions cannot be written
+        if found is None and resume and store.json_path(task).is_file():
+            log(f"{task}: not reusing {store.json_path(task)} (other inputs or options, or its stored logits "
+                "are gone or damaged); training it again")
         if found:
             results[task] = found[0]
             log(f"{task}: reusing the result finished {found[1]} on {found[0].device} "
