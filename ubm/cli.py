@@ -252,15 +252,19 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @click.option("--no-predictions", is_flag=True,
               help="do not store the best epoch's validation outputs in OUT/predictions (needed by --ci)")
+@click.option("--seeds", "seeds_text", default=None, metavar="K|S1,S2,...",
+              help="train each task from K seeds (the official 1278, then 1279, ...) or from the listed "
+                   "seeds (the official first); scores.json keeps the official seed's; K times the training")
 @ci_options
 @settings_options
 def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Path, device: str,
           devices: str | None, trainer: str, resume: bool, cuda_graphs: bool,
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool, no_predictions: bool,
-          ci: bool, resamples: int, level: float, seed: int, blocks: int,
+          seeds_text: str | None, ci: bool, resamples: int, level: float, seed: int, blocks: int,
           threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.evaluation.labels import resolve_tasks
     from ubm.evaluation.outputs import format_scores
+    from ubm.evaluation.store import parse_seeds
     from ubm.evaluation.train import evaluate
     from ubm.evaluation.workers import parse_devices
 
@@ -276,15 +280,19 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
         raise click.BadParameter(str(exc).removeprefix("--devices: "),
                                  param_hint="--devices" if devices else "--device") from None
     try:
+        seeds = parse_seeds(seeds_text)
+    except DataError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--seeds: "), param_hint="--seeds") from None
+    try:
         result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
                           devices=devices, trainer=trainer, resume=resume, graphs=cuda_graphs,
                           relevant_check=not no_relevant_check, fast=fast, labels=labels,
                           settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
-                          predictions=not no_predictions)
+                          predictions=not no_predictions, seeds=seeds)
     except KeyboardInterrupt:
         echo("interrupted")
         sys.exit(130)
-    click.echo(format_scores(result.results, result.unofficial))
+    click.echo(format_scores(result.results, result.unofficial, result.seeds, result.seed_scores))
     if ci:
         from ubm.evaluation.leaderboard import format_comparison, leaderboard as board_of
         from ubm.evaluation.significance import compare, load_run
@@ -324,7 +332,7 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
     scores = {label: r.scores for label, r in read.items()}
     unofficial = {label: r.unofficial for label, r in read.items()}
     board = board_of(scores)
-    comparison = None
+    comparison = seeded = None
     if ci:
         from ubm.evaluation.significance import check_scores, compare, load_run
 
@@ -332,19 +340,42 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
         comparison = compare({name: load_run(run, shared) for name, run in zip(labels, runs)},
                              resamples=resamples, level=level, seed=seed, blocks=blocks, order=board.order)
         check_scores(comparison, scores)
+        seeded = _seeded(read, shared, board.order, resamples, level, seed, blocks)
     click.echo(format_table(board, unofficial))
     if comparison is not None:
         click.echo("")
         click.echo(format_comparison(board, comparison))
+    if seeded is not None:
+        click.echo("")
+        click.echo(seeded[1])
     if json_out:
         with atomic_path(json_out) as tmp:
-            tmp.write_text(to_json(board, comparison=comparison, unofficial=unofficial))
+            tmp.write_text(to_json(board, comparison=comparison, unofficial=unofficial,
+                                   seeded=seeded[0] if seeded else None))
         click.echo(f"wrote {json_out}", err=True)
     if plot:
         from ubm.evaluation.report import write_forest_png
 
         write_forest_png(comparison, plot)
         click.echo(f"wrote {plot}", err=True)
+
+
+def _seeded(read: dict, tasks: list[str], order: list[str], resamples: int, level: float, seed: int,
+            blocks: int) -> tuple[dict | None, str] | None:
+    """With runs trained from several seeds (`ubm train --seeds`): the seed-and-client verdicts
+    (ubm.evaluation.seeds) as JSON and text; None when every run has one seed."""
+    from ubm.evaluation.leaderboard import format_seeded
+    from ubm.evaluation.seeds import compare_seeded, load_seeded_run, seeded_dict, shared_seeds
+
+    seeds, why = shared_seeds({name: r.seeds for name, r in read.items()})
+    if why:
+        return None, why
+    if seeds is None:
+        return None
+    runs = {name: load_seeded_run(r.path, seeds, tasks) for name, r in read.items()}
+    spreads, differences = compare_seeded(runs, resamples=resamples, level=level, seed=seed, blocks=blocks,
+                                          order=[n for n in order if n in runs])
+    return seeded_dict(seeds, spreads, differences), format_seeded(spreads, differences, seeds, level)
 
 
 if __name__ == "__main__":

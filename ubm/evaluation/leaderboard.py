@@ -60,6 +60,7 @@ class Run:
     scores: dict[str, float]
     unofficial: list[str] = field(default_factory=list)  # reasons; empty for an official run
     clients: dict[str, dict] = field(default_factory=dict)  # task -> {"n", "sha256"?} evaluated clients
+    seeds: list[int] = field(default_factory=lambda: [1278])  # training seeds, official first (--seeds)
 
 
 def _load_json(path: Path, run: Path, what: str) -> object:
@@ -102,7 +103,10 @@ def read_run(run: Path) -> Run:
         reasons = list(metrics.get("unofficial") or ["metrics.json says official: false"])
     digests = metrics.get("clients") if isinstance(metrics.get("clients"), dict) else {}
     clients = {t: digests.get(t) or {"n": tasks[t].get("n_clients")} for t in scores}
-    return Run(Path(run), {t: float(v) for t, v in scores.items()}, [str(r) for r in reasons], clients)
+    seeds = metrics.get("seeds") or [1278]
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise DataError(f"{Path(run) / 'metrics.json'}: seeds is {seeds!r}, expected a list of integers")
+    return Run(Path(run), {t: float(v) for t, v in scores.items()}, [str(r) for r in reasons], clients, seeds)
 
 
 def check_same_clients(runs: dict[str, Run]) -> None:
@@ -240,6 +244,29 @@ def format_comparison(board: Leaderboard, comparison: "Comparison") -> str:
     return "\n".join(out)
 
 
+def format_seeded(spreads: dict, differences: list, seeds: list[int], level: float) -> str:
+    """Each run's score per seed, then every pair's two-source difference (ubm.evaluation.seeds)."""
+    pct = f"{level * 100:g} %"
+    out = [f"Training seeds {', '.join(map(str, seeds))} (the first is official): each task's score per seed"]
+    tasks = list(dict.fromkeys(t for per_run in spreads.values() for t in per_run))
+    rows = [[task, name, f"{s.mean:.4f}", f"{s.sd:.4f}", " ".join(f"{v:.4f}" for v in s.scores)]
+            for task in tasks for name, per_run in spreads.items() if (s := per_run.get(task)) is not None]
+    out += _columns(["task", "run", "mean", "sd", "per seed"], rows, {2, 3})
+    if differences:
+        out += ["", f"Paired over seeds and clients, first minus second: seed k of one run against seed k of the "
+                    f"other, clients resampled within each pair ({pct} interval of the pooled draws):"]
+        rows = []
+        for d in differences:
+            said = d.verdict if d.verdict == "not distinguishable" else f"{d.first} {d.verdict}"
+            rows.append([d.task, f"{d.first} - {d.second}", _signed(d.point), _signed(d.mean), _signed(d.low),
+                         _signed(d.high), f"{d.seed_var ** 0.5:.4f}", f"{d.client_var ** 0.5:.4f}", d.dominant, said])
+        out += _columns(["task", "pair", "official", "mean", "low", "high", "seed sd", "client sd", "dominates",
+                         "verdict"], rows, {2, 3, 4, 5, 6, 7})
+        out += ["", "seed sd: spread of the seed pairs' differences; client sd: of the resampled clients within a "
+                    "pair; the larger dominates. This verdict counts both; the one above, clients only."]
+    return "\n".join(out)
+
+
 def comparison_dict(comparison: "Comparison") -> dict:
     return {
         "resamples": comparison.resamples, "level": comparison.level, "seed": comparison.seed,
@@ -251,9 +278,11 @@ def comparison_dict(comparison: "Comparison") -> dict:
 
 
 def to_json(board: Leaderboard, indent: int | None = 2, comparison: "Comparison | None" = None,
-            unofficial: dict[str, list[str]] | None = None) -> str:
+            unofficial: dict[str, list[str]] | None = None, seeded: dict | None = None) -> str:
     data = asdict(board)
     data["unofficial"] = {n: r for n, r in (unofficial or {}).items() if r}
     if comparison is not None:
         data["ci"] = comparison_dict(comparison)
+    if seeded is not None:
+        data["ci_seeds"] = seeded
     return json.dumps(data, indent=indent, sort_keys=False)

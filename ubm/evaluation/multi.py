@@ -62,7 +62,7 @@ from ubm.evaluation.loop import (
     select_best,
 )
 from ubm.evaluation.metrics import label_balance, make_task_metrics
-from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH
+from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH, SEED
 
 __all__ = ["TaskData", "train_tasks"]
 
@@ -78,6 +78,7 @@ class TaskData:
     y_val: np.ndarray
     popularity: np.ndarray | None = None
     rows: np.ndarray | None = None
+    seed: int = SEED  # of the initial weights (``ubm train --seeds``)
 
 
 class _Graphs:
@@ -169,7 +170,7 @@ class _TaskRun:
         self.yva = torch.from_numpy(yva).to(dev)
         self.metrics = make_task_metrics(task.kind, self.n_labels,
                                          task.popularity if task.kind == "propensity" else None, device=dev)
-        self.model, self.optimiser = new_model(dim, self.n_labels, hidden_sizes, dev, use_fast)
+        self.model, self.optimiser = new_model(dim, self.n_labels, hidden_sizes, dev, use_fast, task.seed)
         self.autocast = autocast_for(use_fast)
         self.starts = list(range(0, self.n, batch_size))  # last partial batch kept
         self.stream = torch.cuda.Stream(dev) if dev.type == "cuda" else None

@@ -15,8 +15,9 @@ from ubm.errors import DataError
 from ubm.evaluation.labels import align
 from ubm.evaluation.loop import TaskResult
 from ubm.evaluation.official import unofficial_reasons
+from ubm.evaluation.seeds import spread
 from ubm.evaluation.significance import Predictions, write_predictions
-from ubm.evaluation.store import PREDICTIONS_DIR, TASKS_DIR
+from ubm.evaluation.store import PREDICTIONS_DIR, TASKS_DIR, unit_name, unit_of
 from ubm.ownership import read_manifest, write_manifest
 from ubm.prepare.targets import load_task
 from ubm.util import atomic_dir, check_replaceable, is_temp_name, through_link
@@ -64,16 +65,17 @@ def claim_out(out_dir: Path, tasks: list[str]) -> None:
 
 
 def predictions_of(labels_dir: Path, client_ids: np.ndarray,
-                   results: dict[str, TaskResult]) -> list[Predictions]:
-    """Each task's best-epoch validation outputs with the evaluated clients and labels: what a
-    bootstrap resamples (ubm.evaluation.significance)."""
-    out = []
-    for task, result in results.items():
+                   results: dict[str, TaskResult]) -> dict[str, Predictions]:
+    """Each unit's (a task from one seed) best-epoch validation outputs with the evaluated
+    clients and labels, by unit name: what a bootstrap resamples (ubm.evaluation.significance)."""
+    out = {}
+    for unit, result in results.items():
+        task = unit_of(unit)[0]
         labels = load_task(labels_dir, task)
         entry_rows, label_rows = align(client_ids, labels.client_ids)
-        out.append(Predictions(task=task, kind=labels.kind, client_ids=client_ids[entry_rows],
-                               logits=result.best_logits, labels=labels.validation[label_rows],
-                               popularity=labels.popularity))
+        out[unit] = Predictions(task=task, kind=labels.kind, client_ids=client_ids[entry_rows],
+                                logits=result.best_logits, labels=labels.validation[label_rows],
+                                popularity=labels.popularity)
     return out
 
 
@@ -93,16 +95,21 @@ def _refuse_non_finite(results: dict[str, TaskResult]) -> None:
 
 def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, TaskResult],
                   data_dir: Path, embeddings_dir: Path, fast: bool,
-                  predictions: list[Predictions] | None = None,
-                  coverage: dict[str, str] | None = None, clients: dict[str, dict] | None = None) -> None:
-    """scores.json, metrics.json, report.png and predictions/<task>.npz (unless None), as one unit.
+                  predictions: dict[str, Predictions] | None = None,
+                  coverage: dict[str, str] | None = None, clients: dict[str, dict] | None = None,
+                  seeds: dict[str, dict[int, TaskResult]] | None = None) -> None:
+    """scores.json, metrics.json, report.png and predictions/<unit>.npz (unless None), as one unit.
 
     An unofficial run says so in both JSON files: ``"unofficial": [reasons]`` beside the
     scores and in metrics.json (``official: false``, per task too); an official run's
-    scores.json holds only task -> score."""
+    scores.json holds only task -> score. ``results`` are the official seed's; ``seeds``
+    (task -> seed -> result, the official first; None with one seed) adds to metrics.json
+    the seeds, each task's per-seed scores, mean and spread, and the other seeds' results."""
     from ubm.evaluation.report import write_report_png
 
     _refuse_non_finite(results)
+    for task, per_seed in (seeds or {}).items():
+        _refuse_non_finite({unit_name(task, s): r for s, r in per_seed.items()})
     coverage = coverage or {}
     reasons = unofficial_reasons(results, fast, coverage)
     tasks = {task: r.to_dict() for task, r in results.items()}
@@ -116,6 +123,8 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
         "clients": clients or {},
         "tasks": tasks,
     }
+    if seeds:
+        _add_seeds(metrics, seeds)
     scores_out: dict = dict(scores)
     if reasons:
         scores_out["unofficial"] = reasons
@@ -125,14 +134,33 @@ def write_outputs(out_dir: Path, scores: dict[str, float], results: dict[str, Ta
         _carry(out_dir / TASKS_DIR, tmp / TASKS_DIR)
         if predictions:
             (tmp / PREDICTIONS_DIR).mkdir()
-            for preds in predictions:
-                write_predictions(tmp / PREDICTIONS_DIR / f"{preds.task}.npz", preds)
+            for unit, preds in predictions.items():
+                write_predictions(tmp / PREDICTIONS_DIR / f"{unit}.npz", preds)
         (tmp / "scores.json").write_text(json.dumps(scores_out, indent=2) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
         write_report_png(metrics["tasks"], tmp / "report.png")
 
 
-def format_scores(results: dict[str, TaskResult], unofficial: list[str] | None = None) -> str:
+def seed_summary(scores: list[float]) -> dict:
+    """Per-seed scores (official first), their mean and sample standard deviation."""
+    s = spread(scores)
+    return {"scores": list(s.scores), "mean": s.mean, "sd": s.sd, "min": min(s.scores), "max": max(s.scores)}
+
+
+def _add_seeds(metrics: dict, seeds: dict[str, dict[int, TaskResult]]) -> None:
+    """metrics.json of a run with several seeds: the seeds, each task's spread over them, and
+    every other seed's full result under ``seed_runs`` (``<task>.seed<S>``)."""
+    first = next(iter(seeds.values()))
+    metrics["seeds"] = list(first)
+    for task, per_seed in seeds.items():
+        metrics["tasks"][task]["seeds"] = seed_summary([r.best_score for r in per_seed.values()])
+    metrics["seed_runs"] = {unit_name(task, s): r.to_dict() for task, per_seed in seeds.items()
+                            for s, r in per_seed.items() if s != metrics["seeds"][0]}
+
+
+def format_scores(results: dict[str, TaskResult], unofficial: list[str] | None = None,
+                  seeds: list[int] | None = None, seed_scores: dict[str, list[float]] | None = None) -> str:
+    """The official scores' table; with several seeds, then each task's score per seed."""
     head = f"{'task':<22}{'score':>8}{'best':>6}{'auroc':>8}{'novelty':>9}{'diversity':>10}{'no-pos':>8}{'s/epoch':>9}"
     lines = [head, "-" * len(head)]
     for task, r in results.items():
@@ -142,6 +170,13 @@ def format_scores(results: dict[str, TaskResult], unofficial: list[str] | None =
         sec = sum(e.seconds for e in r.epochs) / max(len(r.epochs), 1)
         lines.append(f"{task:<22}{r.best_score:>8.4f}{r.best_epoch + 1:>6}{best.auroc:>8.4f}"
                      f"{nov:>9}{div:>10}{r.labels_without_positives:>8}{sec:>9.1f}")
+    if seeds and len(seeds) > 1 and seed_scores:
+        lines += ["", f"seeds {', '.join(map(str, seeds))} (the first is official, and its scores are above):",
+                  f"{'task':<22}{'mean':>8}{'sd':>8}{'min':>8}{'max':>8}  per seed"]
+        for task, scores in seed_scores.items():
+            s = seed_summary(scores)
+            lines.append(f"{task:<22}{s['mean']:>8.4f}{s['sd']:>8.4f}{s['min']:>8.4f}{s['max']:>8.4f}  "
+                         + " ".join(f"{v:.4f}" for v in scores))
     for reason in unofficial or []:
         lines.append(f"UNOFFICIAL: {reason}")
     return "\n".join(lines)

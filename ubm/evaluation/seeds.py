@@ -20,11 +20,14 @@ Pure numpy on the draws of ``task_draws``; no training here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ubm.data.io import DataError
+from ubm.contract import BINARY_TASKS
+
+from ubm.errors import DataError
 from ubm.evaluation.significance import (
     DEFAULT_BLOCKS,
     DEFAULT_LEVEL,
@@ -33,6 +36,7 @@ from ubm.evaluation.significance import (
     Predictions,
     _canonical,
     client_terms,
+    load_predictions,
     make_design,
     percentile_interval,
     task_draws,
@@ -119,3 +123,33 @@ def compare_seeded(runs: dict[str, dict[str, list[Predictions]]], *, resamples: 
                 differences.append(combine(task, first, second, draws[first], draws[second],
                                            points[first], points[second], level))
     return spreads, differences
+
+
+def load_seeded_run(run_dir: Path, seeds: list[int], tasks: list[str]) -> dict[str, list[Predictions]]:
+    """The stored predictions of ``tasks`` for each seed of a run (``predictions/<unit>.npz``,
+    official seed first; unit names as ``ubm.evaluation.store.unit_name``)."""
+    from ubm.evaluation.store import PREDICTIONS_DIR, unit_name
+
+    return {task: [load_predictions(Path(run_dir) / PREDICTIONS_DIR / f"{unit_name(task, s)}.npz", task,
+                                    "binary" if task in BINARY_TASKS else "propensity") for s in seeds]
+            for task in tasks}
+
+
+def shared_seeds(seeds: dict[str, list[int]]) -> tuple[list[int] | None, str | None]:
+    """The seeds every run was trained from, when they all share a list of two or more (what
+    seeded verdicts pair); else None and why (None too when every run has one seed)."""
+    lists = {tuple(s) for s in seeds.values()}
+    if all(len(s) < 2 for s in lists):
+        return None, None
+    if len(lists) > 1:
+        said = "; ".join(f"{name}: {', '.join(map(str, s))}" for name, s in seeds.items())
+        return None, (f"no seed-and-client verdicts: the runs were trained from different seeds ({said}); "
+                      "train every run with the same --seeds")
+    return list(next(iter(lists))), None
+
+
+def seeded_dict(seeds: list[int], spreads: dict[str, dict[str, SeedSpread]],
+                differences: list[SeededDifference]) -> dict:
+    return {"seeds": seeds,
+            "spreads": {name: {task: asdict(s) for task, s in tasks.items()} for name, tasks in spreads.items()},
+            "differences": [{**asdict(d), "dominant": d.dominant} for d in differences]}

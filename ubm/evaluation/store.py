@@ -1,5 +1,9 @@
 """The task store of a run directory: each finished task's result, tagged with the key of its
-inputs, so a rerun trains only what is missing (``ubm train --resume``)."""
+inputs, so a rerun trains only what is missing (``ubm train --resume``).
+
+What is stored is a *unit*: a task trained from one seed. The official seed's unit is named
+after its task (``churn``), as before seeds existed; another seed's is ``churn.seed<S>``. The
+predictions of a unit are ``predictions/<unit>.npz``."""
 
 from __future__ import annotations
 
@@ -11,12 +15,49 @@ from pathlib import Path
 import numpy as np
 
 from ubm.evaluation.loop import TaskResult
-from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH
+from ubm.errors import DataError
+from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH, SEED
 from ubm.profiles.validate import CLIENT_IDS, EMBEDDINGS
 from ubm.util import atomic_path, save_npy
 
 TASKS_DIR = "tasks"  # finished tasks, for --resume (TaskStore)
-PREDICTIONS_DIR = "predictions"  # best-epoch validation outputs per task, for --ci
+PREDICTIONS_DIR = "predictions"  # best-epoch validation outputs per unit, for --ci
+MAX_SEED = 2**63 - 1
+_SEED_TAG = ".seed"
+
+
+def unit_name(task: str, seed: int = SEED) -> str:
+    """The stored name of ``task`` trained from ``seed``: the task itself for the official seed."""
+    return task if seed == SEED else f"{task}{_SEED_TAG}{seed}"
+
+
+def unit_of(name: str) -> tuple[str, int]:
+    """(task, seed) of a unit name (task names hold no ``.seed``)."""
+    task, tag, seed = name.partition(_SEED_TAG)
+    return (task, int(seed)) if tag else (task, SEED)
+
+
+def parse_seeds(text: str | None) -> list[int]:
+    """``--seeds``: K (the official seed, then the K - 1 after it) or a comma list of distinct
+    seeds that starts with the official one, so the official score is always the first seed's."""
+    if text is None or not str(text).strip():
+        return [SEED]
+    items = [s.strip() for s in str(text).split(",")]
+    try:
+        values = [int(s) for s in items]
+    except ValueError:
+        raise DataError(f"--seeds: {text!r} is not a count or a comma list of integers") from None
+    if len(values) == 1:
+        k = values[0]
+        if not 1 <= k <= 100:
+            raise DataError(f"--seeds: {k} seeds; give 1..100 (or a comma list)")
+        return [SEED + i for i in range(k)]
+    if values[0] != SEED:
+        raise DataError(f"--seeds: the list must start with the official seed {SEED} (got {values[0]}); "
+                        "the official score is the first seed's")
+    if len(set(values)) != len(values) or any(not 0 <= v <= MAX_SEED for v in values):
+        raise DataError(f"--seeds: {text!r}: seeds must be distinct, each 0..{MAX_SEED}")
+    return values
 
 
 class TaskStore:
@@ -82,9 +123,10 @@ def _stat(path: Path) -> list:
 
 
 def task_key(task: str, embeddings_dir: Path, labels_dir: Path, *, fast: bool,
-             hidden_sizes: tuple[int, int] | None) -> str:
+             hidden_sizes: tuple[int, int] | None, seed: int = SEED) -> str:
     """What a task's result depends on: the entry's and the task's label files (name, size,
-    mtime) and the options that change numbers. Trainer and device are not in it: the trainers
+    mtime), the options that change numbers and the seed (left out for the official one, so
+    a run's keys are what they were before seeds). Trainer and device are not in it: the trainers
     give identical numbers, and CPU and GPU agree within docs/evaluation.md §2's tolerance."""
     src = {
         "task": task,
@@ -92,5 +134,6 @@ def task_key(task: str, embeddings_dir: Path, labels_dir: Path, *, fast: bool,
         "labels": [_stat(p) for p in sorted((Path(labels_dir) / task).glob("*.npy"))],
         "fast": fast, "hidden_sizes": hidden_sizes,
         "epochs": MAX_EPOCH, "batch_size": BATCH_SIZE,
+        **({} if seed == SEED else {"seed": seed}),
     }
     return hashlib.sha256(json.dumps(src).encode()).hexdigest()[:16]

@@ -30,7 +30,8 @@ from ubm.evaluation.labels import align, labels_for
 from ubm.evaluation.loop import TaskResult
 from ubm.evaluation.official import clients_digest, coverage_problems, unofficial_reasons
 from ubm.evaluation.outputs import check_out, claim_out, predictions_of, write_outputs
-from ubm.evaluation.store import TASKS_DIR, TaskStore, task_key
+from ubm.evaluation.model import SEED
+from ubm.evaluation.store import TASKS_DIR, TaskStore, task_key, unit_name, unit_of
 from ubm.evaluation.workers import DeviceJob, TrainOptions, parse_devices, run_job, run_workers, spread
 from ubm.prepare.targets import labels_code_version
 from ubm.profiles.validate import load_entry, validate_entry
@@ -43,6 +44,8 @@ class RunResult:
     scores: dict[str, float]
     results: dict[str, TaskResult]
     unofficial: list[str] = field(default_factory=list)  # why the run is not official; empty if it is
+    seeds: list[int] = field(default_factory=lambda: [SEED])  # the official first
+    seed_scores: dict[str, list[float]] = field(default_factory=dict)  # task -> score per seed
 
 
 def evaluate(
@@ -63,6 +66,7 @@ def evaluate(
     graphs: bool = True,
     hidden_sizes: tuple[int, int] | None = None,
     predictions: bool = True,
+    seeds: list[int] | None = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> RunResult:
     """Validate the entry, train every task, write scores.json, metrics.json and report.png.
@@ -70,6 +74,9 @@ def evaluate(
     devices: one process per device, tasks spread over them (``cpu,cpu`` works too);
     None trains in this process on ``device``. resume: reuse tasks finished earlier in
     ``out_dir/tasks`` with the same entry, labels and options (the log says which).
+    seeds: train each task from each (``ubm train --seeds``), the official seed first; the
+    scores, and everything written as before, are the official seed's, so with one seed
+    the outputs are those of a run without seeds; metrics.json adds the spread over seeds.
     """
     out_dir = Path(out_dir)
     check_out(out_dir)  # before any work
@@ -99,36 +106,52 @@ def evaluate(
         log(f"warning: unofficial: {problem}")
     options = TrainOptions(fast=fast, trainer=trainer, graphs=graphs, hidden_sizes=hidden_sizes, progress=progress)
     options.trainer_for(device_list[0], len(tasks))  # an unknown trainer fails before any work
-    keys = {t: task_key(t, embeddings_dir, labels_dir, fast=fast, hidden_sizes=hidden_sizes) for t in tasks}
+    seeds = list(seeds or [SEED])
+    if seeds[0] != SEED or len(set(seeds)) != len(seeds):
+        raise DataError(f"seeds {seeds}: distinct, the official {SEED} first")
+    # Official seed of every task first: an interrupted run has the official scores soonest.
+    units = [unit_name(t, s) for s in seeds for t in tasks]
+    keys = {u: task_key(unit_of(u)[0], embeddings_dir, labels_dir, fast=fast, hidden_sizes=hidden_sizes,
+                        seed=unit_of(u)[1]) for u in units}
     store = TaskStore(out_dir / TASKS_DIR)
 
-    results: dict[str, TaskResult] = {}
-    for task in tasks:
-        found = store.load(task, keys[task]) if resume else None
-        if found and predictions and found[0].best_logits is None:
-            found = None  # its predictions cannot be written
-        if found is None and resume and store.json_path(task).is_file():
-            log(f"{task}: not reusing {store.json_path(task)} (other inputs or options, or its stored logits "
-                "are gone or damaged); training it again")
-        if found:
-            results[task] = found[0]
-            log(f"{task}: reusing the result finished {found[1]} on {found[0].device} "
-                f"(score {found[0].best_score:.4f}, {store.json_path(task)}); --no-resume retrains")
-    todo = [t for t in tasks if t not in results]
+    results = _reuse(units, store, keys, predictions, log) if resume else {}
+    todo = [u for u in units if u not in results]
     claim_out(out_dir, todo)
     keep_freed_memory()
     try:
         results.update(_train(todo, device_list, embeddings_dir, labels_dir, store, keys, options, log))
     except BaseException:
-        _log_unfinished(tasks, store, keys, out_dir, log)
+        _log_unfinished(units, store, keys, out_dir, log)
         raise
-    results = {t: results[t] for t in tasks}
-    scores = {task: r.best_score for task, r in results.items()}
-    preds = predictions_of(labels_dir, client_ids, results) if predictions else None
+    official = {t: results[t] for t in tasks}
+    by_seed = {t: {s: results[unit_name(t, s)] for s in seeds} for t in tasks}
+    scores = {task: r.best_score for task, r in official.items()}
+    preds = predictions_of(labels_dir, client_ids, {u: results[u] for u in units}) if predictions else None
     clients = {t: clients_digest(client_ids[align(client_ids, np.load(Path(labels_dir) / t / "client_ids.npy"))[0]])
                for t in tasks}
-    write_outputs(out_dir, scores, results, data_dir, embeddings_dir, fast, preds, unofficial, clients)
-    return RunResult(out_dir, scores, results, unofficial_reasons(results, fast, unofficial))
+    write_outputs(out_dir, scores, official, data_dir, embeddings_dir, fast, preds, unofficial, clients,
+                  seeds=by_seed if len(seeds) > 1 else None)
+    return RunResult(out_dir, scores, official, unofficial_reasons(official, fast, unofficial), seeds,
+                     {t: [r.best_score for r in per.values()] for t, per in by_seed.items()})
+
+
+def _reuse(units: list[str], store: TaskStore, keys: dict[str, str], predictions: bool,
+           log: Callable[[str], None]) -> dict[str, TaskResult]:
+    """The units finished earlier with these inputs and whole stored logits (the log says which)."""
+    results: dict[str, TaskResult] = {}
+    for unit in units:
+        found = store.load(unit, keys[unit])
+        if found and predictions and found[0].best_logits is None:
+            found = None  # its predictions cannot be written
+        if found is None and store.json_path(unit).is_file():
+            log(f"{unit}: not reusing {store.json_path(unit)} (other inputs or options, or its stored logits "
+                "are gone or damaged); training it again")
+        if found:
+            results[unit] = found[0]
+            log(f"{unit}: reusing the result finished {found[1]} on {found[0].device} "
+                f"(score {found[0].best_score:.4f}, {store.json_path(unit)}); --no-resume retrains")
+    return results
 
 
 def _train(todo: list[str], device_list: list[str], embeddings_dir: Path, labels_dir: Path, store: TaskStore,
@@ -139,7 +162,7 @@ def _train(todo: list[str], device_list: list[str], embeddings_dir: Path, labels
                   keys={t: keys[t] for t in todo}, options=options)
     if len(device_list) == 1:
         return run_job(DeviceJob(device=device_list[0], tasks=tuple(todo), **common), log)
-    costs = {t: len(np.load(Path(labels_dir) / t / "client_ids.npy", mmap_mode="r")) for t in todo}
+    costs = {u: len(np.load(Path(labels_dir) / unit_of(u)[0] / "client_ids.npy", mmap_mode="r")) for u in todo}
     groups = [g for g in spread(todo, costs, len(device_list))]
     # CPU workers keep this process's thread count: with fewer threads torch's CPU reductions
     # differ in the last bit, and the workers are there to run the multi-device path
@@ -154,7 +177,7 @@ def _train(todo: list[str], device_list: list[str], embeddings_dir: Path, labels
     for t in todo:
         found = store.load(t, keys[t])
         if found is None:
-            raise DataError(f"task {t}: its worker ended without a result in {store.root}")
+            raise DataError(f"{t}: its worker ended without a result in {store.root}")
         out[t] = found[0]
     return out
 

@@ -9,7 +9,7 @@ is saved to the run's task store at once, so an interrupted run keeps it.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +20,7 @@ from ubm.errors import DataError
 from ubm.evaluation.labels import align
 from ubm.evaluation.loop import TaskResult, train_task
 from ubm.evaluation.multi import TaskData, train_tasks
-from ubm.evaluation.store import TaskStore
+from ubm.evaluation.store import TaskStore, unit_of
 from ubm.prepare.targets import load_task
 from ubm.profiles.validate import load_entry
 from ubm.util import keep_freed_memory
@@ -53,7 +53,7 @@ class DeviceJob:
     """What one device trains; picklable, so a worker process can run it."""
 
     device: str
-    tasks: tuple[str, ...]
+    tasks: tuple[str, ...]  # units: a task from one seed (ubm.evaluation.store.unit_name)
     embeddings_dir: Path
     labels_dir: Path
     results_dir: Path
@@ -99,15 +99,20 @@ def spread(tasks: list[str], costs: dict[str, int], n_devices: int) -> list[list
 
 
 def _task_data(job: DeviceJob, client_ids: np.ndarray, log: Callable[[str], None]) -> list[TaskData]:
+    """One TaskData per unit (a task from one seed); a task's seeds share its label arrays."""
     data = []
-    for task in job.tasks:
-        labels = load_task(job.labels_dir, task)
-        entry_rows, label_rows = align(client_ids, labels.client_ids)
-        if len(entry_rows) == 0:
-            raise DataError(f"task {task}: no client of the entry is evaluated (labels in {job.labels_dir})")
-        log(f"{task}: {len(entry_rows):,} clients x {labels.train.shape[1]} labels on {job.device}")
-        data.append(TaskData(task, labels.kind, labels.train[label_rows], labels.validation[label_rows],
-                             labels.popularity, entry_rows))
+    loaded: dict[str, TaskData] = {}
+    for unit in job.tasks:
+        task, seed = unit_of(unit)
+        if task not in loaded:
+            labels = load_task(job.labels_dir, task)
+            entry_rows, label_rows = align(client_ids, labels.client_ids)
+            if len(entry_rows) == 0:
+                raise DataError(f"task {task}: no client of the entry is evaluated (labels in {job.labels_dir})")
+            log(f"{task}: {len(entry_rows):,} clients x {labels.train.shape[1]} labels on {job.device}")
+            loaded[task] = TaskData(task, labels.kind, labels.train[label_rows], labels.validation[label_rows],
+                                    labels.popularity, entry_rows)
+        data.append(replace(loaded[task], name=unit, seed=seed))
     return data
 
 
@@ -128,7 +133,7 @@ def run_job(job: DeviceJob, log: Callable[[str], None]) -> dict[str, TaskResult]
     for d in data:
         results[d.name] = train_task(
             embeddings[d.rows], d.y_train, d.y_val, kind=d.kind, popularity=d.popularity, device=job.device,
-            progress=opts.progress, fast=opts.fast, label=d.name, hidden_sizes=opts.hidden_sizes)
+            progress=opts.progress, fast=opts.fast, label=d.name, hidden_sizes=opts.hidden_sizes, seed=d.seed)
         store.save(d.name, job.keys[d.name], results[d.name])
     return results
 
