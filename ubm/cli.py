@@ -360,6 +360,71 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
         click.echo(f"wrote {plot}", err=True)
 
 
+@main.command(help="Which block earns its columns: build an entry once, train the fixed model on it and on "
+                   "variants with a block's columns zeroed (or only a block's kept), and report each block's "
+                   "contribution per task with paired intervals (docs/evaluation.md §5). Resumable.")
+@DATA_DIR
+@click.option("--recipe", default="universal", show_default=True, help="a recipe that records its blocks")
+@click.option("--option", "-o", "extra", multiple=True, metavar="KEY=VALUE", help="recipe option; repeatable")
+@click.option("--source", type=click.Choice(["input", "all"]), default="input", show_default=True,
+              help="events the entry is built from, as for `ubm features`")
+@click.option("--blocks", "block_names", default=None,
+              help="comma-separated blocks or prefixes (e.g. activity,list.propensity_sku); default: one per "
+                   "prefix of the recipe's block names")
+@click.option("--tasks", multiple=True, default=("all",), show_default=True, help="task name (repeatable) or all")
+@click.option("--alone", is_flag=True, help="also train each block alone (every other column zeroed)")
+@click.option("--seeds", "seeds_text", default=None, metavar="K|S1,S2,...", help="as for `ubm train --seeds`")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="study directory (resumable)")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--labels", type=click.Path(path_type=Path), default=None, help="labels written by `ubm targets`")
+@click.option("--resamples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="bootstrap resamples of the evaluated clients")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="confidence level of the intervals")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+@settings_options
+def ablate(data_dir: Path, recipe: str, extra: tuple[str, ...], source: str, block_names: str | None,
+           tasks: tuple[str, ...], alone: bool, seeds_text: str | None, out: Path, device: str,
+           labels: Path | None, resamples: int, level: float, quiet: bool, threads: int | None,
+           memory_limit: str, temp_dir: Path | None) -> None:
+    from ubm.evaluation.ablate import ablate as run_ablate, check_blocks
+    from ubm.evaluation.labels import resolve_tasks
+    from ubm.evaluation.store import parse_seeds
+    from ubm.profiles.recipes import OptionError
+
+    try:
+        seeds = parse_seeds(seeds_text)
+    except DataError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--seeds: "), param_hint="--seeds") from None
+    names = [b.strip() for b in block_names.split(",") if b.strip()] if block_names else None
+    if block_names is not None and not names:
+        raise click.BadParameter("no block given", param_hint="--blocks")
+    try:
+        chosen = resolve_tasks([t for item in tasks for t in item.split(",") if t])
+    except DataError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tasks") from None
+    try:
+        check_blocks(recipe, key_values(extra, "--option"), names)
+    except OptionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--recipe" if exc.key == "recipe" else
+                                 f"--option {exc.key}" if exc.key else "--option") from None
+    except DataError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--blocks: "), param_hint="--blocks") from None
+    try:
+        result = run_ablate(data_dir, out, recipe=recipe, options=key_values(extra, "--option"), blocks=names,
+                            tasks=chosen, alone=alone, seeds=seeds, source=source, device=device, labels=labels,
+                            settings=make_settings(threads, memory_limit, temp_dir), resamples=resamples,
+                            level=level, progress=not quiet, log=echo)
+    except OptionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--recipe" if exc.key == "recipe" else
+                                 f"--option {exc.key}" if exc.key else "--option") from None
+    except KeyboardInterrupt:
+        echo("interrupted; rerun the same command to finish the study")
+        sys.exit(130)
+    click.echo(result.table)
+    click.echo(f"study: {out / 'ablation.json'}  heatmap: {out / 'ablation.png'}")
+
+
 def _seeded(read: dict, tasks: list[str], order: list[str], resamples: int, level: float, seed: int,
             blocks: int) -> tuple[dict | None, str] | None:
     """With runs trained from several seeds (`ubm train --seeds`): the seed-and-client verdicts

@@ -1,5 +1,5 @@
 """PNG reports (matplotlib, Agg backend): validation score per epoch for each task of a run,
-and a forest plot of the paired differences between runs."""
+a forest plot of the paired differences between runs, and the heatmap of ``ubm ablate``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # headless; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
 if TYPE_CHECKING:
+    from ubm.evaluation.ablation import Effect
     from ubm.evaluation.significance import Comparison
 
 
@@ -137,3 +139,30 @@ def write_forest_png(comparison: "Comparison", path: str | os.PathLike) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def write_ablation_png(result: list["Effect"], path: str | os.PathLike, mode: str = "without") -> Path:
+    """``ubm ablate``'s heatmap: blocks x tasks of the change (``mode``'s differences), hatched where not distinguishable."""
+    chosen = [e for e in result if e.mode == mode] or result
+    blocks = list(dict.fromkeys(e.block for e in chosen))
+    tasks = list(dict.fromkeys(e.task for e in chosen))
+    grid = np.full((len(blocks), len(tasks)), np.nan)
+    for e in chosen:
+        grid[blocks.index(e.block), tasks.index(e.task)] = e.point
+    limit = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.4 + 1.3 * len(tasks)), 1.4 + 0.45 * len(blocks)))
+    image = ax.imshow(grid, cmap="RdBu", vmin=-limit or -1, vmax=limit or 1, aspect="auto")
+    for e in chosen:
+        i, j = blocks.index(e.block), tasks.index(e.task)
+        mark = "" if e.verdict == "not distinguishable" else " *"
+        ax.text(j, i, f"{e.point:+.3f}{mark}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(blocks)), blocks, fontsize=8)
+    what = "full minus without the block" if chosen[0].mode == "without" else "block alone minus full"
+    ax.set_title(f"ubm ablate: {what} (* interval excludes 0)", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    try:
+        return _save_atomically(fig, path)
+    finally:
+        plt.close(fig)
