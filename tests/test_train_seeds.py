@@ -118,6 +118,14 @@ def test_the_multi_trainer_trains_a_tasks_seeds_together_with_the_same_numbers(p
     assert runs[f"{TASK}.seed7"]["extra"]["trained_with"] == [TASK, f"{TASK}.seed7"]
 
 
+def test_worker_processes_spread_the_task_seed_pairs(prepared, tmp_path):
+    single = _run(prepared, tmp_path / "single", seeds=[SEED, 7])
+    workers = _run(prepared, tmp_path / "workers", seeds=[SEED, 7], devices="cpu,cpu")
+    assert workers.seed_scores == single.seed_scores
+    other = np.load(tmp_path / "workers" / "predictions" / f"{TASK}.seed7.npz")["logits"]
+    assert np.array_equal(other, np.load(tmp_path / "single" / "predictions" / f"{TASK}.seed7.npz")["logits"])
+
+
 def test_cli_bad_seeds_is_a_usage_error(prepared, tmp_path):
     result = CliRunner().invoke(main, [
         "train", "--data-dir", str(prepared), "--embeddings-dir", str(prepared / "entry"),

@@ -154,11 +154,14 @@ class _TaskRun:
     """One task's model, optimiser, data views and metrics; steps exactly like train_task."""
 
     def __init__(self, task: TaskData, x_all: torch.Tensor, dev: torch.device, *, batch_size: int,
-                 use_fast: bool, hidden_sizes: tuple[int, int] | None, graphs: bool) -> None:
+                 use_fast: bool, hidden_sizes: tuple[int, int] | None, graphs: bool,
+                 x: torch.Tensor | None = None) -> None:
         self.task, self.dev, self.batch_size, self.use_fast = task, dev, batch_size, use_fast
         n_all, dim = x_all.shape
         rows = task.rows
-        if rows is None or (len(rows) == n_all and np.array_equal(rows, np.arange(n_all))):
+        if x is not None:
+            self.x = x  # the rows another seed of this task selected already (only read)
+        elif rows is None or (len(rows) == n_all and np.array_equal(rows, np.arange(n_all))):
             self.x = x_all  # shared, not copied
         else:
             self.x = x_all.index_select(0, torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(dev))
@@ -301,8 +304,12 @@ def _train_tasks(x_np: np.ndarray, tasks: Sequence[TaskData], dev: torch.device,
     reset_peak_memory(dev)
     t_run = time.perf_counter()
     x_all = embeddings_on(x_np, dev)
-    runs = [_TaskRun(t, x_all, dev, batch_size=batch_size, use_fast=use_fast, hidden_sizes=hidden_sizes,
-                     graphs=graphs) for t in tasks]
+    runs: list[_TaskRun] = []
+    selected: dict[int, torch.Tensor] = {}  # a task's seeds share one array of rows: selected once
+    for t in tasks:
+        runs.append(_TaskRun(t, x_all, dev, batch_size=batch_size, use_fast=use_fast, hidden_sizes=hidden_sizes,
+                             graphs=graphs, x=selected.get(id(t.rows))))
+        selected.setdefault(id(t.rows), runs[-1].x)
     n_steps = max(len(r.starts) for r in runs)
     n_max = max(r.n for r in runs)
     bar = _Progress(progress)
