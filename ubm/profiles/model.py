@@ -289,12 +289,27 @@ def check_contract(model: Model) -> dict[str, Any]:
     return opts
 
 
+def check_lists(model: Model, root: Path) -> None:
+    """Refuse, before any work, data whose label lists are not the model's (the recipe checks
+    again, exactly, when it reads them)."""
+    for key, stored in model.arrays.items():
+        task = key.rpartition("/")[2].removeprefix("lists.")
+        path = root / "target" / f"{task}.npy"
+        if key.rpartition("/")[2].startswith("lists.") and path.is_file():
+            given = np.load(path, allow_pickle=False)
+            if not np.array_equal(given[:len(stored)], stored):
+                raise ModelError(f"{path}: not the {task} list the profile model was fitted with "
+                                 f"({len(stored)} values); apply it to data with the same label lists, "
+                                 "or refit with `ubm fit`")
+
+
 def apply_model(model_dir: Path | str, data_dir: Path | str, out: Path | str, *, source: str = "input",
                 settings: Settings = Settings(), progress: Callable[[str], None] | None = None) -> ApplyResult:
     """Write the entry of ``data_dir`` in the space of the profile model ``model_dir``."""
     timer = Timer()
     model = load_model(model_dir)
     opts = check_contract(model)
+    check_lists(model, require_dir(Path(data_dir)))
     meta = model.meta
     say = progress or (lambda _msg: None)
     if meta.get("code") != code_hash():
