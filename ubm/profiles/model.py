@@ -1,5 +1,5 @@
 """Profile models: a recipe fitted once (``ubm fit``), applied to any data of the same contract
-(``ubm features --model``); docs/recipes.md §5.
+(``ubm features --model``); docs/recipes.md §6.
 
 :func:`fit_model` runs the recipe on a data directory as ``ubm features --recipe`` does, with a
 :class:`ubm.profiles.state.ModelState` that keeps everything the recipe learns, and writes

@@ -1,4 +1,4 @@
-"""What a recipe learns from the data it profiles, kept or replayed (docs/recipes.md §5).
+"""What a recipe learns from the data it profiles, kept or replayed (docs/recipes.md §6).
 
 A recipe asks :func:`current` for each learnt quantity by key (``state.array(key, compute)``,
 ``state.value(key, compute)``):
