@@ -14,7 +14,8 @@ Keys are scoped (``with state.scope("universal")``), and :meth:`ModelState.next_
 the calls of one scope in order (each column group a block scales), so fitting and applying
 walk the same keys as long as the recipe, its options and the code are the same (the model
 records all three and refuses another). Arrays are kept exactly as computed (npz keeps every
-bit), so applying a model to the data it was fitted on gives the same bytes.
+bit), so applying a model to the data it was fitted on gives the same bytes. A kept array is
+the recipe's own (not a copy): recipes must not write to what they hand over or get back.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ModelState:
         if self.keep:
             if full in self.arrays:
                 raise AssertionError(f"learnt array {full!r} recorded twice")
-            self.arrays[full] = np.array(got, copy=True)
+            self.arrays[full] = np.asarray(got)  # not copied (item factors are large): recipes never write to it
         return got
 
     def value(self, key: str, compute: Callable[[], Any]) -> Any:

@@ -274,7 +274,8 @@ def n_relevant(data: Data) -> int:
 def fetch_triples(data: Data, events: dict[str, int], column: str, n_rows: int) -> Triples:
     """The interactions template streamed in record batches into int32 rows / items and float32
     weights (float64 if a weight is not exact in float32)."""
-    rows, cols, weights, seen, ids = [], [], [], [], []
+    rows, cols, weights = [], [], []
+    item_values = np.zeros(0, dtype=np.int64)  # the id of each item (a profile model keeps them)
     exact = True
     with sql.fetch_batches(data, TEMPLATE, {}, {"events": events, "column": column}, BATCH_ROWS) as reader:
         for batch in reader:
@@ -285,12 +286,11 @@ def fetch_triples(data: Data, events: dict[str, int], column: str, n_rows: int) 
             w32 = w.astype(np.float32)
             exact = exact and bool(np.array_equal(w32, w))
             weights.append(w32 if exact else w)
-            first = np.unique(item, return_index=True)[1]  # each item's id, once a batch
-            seen.append(item[first].astype(np.int64))
-            ids.append(batch.column("value").to_numpy()[first].astype(np.int64))
+            if len(item) and int(item.max()) >= len(item_values):
+                item_values = np.concatenate([item_values, np.zeros(int(item.max()) + 1 - len(item_values), np.int64)])
+            item_values[item] = batch.column("value").to_numpy()  # one pass, no sort
     n_cols = max((int(c.max()) + 1 for c in cols if len(c)), default=0)
-    item_values = np.zeros(n_cols, dtype=np.int64)
-    item_values[_join(seen, np.int64)] = _join(ids, np.int64)
+    item_values = item_values[:n_cols]
     return Triples(_join(rows, np.int32), _join(cols, _index_dtype(n_cols)),
                    _join(weights, np.float32 if exact else np.float64), n_rows, n_cols, item_values)
 
