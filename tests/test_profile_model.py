@@ -206,7 +206,7 @@ def test_fit_refuses_an_entry_as_out_and_python_api(fitted, data_dir, tmp_path):
     _, reference = fitted["baseline"]
     out = ubm("fit", "--data-dir", data_dir, "--out", reference, code=2)
     assert "not a profile model" in out
-    result = fit_model(data_dir, "baseline", tmp_path / "m", {"top_n": 2}, settings=SETTINGS)
+    result = fit_model(data_dir, "baseline", tmp_path / "m", settings=SETTINGS, top_n=2)
     # 3 sku event types x (1 + 3 windows x 3 columns x 2) + page visits 1 + 3 x 2 + 16 query dims
     assert result.n_columns == len(load_model(tmp_path / "m").meta["columns"]) == 3 * 19 + 7 + 16
     applied = apply_model(tmp_path / "m", data_dir, tmp_path / "e", settings=SETTINGS)

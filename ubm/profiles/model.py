@@ -241,9 +241,14 @@ def _check_out(out: Path, root: Path, kind: str) -> None:
 
 def fit_model(data_dir: Path | str, recipe: str, out: Path | str, options: dict[str, Any] | None = None, *,
               source: str = "input", settings: Settings = Settings(),
-              progress: Callable[[str], None] | None = None) -> ModelResult:
-    """Fit ``recipe`` on ``data_dir`` and write the profile model to ``out`` (atomically)."""
+              progress: Callable[[str], None] | None = None, **recipe_options: Any) -> ModelResult:
+    """Fit ``recipe`` on ``data_dir`` and write the profile model to ``out`` (atomically).
+
+    Recipe options come as a dict, as keywords (``fit_model(D, "universal", M, seed=1)``), or
+    both; ``progress`` is the message callback (the learned recipe's own ``progress`` option
+    goes in ``options``)."""
     timer = Timer()
+    options = {**(options or {}), **recipe_options}
     root, out = require_dir(Path(data_dir)), Path(out)
     get_recipe(recipe)
     _check_out(out, root, "model")
