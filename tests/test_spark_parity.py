@@ -208,3 +208,19 @@ def test_summary_reads_the_same_on_both_engines(both, spark_session):
     duck = summarise(both["duckdb"], "all", DUCK).splitlines()
     spark = summarise(both["duckdb"], "all", SPARK).splitlines()
     assert spark[1:] == duck[1:] and "relevant clients: 50" in "\n".join(duck)
+
+
+@pytest.mark.parametrize("recipe", ["baseline", "universal", "learned"])
+def test_model_fitted_on_duckdb_applies_on_spark(both, recipe, tmp_path):
+    """A profile model's SQL parts run on Spark: applied there, it gives the DuckDB entry of the
+    same data up to float16 rounding (and on DuckDB, `ubm features --recipe`'s bytes)."""
+    from ubm.profiles.model import apply_model, fit_model
+
+    options = LEARNED if recipe == "learned" else None
+    fit_model(both["duckdb"], recipe, tmp_path / "m", options, settings=DUCK)
+    apply_model(tmp_path / "m", both["duckdb"], tmp_path / "duck", settings=DUCK)
+    apply_model(tmp_path / "m", both["spark"], tmp_path / "spark", settings=SPARK)
+    duck, spark = (np.load(tmp_path / e / "embeddings.npy") for e in ("duck", "spark"))
+    _, reference, _ = _entry(both["duckdb"], recipe, DUCK)
+    assert duck.tobytes() == reference.tobytes()
+    _assert_float16_close(spark, duck)

@@ -165,37 +165,92 @@ def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | N
     click.echo(result.describe())
 
 
-@main.command(help="Write a competition entry (client_ids.npy, embeddings.npy float16, columns.json) "
-                   "from a feature recipe; an existing entry is replaced only by a complete new one.")
-@DATA_DIR
-@click.option("--recipe", default="baseline", show_default=True, help="feature recipe (see ubm.profiles.writer)")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="entry directory to write")
-@click.option("--source", type=click.Choice(["input", "all"]), default="input", show_default=True,
-              help="input: the split's input window (D/input); all: every event (an official entry)")
-@click.option("--windows", default=None, help="window lengths in days, e.g. 1,7,30 (baseline and universal)")
-@click.option("--top-n", type=int, default=None, help="baseline: top values counted per column (default 10)")
-@click.option("--option", "-o", "extra", multiple=True, metavar="KEY=VALUE",
-              help="any recipe option, e.g. -o epochs=4 -o base=none (learned); repeatable")
-@settings_options
-def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str | None, top_n: int | None,
-             extra: tuple[str, ...], threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+def recipe_options(func: Callable) -> Callable:
+    """--recipe, --windows, --top-n and -o, shared by `ubm features` and `ubm fit`."""
+    func = click.option("--option", "-o", "extra", multiple=True, metavar="KEY=VALUE",
+                        help="any recipe option, e.g. -o epochs=4 -o base=none (learned); repeatable")(func)
+    func = click.option("--top-n", type=int, default=None,
+                        help="baseline: top values counted per column (default 10)")(func)
+    func = click.option("--windows", default=None,
+                        help="window lengths in days, e.g. 1,7,30 (baseline and universal)")(func)
+    return click.option("--recipe", default=None, help="feature recipe: baseline (default), universal, learned")(func)
+
+
+SOURCE = click.option("--source", type=click.Choice(["input", "all"]), default="input", show_default=True,
+                      help="input: the split's input window (D/input); all: every event (an official entry)")
+
+
+def _with_recipe_options(run: Callable[[dict], object], windows: str | None, top_n: int | None) -> object:
+    """Run with the recipe options; a refused option is a usage error naming the flag that carried it,
+    and each float16 warning becomes a `warning:` line."""
     import warnings
 
-    from ubm.profiles.features import export_features
     from ubm.profiles.recipes import OptionError
 
-    options: dict = {"windows": windows, "top_n": top_n, **key_values(extra, "--option")}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = export_features(data_dir, out, recipe=recipe, options=options, source=source,
-                                     settings=make_settings(threads, memory_limit, temp_dir), progress=echo)
+            result = run({"windows": windows, "top_n": top_n})
         except OptionError as exc:  # only the recipe's option checks: any other ValueError is a bug
             raise click.BadParameter(str(exc), param_hint=_option_hint(exc.key, windows, top_n)) from None
     for warning in caught:
         echo(f"warning: {warning.message}")
+    return result
+
+
+@main.command(help="Write a competition entry (client_ids.npy, embeddings.npy float16, columns.json) "
+                   "from a feature recipe, or from a profile model (--model, `ubm fit`); an existing entry "
+                   "is replaced only by a complete new one.")
+@DATA_DIR
+@recipe_options
+@click.option("--model", type=click.Path(path_type=Path), default=None,
+              help="profile model written by `ubm fit`: its recipe, options and learnt state (no --recipe/-o)")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="entry directory to write")
+@SOURCE
+@settings_options
+def features(data_dir: Path, recipe: str | None, model: Path | None, out: Path, source: str, windows: str | None,
+             top_n: int | None, extra: tuple[str, ...], threads: int | None, memory_limit: str,
+             temp_dir: Path | None) -> None:
+    settings = make_settings(threads, memory_limit, temp_dir)
+    if model is not None:
+        given = [flag for flag, value in (("--recipe", recipe), ("--windows", windows), ("--top-n", top_n),
+                                          ("--option", extra)) if value]
+        if given:
+            raise click.UsageError(f"--model fixes the recipe and its options; drop {given[0]}")
+        from ubm.profiles.model import NotAModel, apply_model
+
+        try:
+            applied = apply_model(model, data_dir, out, source=source, settings=settings, progress=echo)
+        except NotAModel as exc:
+            raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint="--model") from None
+        for block in applied.drift:
+            echo(block.describe())
+        click.echo(applied.describe())
+        return
+    from ubm.profiles.features import export_features
+
+    result = _with_recipe_options(lambda opts: export_features(
+        data_dir, out, recipe=recipe or "baseline", options={**opts, **key_values(extra, "--option")},
+        source=source, settings=settings, progress=echo), windows, top_n)
     click.echo(f"wrote {result.out}: {result.n_rows:,} clients x {result.n_columns} columns float16 "
                f"({result.seconds:.1f}s)")
+
+
+@main.command(help="Fit a feature recipe on a data directory and write a profile model (JSON and npz arrays: "
+                   "what the recipe learnt), to apply with `ubm features --model`.")
+@DATA_DIR
+@recipe_options
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="profile model directory to write")
+@SOURCE
+@settings_options
+def fit(data_dir: Path, recipe: str | None, out: Path, source: str, windows: str | None, top_n: int | None,
+        extra: tuple[str, ...], threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+    from ubm.profiles.model import fit_model
+
+    result = _with_recipe_options(lambda opts: fit_model(
+        data_dir, recipe or "baseline", out, {**opts, **key_values(extra, "--option")}, source=source,
+        settings=make_settings(threads, memory_limit, temp_dir), progress=echo), windows, top_n)
+    click.echo(result.describe())
 
 
 def _option_hint(key: str | None, windows: str | None, top_n: int | None) -> str:

@@ -34,7 +34,8 @@ MARKER = ".ubm-scratch.json"
 OLD_SLOT = ".ubm-previous"  # inside a scratch: the previous output, moved aside during a swap
 KINDS = {"entry": "an entry (`ubm features`)", "labels": "a labels directory (`ubm targets`)",
          "run": "a run directory (`ubm train`)", "data": "a data directory (`ubm generate`)",
-         "ablation": "a study directory (`ubm ablate`)"}
+         "ablation": "a study directory (`ubm ablate`)",
+         "model": "a profile model (`ubm fit`)"}
 _NAME_CHARS = 100  # of the output's name kept in its scratch's name (the marker has it all)
 _SCRATCH = re.compile(r"^\.(?P<name>.+)\.ubm-(?P<token>[0-9a-f]{16})$")
 

@@ -32,7 +32,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ubm.contract import EVENT_TYPES, MAX_COLUMNS
+from ubm.profiles import state
 from ubm.profiles.recipes import OptionError, Recipe, get_recipe
+from ubm.profiles.state import ModelState
 from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, SpooledColumnWriter, warn_overflow
 from ubm import provenance
 from ubm.data.io import Data, DataDir, DataError, Settings, input_files, load_id_array, require_dir
@@ -129,8 +131,14 @@ def export_features(
     source: Literal["input", "all"] = "input",
     settings: Settings = Settings(),
     progress: Callable[[str], None] | None = None,
+    learnt: ModelState | None = None,
+    finish: Callable[[Path, dict[str, Any]], None] | None = None,
 ) -> ExportSummary:
-    """Build ``recipe``'s columns for every relevant client and write the entry to ``out``."""
+    """Build ``recipe``'s columns for every relevant client and write the entry to ``out``.
+
+    ``learnt``: what the recipe learns is fitted (the default: computed, kept only if the state
+    keeps) or applied from a profile model (:mod:`ubm.profiles.model`). ``finish(tmp, meta)``
+    runs when the embeddings are complete, before ``columns.json`` (``meta``) is written."""
     timer = Timer()
     say = progress or (lambda _msg: None)
     root = require_dir(Path(data_dir))
@@ -160,7 +168,8 @@ def export_features(
         with atomic_dir(out, "entry") as tmp:
             writer = _writer(rec, tmp, len(clients), names)
             writer.progress = progress
-            info = rec.build(data, clients, opts, writer)
+            with state.active(learnt or ModelState("fit")):
+                info = rec.build(data, clients, opts, writer)
             if isinstance(writer, SpooledColumnWriter):
                 say(f"features: writing {len(clients):,} rows x {len(names)} columns from "
                     f"{writer.spooled_bytes / 2**20:,.0f} MiB of spooled blocks")
@@ -184,6 +193,8 @@ def export_features(
                 "fingerprint": fingerprint(_read_files(data, rec), root, data.inputs),
                 "created": dt.datetime.now().isoformat(timespec="seconds"),
             }
+            if finish is not None:
+                finish(tmp, meta)
             (tmp / "columns.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
             data.verify_inputs("features")  # inside atomic_dir: a changed input leaves no entry
     finally:

@@ -41,6 +41,7 @@ import numpy as np
 
 from ubm.data import sql
 from ubm.data.io import Data
+from ubm.profiles import state
 
 TEMPLATE = "features/universal/interactions"
 CHUNK_ROWS = 1 << 18  # rows of A (or Aᵀ) per solved chunk
@@ -63,6 +64,7 @@ class Triples:
     values: np.ndarray
     n_rows: int
     n_cols: int
+    item_values: np.ndarray | None = None  # the id of each item (col), when fetched from SQL
 
     @property
     def nbytes(self) -> int:
@@ -130,12 +132,17 @@ def prepare(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_rows: int
     return values / np.maximum(norms[rows], 1e-12)
 
 
-def _prepare_in_place(t: Triples, crow: np.ndarray) -> Triples:
-    """:func:`prepare` a slice of whole rows at a time (the same float64 arithmetic per value, each
-    row's squares summed in the same order), the float32 results written over the weights."""
+def _idf(t: Triples, crow: np.ndarray) -> np.ndarray:
     df = np.bincount(t.cols, minlength=t.n_cols).astype(np.float64)
     n_active = max(int(np.count_nonzero(np.diff(crow))), 1)
-    idf = np.log1p(n_active / np.maximum(df, 1.0))
+    return np.log1p(n_active / np.maximum(df, 1.0))
+
+
+def _prepare_in_place(t: Triples, crow: np.ndarray, idf: np.ndarray | None = None) -> Triples:
+    """:func:`prepare` a slice of whole rows at a time (the same float64 arithmetic per value, each
+    row's squares summed in the same order), the float32 results written over the weights.
+    ``idf``: the items' weights (a profile model's), else computed from ``t``."""
+    idf = _idf(t, crow) if idf is None else idf
     out = t.values if t.values.dtype == np.float32 else np.empty(len(t.values), dtype=np.float32)
     for r0, r1 in _chunks(t.n_rows, CHUNK_ROWS):
         a, b = int(crow[r0]), int(crow[r1])
@@ -217,7 +224,8 @@ def _matrices(t: Triples, crow: np.ndarray | None = None) -> tuple[Csr, Csr]:
 
 
 def _factorise(a: Csr, at: Csr, dim: int, *, seed: int, iterations: int, reg: float,
-               chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+               chunk_rows: int = CHUNK_ROWS, items: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Client factors (and, with ``items``, the item factors they were last solved against)."""
     import torch  # imported here: building the other recipes must not pay for torch
 
     n_rows, n_cols = a.shape
@@ -229,6 +237,17 @@ def _factorise(a: Csr, at: Csr, dim: int, *, seed: int, iterations: int, reg: fl
     for _ in range(iterations):
         _half_step(at, u, v, eye, chunk_rows)
         _half_step(a, v, u, eye, chunk_rows)
+    return (u.numpy(), v.numpy()) if items else u.numpy()
+
+
+def fold_in(a: Csr, items: np.ndarray, reg: float, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    """Client factors against fixed item factors: the last half step of :func:`_factorise`, so
+    clients solved against the items they were fitted with get the same bits."""
+    import torch
+
+    fixed = torch.from_numpy(np.ascontiguousarray(items, dtype=np.float32))
+    u = torch.empty(a.shape[0], fixed.shape[1], dtype=torch.float32)
+    _half_step(a, fixed, u, torch.eye(fixed.shape[1], dtype=torch.float64) * reg, chunk_rows)
     return u.numpy()
 
 
@@ -256,6 +275,7 @@ def fetch_triples(data: Data, events: dict[str, int], column: str, n_rows: int) 
     """The interactions template streamed in record batches into int32 rows / items and float32
     weights (float64 if a weight is not exact in float32)."""
     rows, cols, weights = [], [], []
+    item_values = np.zeros(0, dtype=np.int64)  # the id of each item (a profile model keeps them)
     exact = True
     with sql.fetch_batches(data, TEMPLATE, {}, {"events": events, "column": column}, BATCH_ROWS) as reader:
         for batch in reader:
@@ -266,9 +286,13 @@ def fetch_triples(data: Data, events: dict[str, int], column: str, n_rows: int) 
             w32 = w.astype(np.float32)
             exact = exact and bool(np.array_equal(w32, w))
             weights.append(w32 if exact else w)
+            if len(item) and int(item.max()) >= len(item_values):
+                item_values = np.concatenate([item_values, np.zeros(int(item.max()) + 1 - len(item_values), np.int64)])
+            item_values[item] = batch.column("value").to_numpy()  # one pass, no sort
     n_cols = max((int(c.max()) + 1 for c in cols if len(c)), default=0)
+    item_values = item_values[:n_cols]
     return Triples(_join(rows, np.int32), _join(cols, _index_dtype(n_cols)),
-                   _join(weights, np.float32 if exact else np.float64), n_rows, n_cols)
+                   _join(weights, np.float32 if exact else np.float64), n_rows, n_cols, item_values)
 
 
 def _join(parts: list[np.ndarray], dtype: type) -> np.ndarray:
@@ -287,26 +311,72 @@ def learned_blocks_iter(data: Data, *, seed: int = 0, options: dict | None = Non
     for index, (block, spec) in enumerate(opts["blocks"].items()):
         events = {e: w for e, w in spec["events"].items() if data.has(e)}
         dim = int(spec["dim"])
-        if events and (spec["column"] not in ("category", "price") or data.has("product_properties")):
-            t = fetch_triples(data, events, spec["column"], n)
-            t = _drop_rare_in_place(t, int(opts["min_clients"]))
-            crow = _crow(t.rows, n)
-            t = _prepare_in_place(t, crow)
-            nnz, n_items = len(t.values), t.n_cols
-            note(f"{block}: {nnz:,} interactions x {n_items:,} items; A and Aᵀ {16 * nnz / 2**20:,.0f} MiB, "
-                 f"factors {4 * dim * (n + n_items) / 2**20:,.0f} MiB; "
-                 f"{2 * nnz * dim * (2 * int(opts['iterations']) + 1) / 1e9:,.1f} GFLOP in sparse products")
-            if nnz == 0 or n_items == 0:
-                factors = np.zeros((n, dim), dtype=np.float32)
+        learnt = state.current()
+        with learnt.scope(f"als.{block}"):
+            if learnt.applying:
+                factors = _fold_in_block(data, spec, n, float(opts["reg"]), learnt) if events else None
+            elif events and (spec["column"] not in ("category", "price") or data.has("product_properties")):
+                factors = _fit_block(data, spec, events, n, opts, seed + index, block, note, learnt)
             else:
-                a, at = _matrices(t, crow)
-                del t
-                factors = _factorise(a, at, dim, seed=seed + index, iterations=int(opts["iterations"]),
-                                     reg=float(opts["reg"]))
-                del a, at
-        else:
+                factors = _fit_nothing(learnt, dim)
+        if factors is None:
             factors = np.zeros((n, dim), dtype=np.float32)
         yield block, normalise_rows(factors, math.sqrt(dim))
+
+
+def _fit_nothing(learnt: "state.ModelState", dim: int) -> None:
+    """A block without interactions at fit: no items, so every client folds in to the zero row."""
+    learnt.array("items", lambda: np.zeros(0, dtype=np.int64))
+    learnt.array("idf", lambda: np.zeros(0))
+    learnt.array("factors", lambda: np.zeros((0, dim), dtype=np.float32))
+
+
+def _fit_block(data: Data, spec: dict, events: dict[str, int], n: int, opts: dict, seed: int, block: str,
+               note: Callable[[str], None], learnt: "state.ModelState") -> np.ndarray | None:
+    """Factorise one block; a profile model keeps its items' ids, idf weights and factors."""
+    dim = int(spec["dim"])
+    t = fetch_triples(data, events, spec["column"], n)
+    values = t.item_values
+    learnt.array("items", lambda: values[np.bincount(t.cols, minlength=t.n_cols) >= int(opts["min_clients"])])
+    t = _drop_rare_in_place(t, int(opts["min_clients"]))
+    crow = _crow(t.rows, n)
+    t = _prepare_in_place(t, crow, learnt.array("idf", lambda: _idf(t, crow)))
+    nnz, n_items = len(t.values), t.n_cols
+    note(f"{block}: {nnz:,} interactions x {n_items:,} items; A and Aᵀ {16 * nnz / 2**20:,.0f} MiB, "
+         f"factors {4 * dim * (n + n_items) / 2**20:,.0f} MiB; "
+         f"{2 * nnz * dim * (2 * int(opts['iterations']) + 1) / 1e9:,.1f} GFLOP in sparse products")
+    if nnz == 0 or n_items == 0:
+        learnt.array("factors", lambda: np.zeros((n_items, dim), dtype=np.float32))
+        return None
+    a, at = _matrices(t, crow)
+    del t
+    if not learnt.keep:
+        return _factorise(a, at, dim, seed=seed, iterations=int(opts["iterations"]), reg=float(opts["reg"]))
+    clients, items = _factorise(a, at, dim, seed=seed, iterations=int(opts["iterations"]), reg=float(opts["reg"]),
+                                items=True)
+    learnt.array("factors", lambda: items)
+    return clients
+
+
+def _fold_in_block(data: Data, spec: dict, n: int, reg: float, learnt: "state.ModelState") -> np.ndarray | None:
+    """Client factors against a model's items: interactions with items it does not know (unseen at
+    fit, or rarer than ``min_clients`` then) are left out; a client with none gets the zero row."""
+    items, idf, factors = (learnt.array(k, lambda: None) for k in ("items", "idf", "factors"))
+    if len(items) == 0 or not data.has("product_properties") and spec["column"] in ("category", "price"):
+        return None
+    events = {e: w for e, w in spec["events"].items() if data.has(e)}
+    t = fetch_triples(data, events, spec["column"], n)
+    at = np.clip(np.searchsorted(items, t.item_values), 0, len(items) - 1)
+    known = items[at] == t.item_values
+    keep = known[t.cols]
+    # the model's items are sorted ids, as the SQL's ranks are: rows stay sorted by (row, item)
+    t = Triples(t.rows[keep], at[t.cols[keep]].astype(_index_dtype(len(items))),
+                t.values[keep], n, len(items))
+    crow = _crow(t.rows, n)
+    t = _prepare_in_place(t, crow, idf)
+    if len(t.values) == 0:
+        return None
+    return fold_in(Csr(crow, t.cols, t.values, (n, len(items))), factors, reg)
 
 
 def learned_features(data: Data, *, seed: int = 0, options: dict | None = None) -> tuple[list[str], np.ndarray]:

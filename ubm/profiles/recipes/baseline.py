@@ -12,6 +12,7 @@ import numpy as np
 
 from ubm.data import sql
 from ubm.data.io import VECTOR_LEN, Data
+from ubm.profiles import state
 from ubm.profiles.recipes import Options, Recipe, register, whole, window_days
 from ubm.profiles.writer import ColumnWriter
 
@@ -55,6 +56,12 @@ def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[in
                           {"event": event, "columns": list(cols)})
     head = np.asarray(top["col"]) == -1
     events = int(np.asarray(top["events"])[head][0])
+    # The top values are what the baseline learns (a profile model keeps them); the window's
+    # end (max_ts) belongs to the data profiled, fitted or not.
+    learnt = state.current()
+    tops = {col: learnt.array(f"baseline.{event}.top_{col}",
+                              lambda i=i: np.asarray(top["value"][np.asarray(top["col"]) == i]).astype(np.int64))
+            for i, col in enumerate(cols)}
     info: dict[str, Any] = {"events": events, "max_ts": None,
                             "top": {c: [] for c in cols}}
     width = 1 + len(windows) * len(cols) * top_n
@@ -64,10 +71,10 @@ def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[in
     max_ts = top["max_ts"][head][0]
     info["max_ts"] = str(np.datetime_as_string(max_ts, unit="s"))
     params: dict[str, Any] = {"max_ts": max_ts.item()}
-    for i, col in enumerate(cols):
-        values = np.asarray(top["value"][np.asarray(top["col"]) == i]).astype(np.int64)
-        info["top"][col] = values.tolist()
-        params[f"top_{col}"] = values.tolist()
+    for col in cols:
+        info["top"][col] = tops[col].tolist()
+        # a model fitted where this event type had no values: -1 is no id, so no slot counts
+        params[f"top_{col}"] = tops[col].tolist() or [-1]
     ascending = sorted(windows)
     long = sql.fetch_numpy(data, "features/baseline/slot_counts", params,
                            {"event": event, "columns": list(cols), "windows": ascending})

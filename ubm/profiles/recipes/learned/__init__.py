@@ -52,6 +52,7 @@ import numpy as np
 from ubm.contract import EVENT_TYPES, LIST_SIZE, MAX_COLUMNS
 from ubm.data import sql
 from ubm.data.io import Data, DataError
+from ubm.profiles import state
 from ubm.profiles.recipes import FALSE_WORDS, TRUE_WORDS, MAX_WINDOW_DAYS, OptionError, Recipe, comma_list, flag, real, register, whole
 from ubm.profiles.writer import ColumnWriter
 from ubm.util import Timer
@@ -174,6 +175,7 @@ def _say(opts: dict[str, Any]):
 def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]:
     from ubm.profiles.recipes.learned.export import encode_relevant
     from ubm.profiles.recipes.learned.prep import load_catalog
+    from ubm.profiles.recipes.learned.saved import trained
     from ubm.profiles.recipes.learned.train import fit
 
     missing = [v for v in (*EVENT_TYPES, "product_properties", "relevant_clients") if not data.has(v)]
@@ -187,7 +189,8 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
     ref = ref.item()
     cut = ref - dt.timedelta(days=opts["cut_days"])
     first = ref_row["first_ts"][0].item()
-    if first >= cut:  # no history to train on: the pseudo-future would be the whole window
+    learnt = state.current()
+    if first >= cut and not learnt.applying:  # no history to train on: the pseudo-future would be the whole window
         raise DataError(
             f"learned features: the {data.window} window of {data.root} spans {first} .. {ref}, not more "
             f"than cut_days={opts['cut_days']} days, so no event lies before the cut; profile a longer "
@@ -203,10 +206,11 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
         info["universal"] = universal_build(data, uopts, out)
         col = len(universal_columns(uopts))
     say = _say(opts)
-    catalog = load_catalog(data, cut, opts["vocabulary"])
-    fitted = fit(data, catalog, cut, opts, say)
-    end = ref + dt.timedelta(seconds=1)  # the whole window, its last event included
-    export_facts = encode_relevant(data, fitted, catalog, end, len(clients), opts, out, col, say)
+    with learnt.scope("learned"):  # what the encoder learnt, kept by a profile model (.saved)
+        catalog = load_catalog(data, cut, opts["vocabulary"])
+        fitted = trained(lambda: fit(data, catalog, cut, opts, say), catalog, opts)
+        end = ref + dt.timedelta(seconds=1)  # the whole window, its last event included
+        export_facts = encode_relevant(data, fitted, catalog, end, len(clients), opts, out, col, say)
     info["encoder"] = {**fitted.facts, "epochs": fitted.history, **export_facts,
                        "ref_ts": str(ref), "seconds": round(timer.seconds, 2)}
     return info

@@ -11,6 +11,7 @@ import numpy as np
 from ubm.contract import LIST_SIZE
 from ubm.data import sql
 from ubm.data.io import Data
+from ubm.profiles import state
 from ubm.profiles.recipes import comma_list
 from ubm.profiles.recipes.learned.prep import STAGE, Catalog, Clients, fetch_clients, use_clients
 from ubm.profiles.recipes.learned.train import Fitted, candidate_index, deterministic
@@ -82,7 +83,8 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
     seconds = {"sql": 0.0, "model": 0.0, "scale": 0.0}
 
     heads = comma_list(opts["heads"])
-    lists, sources = label_lists(data, LIST_SIZE)
+    with state.current().scope("export"):
+        lists, sources = label_lists(data, LIST_SIZE)
     # Clients are encoded in client_id order, whatever the order of relevant_clients.npy: batches and
     # the column sums behind the scaling are then the same, so shuffling the file only permutes rows.
     relevant = sql.fetch_numpy(data, STAGE + "relevant_by_id")
@@ -118,6 +120,8 @@ def encode_relevant(data: Data, fitted: Fitted, catalog: Catalog, end: dt.dateti
     # over every relevant client, a client without events counting as the empty client's output
     mean = total / max(n, 1)
     std = np.sqrt(np.maximum(squares / max(n, 1) - mean * mean, 0.0))
+    # a profile model keeps each column's centre and spread over the clients it was fitted on
+    mean, std = state.current().array("export.moments", lambda: np.stack([mean, std]))
     scale = np.maximum(std, opts["std_floor"])
     # "mean": a column's offset from the empty client is the same for nearly every client, and a
     # hundred such offsets form one large constant direction in the evaluation model's input

@@ -18,6 +18,7 @@ from ubm.contract import EVENT_TYPES, SKU_EVENTS, VECTOR_LEN
 from ubm.data import sql
 from ubm.data.engine import array_table
 from ubm.data.io import Data
+from ubm.profiles import state
 
 STAGE = "features/learned/"
 WINDOWS = [7, 30]
@@ -60,11 +61,18 @@ def load_catalog(data: Data, cut: dt.datetime, vocabulary: int) -> Catalog:
     category = np.ma.filled(got["category"], -1).astype(np.int64)
     price = np.ma.filled(got["price"], -1).astype(np.int64)
     names = np.stack([np.ma.filled(got[f"name_{i}"], 0).astype(np.float32) for i in range(VECTOR_LEN)], axis=1)
+    # What the item tower learnt its embeddings over (the vocabularies) and the name centre are
+    # kept by a profile model; the catalogue's rows are the profiled data's own. A sku unseen at
+    # fit has no embedding of its own (index 0), but its category, price and name vector count.
+    learnt = state.current()
+    centre = learnt.array("catalog.name_centre", lambda: names.mean(axis=0) if len(names)
+                          else np.zeros(VECTOR_LEN, np.float32))
     if len(names):
-        names = (names - names.mean(axis=0)) / 64.0
-    categories, prices = np.unique(category[category >= 0]), np.unique(price[price >= 0])
-    vocab = sql.fetch_numpy(data, STAGE + "sku_vocabulary", {"cut": cut, "n": vocabulary})
-    vocab_skus = np.asarray(vocab["sku"], dtype=np.int64)
+        names = (names - centre) / 64.0
+    categories = learnt.array("catalog.categories", lambda: np.unique(category[category >= 0]))
+    prices = learnt.array("catalog.prices", lambda: np.unique(price[price >= 0]))
+    vocab_skus = learnt.array("catalog.vocabulary", lambda: np.asarray(
+        sql.fetch_numpy(data, STAGE + "sku_vocabulary", {"cut": cut, "n": vocabulary})["sku"], dtype=np.int64))
     cat = Catalog(skus, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
                   np.zeros((0, VECTOR_LEN), np.float32), categories, prices, len(vocab_skus))
     order = np.argsort(vocab_skus, kind="stable")

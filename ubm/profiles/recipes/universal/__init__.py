@@ -67,6 +67,7 @@ import numpy as np
 from ubm.contract import EVENT_TYPES, MAX_COLUMNS
 from ubm.data import sql
 from ubm.data.io import Data, DataError
+from ubm.profiles import state
 from ubm.profiles.recipes import Recipe, register
 from ubm.profiles.recipes.universal.blocks import STAGE, Context, label_lists
 from ubm.profiles.recipes.universal.options import DEFAULTS, VALUE_BLOCKS, check_options
@@ -81,7 +82,7 @@ DUCKDB_SHARE = 0.5  # of the connection's memory limit; the rest is for the bloc
 def build(data: Data, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]:
     """Compute every block and write it to ``out``; returns facts for ``columns.json``."""
     # --memory-limit then bounds the whole export, not DuckDB alone
-    with data.engine.memory_share(DUCKDB_SHARE):
+    with data.engine.memory_share(DUCKDB_SHARE), state.current().scope("universal"):
         return _build(data, opts, out)
 
 
@@ -119,17 +120,23 @@ def _write_block(block: Block, ctx: Context, out: ColumnWriter, col: int) -> int
     """Write a block's column groups as they come; returns its width (checked against the plan)."""
     width = 0
     weight = ctx.opts["value_weight"]
-    for x in block.build(ctx):
-        if block.name.startswith(VALUE_BLOCKS) and weight != 1.0:
-            x = (x * weight).astype(np.float32)
-        if x.ndim != 2 or x.shape[0] != ctx.n or width + x.shape[1] > len(block.columns):
-            raise AssertionError(f"block {block.name}: built {x.shape} at column {width}, "
-                                 f"planned ({ctx.n}, {len(block.columns)})")
-        out.write(col + width, x)
-        width += x.shape[1]
+    with state.current().scope(block.name):  # what the block learns is kept under its name
+        for x in block.build(ctx):
+            width = _write_group(block, ctx, out, col, width, x, weight)
     if width != len(block.columns):
         raise AssertionError(f"block {block.name}: built {width} columns, planned {len(block.columns)}")
     return width
+
+
+def _write_group(block: Block, ctx: Context, out: ColumnWriter, col: int, width: int, x: np.ndarray,
+                 weight: float) -> int:
+    if block.name.startswith(VALUE_BLOCKS) and weight != 1.0:
+        x = (x * weight).astype(np.float32)
+    if x.ndim != 2 or x.shape[0] != ctx.n or width + x.shape[1] > len(block.columns):
+        raise AssertionError(f"block {block.name}: built {x.shape} at column {width}, "
+                             f"planned ({ctx.n}, {len(block.columns)})")
+    out.write(col + width, x)
+    return width + x.shape[1]
 
 
 def width(options: dict | None = None) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 from ubm.contract import EVENT_VALUE, VECTOR_LEN
 from ubm.data import sql
 from ubm.data.io import Data
+from ubm.profiles import state
 from ubm.profiles.recipes.als import learned_blocks_iter
 from ubm.profiles.recipes.universal.options import FALLBACK, LIST_COLUMN, activity_columns, learned_blocks
 from ubm.profiles.recipes.universal.scale import column_groups, standardise
@@ -45,7 +46,20 @@ class Context:
         """Standardise columns; ``empty`` is the raw value of a client without events (the centre when
         ``opts["centre"] == "empty"``)."""
         centre = empty if self.opts["centre"] == "empty" else None
-        return standardise(x, log=log, std_floor=self.opts["std_floor"], clip=self.opts["clip"], empty=centre)
+        return standardise(x, log=log, std_floor=self.opts["std_floor"], clip=self.opts["clip"], empty=centre,
+                           fitted=fitted_moments(state.current().next_key("scale")))
+
+
+def fitted_moments(key: str) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The columns' mean and std, computed and (by ``ubm fit``) kept under ``key``, or a model's."""
+    learnt = state.current()
+
+    def moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        both = learnt.array(key, lambda: np.stack([x.mean(axis=0), x.std(axis=0)]), scoped=False)
+        if both.shape != (2, x.shape[1]):
+            raise state.ModelError(f"the profile model's {key} scales {both.shape[1]} columns, not {x.shape[1]}")
+        return both[0], both[1]
+    return moments
 
 
 def _column(got: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -209,13 +223,20 @@ def new_sku(ctx: Context) -> Groups:
         got = fetch_long(ctx.data, STAGE + "list_category_affinity", {"values": values.tolist()},
                          {"events": [event]})
         yield from LongTable(got, ctx.n).scaled_groups(ctx, ["n"], size)
-    names = sql.fetch_numpy(ctx.data, STAGE + "sku_names", {"values": values.tolist()})
-    slots = np.asarray(names["slot"], dtype=np.int64)
-    matrix = _wide(names, [f"name_{i}" for i in range(VECTOR_LEN)])
-    centre = matrix[slots == -1][0]
-    items = np.tile(centre, (size, 1))  # a listed sku without properties: cosine 0 (centre)
-    listed = (slots >= 0) & (slots < size)
-    items[slots[listed]] = matrix[listed]
+    # the listed skus' name vectors and the catalogue's mean name: a profile model keeps both, so
+    # a product's cosine means the same whatever catalogue the applied data brings
+    learnt = state.current()
+    names = None if learnt.applying else sql.fetch_numpy(ctx.data, STAGE + "sku_names", {"values": values.tolist()})
+    slots = None if names is None else np.asarray(names["slot"], dtype=np.int64)
+    matrix = None if names is None else _wide(names, [f"name_{i}" for i in range(VECTOR_LEN)])
+    centre = learnt.array("name_centre", lambda: matrix[slots == -1][0])
+
+    def listed_names() -> np.ndarray:
+        items = np.tile(centre, (size, 1))  # a listed sku without properties: cosine 0 (centre)
+        listed = (slots >= 0) & (slots < size)
+        items[slots[listed]] = matrix[listed]
+        return items
+    items = learnt.array("names", listed_names)
     buy, cart = (_cached_vectors(ctx, e, "name") for e in ("product_buy", "add_to_cart"))
     n_bc = buy["n"] + cart["n"]
     mean_bc = (buy["mean"] * buy["n"][:, None] + cart["mean"] * cart["n"][:, None]) / np.maximum(n_bc, 1)[:, None]
@@ -229,8 +250,10 @@ def new_sku(ctx: Context) -> Groups:
 
 def top_urls(ctx: Context) -> Groups:
     k, recent = ctx.opts["top_urls"], ctx.opts["recent"]
-    top = sql.fetch_numpy(ctx.data, STAGE + "most_frequent", {"n": k}, {"event": "page_visit", "column": "url"})
-    ctx.cache["top_urls"] = np.asarray(top["value"], dtype=np.int64).tolist()
+    def most_visited() -> np.ndarray:
+        top = sql.fetch_numpy(ctx.data, STAGE + "most_frequent", {"n": k}, {"event": "page_visit", "column": "url"})
+        return np.asarray(top["value"], dtype=np.int64)
+    ctx.cache["top_urls"] = state.current().array("urls", most_visited).tolist()
     if not ctx.cache["top_urls"]:
         yield np.zeros((ctx.n, 2 * k), dtype=np.float32)
         return
@@ -247,20 +270,42 @@ def learned(ctx: Context) -> Groups:
         yield factors
 
 
+def _list_values(data: Data, task: str, size: int) -> tuple[np.ndarray, str]:
+    """One propensity list of the data (given label list, else the documented stand-in), cut to ``size``."""
+    view = f"label_list_{task}"
+    if data.has(view):
+        values = data.engine.fetch_numpy(f"SELECT value FROM {view} ORDER BY pos", {})["value"]
+        source = f"target/{task}.npy"
+    else:
+        event, column, never_bought = FALLBACK[task]
+        got = sql.fetch_numpy(data, STAGE + "most_frequent", {"n": size},
+                              {"event": event, "column": column, "never_bought": never_bought})
+        values = got["value"]
+        source = f"fallback: top {size} {column} by input {event}" + (" never bought" if never_bought else "")
+    return np.asarray(values, dtype=np.int64)[:size], source
+
+
 def label_lists(data: Data, size: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Each propensity list (given label list, else the documented input-window stand-in), cut to ``size``."""
+    """Each propensity list (given label list, else the documented input-window stand-in), cut to ``size``.
+
+    A profile model keeps the lists it was fitted with and scores those; data that gives other
+    lists (``target/<task>.npy``) is another contract, refused by name. Data without list files
+    is profiled against the model's lists."""
+    learnt = state.current()
     lists, sources = {}, {}
     for task in LIST_COLUMN:
-        view = f"label_list_{task}"
-        if data.has(view):
-            values = data.engine.fetch_numpy(f"SELECT value FROM {view} ORDER BY pos", {})["value"]
-            sources[task] = f"target/{task}.npy"
-        else:
-            event, column, never_bought = FALLBACK[task]
-            got = sql.fetch_numpy(data, STAGE + "most_frequent", {"n": size},
-                                  {"event": event, "column": column, "never_bought": never_bought})
-            values = got["value"]
-            sources[task] = f"fallback: top {size} {column} by input {event}" + (
-                " never bought" if never_bought else "")
-        lists[task] = np.asarray(values, dtype=np.int64)[:size]
+        if not learnt.applying:
+            values, source = _list_values(data, task, size)
+            lists[task] = learnt.array(f"lists.{task}", lambda: values)
+            sources[task] = learnt.value(f"lists.{task}.source", lambda: source)
+            continue
+        lists[task] = learnt.array(f"lists.{task}", lambda: None)
+        sources[task] = learnt.value(f"lists.{task}.source", lambda: None)
+        if data.has(f"label_list_{task}"):
+            given, _ = _list_values(data, task, size)
+            if not np.array_equal(given, lists[task]):
+                raise state.ModelError(
+                    f"{data.paths.get(f'label_list_{task}', f'target/{task}.npy')}: not the {task} list the "
+                    f"profile model was fitted with ({sources[task]}, {len(lists[task])} values); apply it to "
+                    "data with the same label lists, or refit with `ubm fit`")
     return lists, sources

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
+Moments = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation (what a profile model keeps of a column)."""
+    return x.mean(axis=0), x.std(axis=0)
+
+
 def standardise(x: np.ndarray, *, log: bool | np.ndarray, std_floor: float, clip: float,
-                empty: np.ndarray | float | None = None) -> np.ndarray:
+                empty: np.ndarray | float | None = None, fitted: Moments = moments) -> np.ndarray:
     """log1p (all columns, or those where ``log`` is True), then per-column (x - centre) / max(std, floor), clipped.
 
     ``centre`` is the column mean when ``empty`` is None, else ``empty`` (raw value of a client without
-    events; log1p is applied to it like to the column), so such a client becomes the zero vector."""
+    events; log1p is applied to it like to the column), so such a client becomes the zero vector.
+    ``fitted`` gives the columns' mean and std from the logged values: computed here, or those
+    a profile model recorded when it was fitted (:mod:`ubm.profiles.state`)."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
@@ -19,12 +31,12 @@ def standardise(x: np.ndarray, *, log: bool | np.ndarray, std_floor: float, clip
         x[:, log_cols] = np.log1p(np.maximum(x[:, log_cols], 0.0))
     if len(x) == 0:
         return x.astype(np.float32)
+    mean, std = fitted(x)
     if empty is None:
-        centre = x.mean(axis=0)
+        centre = mean
     else:
         centre = np.array(np.broadcast_to(np.asarray(empty, dtype=np.float64), (x.shape[1],)))
         centre[log_cols] = np.log1p(np.maximum(centre[log_cols], 0.0))
-    std = x.std(axis=0)
     x -= centre
     x /= np.maximum(std, std_floor)
     np.clip(x, -clip, clip, out=x)
