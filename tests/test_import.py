@@ -144,7 +144,9 @@ def test_existing_output_is_refused_unless_same_mapping(tmp_path):
     assert ubm("import", "--config", DATA / "invoices.toml", "--out", fresh).exit_code == 0
 
 
-def test_split_lists_and_features_run_on_an_imported_purchase_log(tmp_path):
+def _purchase_log(tmp_path: Path) -> Path:
+    """8 customers buying one of 11 skus every third day for 60 days: purchases only, and no
+    sku is new in the train target window (all 11 are bought in the first weeks)."""
     lines = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID"]
     for day in range(60):
         for client in range(8):
@@ -156,13 +158,41 @@ def test_split_lists_and_features_run_on_an_imported_purchase_log(tmp_path):
     (tmp_path / "invoices.csv").write_text("\n".join(lines) + "\n")
     config = tmp_path / "m.toml"
     config.write_text(BASE)
-    data, entry = tmp_path / "d", tmp_path / "e"
+    return config
+
+
+def test_split_lists_and_every_recipe_run_on_an_imported_purchase_log(tmp_path):
+    config = _purchase_log(tmp_path)
+    data = tmp_path / "d"
     for args in (["import", "--config", config, "--out", data], ["check", "--data-dir", data],
-                 ["split", "--data-dir", data], ["lists", "--data-dir", data],
-                 ["features", "--data-dir", data, "--recipe", "baseline", "--out", entry]):
+                 ["split", "--data-dir", data]):
         result = ubm(*args)
         assert result.exit_code == 0, (args[0], result.output)
-    assert np.load(entry / "client_ids.npy").tolist() == list(range(8))
+    result = ubm("lists", "--data-dir", data)
+    assert result.exit_code == 0, result.output
+    # no sku is new in the train target window: that list is not written, and the reason is said
+    assert "propensity_new_sku               0 entries  (not written: no sku bought" in result.output
+    assert not (data / "target/propensity_new_sku.npy").exists()
+    assert (data / "target/propensity_sku.npy").exists()
+    for recipe, extra in (("baseline", []), ("universal", []), ("learned", ["-o", "epochs=1"])):
+        entry = tmp_path / f"e_{recipe}"
+        result = ubm("features", "--data-dir", data, "--recipe", recipe, "--out", entry, *extra)
+        assert result.exit_code == 0, (recipe, result.output)
+        assert np.load(entry / "client_ids.npy").tolist() == list(range(8))
+        assert np.isfinite(np.load(entry / "embeddings.npy").astype(np.float32)).all(), recipe
+
+
+def test_a_log_without_purchases_is_refused_by_check_and_split_by_name(tmp_path):
+    lines = (DATA / "clicks.csv").read_text().splitlines()
+    (tmp_path / "clicks.csv").write_text("\n".join(l for l in lines if "transaction," not in l) + "\n")
+    (tmp_path / "m.toml").write_text((DATA / "clicks.toml").read_text())
+    data = tmp_path / "d"
+    assert ubm("import", "--config", tmp_path / "m.toml", "--out", data).exit_code == 0
+    for command in ("check", "split"):
+        result = ubm(command, "--data-dir", data)
+        assert result.exit_code == 1, (command, result.output)
+        assert "no purchases at all" in result.output and "Traceback" not in result.output
+    assert not (data / "target").exists()
 
 
 @pytest.mark.parametrize("clients,expected", [
