@@ -1,7 +1,7 @@
 """``ubm``: the command line of the toolkit.
 
-Each command is a thin shell: parse options, call one function of a ``ubm`` module,
-print what it returned. Failures become one line (see :mod:`ubm.clikit`): bad data or a
+Each command is a thin shell: parse options, call one function of the Python API
+(:mod:`ubm.api`, docs/python.md), print what it returned. Failures become one line (see :mod:`ubm.clikit`): bad data or a
 limit of the machine exits with 1, bad usage with 2; ``--debug`` adds the traceback.
 """
 
@@ -13,6 +13,7 @@ from typing import Callable
 
 import click
 
+from ubm import api
 from ubm.clikit import MemoryLimit, command_group, key_values, make_settings, settings_options
 from ubm.contract import MAX_COLUMNS
 from ubm.errors import DataError
@@ -58,7 +59,6 @@ def main(debug: bool) -> None:
               help="override the preset's time span in days (29..36600: two 14-day target windows and some input)")
 @click.option("--seed", type=int, default=0, show_default=True, help="0..2^63-1")
 def generate(out: Path, size: str, clients: int | None, days: int | None, seed: int) -> None:
-    from ubm.data.generate import generate as run_generate
     from ubm.data.generate.write import resolve_options
 
     try:  # every value is checked before anything is written
@@ -68,7 +68,7 @@ def generate(out: Path, size: str, clients: int | None, days: int | None, seed: 
     if out.exists() and not out.is_dir():
         raise click.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
 
-    summary = run_generate(out, size, clients=clients, days=days, seed=seed, progress=echo)
+    summary = api.generate(out, size, clients=clients, days=days, seed=seed, progress=echo)
     echo(f"generated {size} data in {out} ({summary.seconds:.1f}s)")
 
 
@@ -92,9 +92,7 @@ def import_(config: Path, out: Path, threads: int | None, memory_limit: str, tem
 @click.option("--window", type=click.Choice(["all", "input"]), default="all", show_default=True)
 @settings_options
 def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.prepare.summary import summarise
-
-    click.echo(summarise(data_dir, window, make_settings(threads, memory_limit, temp_dir)))
+    click.echo(api.summary(data_dir, window, settings=make_settings(threads, memory_limit, temp_dir)))
 
 
 @main.command(help="Check every file of a data directory and report every problem with counts "
@@ -103,9 +101,7 @@ def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str,
 @DATA_DIR
 @settings_options
 def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.prepare.check import check_data_dir
-
-    report = check_data_dir(data_dir, make_settings(threads, memory_limit, temp_dir))
+    report = api.check(data_dir, settings=make_settings(threads, memory_limit, temp_dir))
     click.echo(report.describe(), err=not report.ok)
     if not report.ok:
         sys.exit(1)
@@ -121,23 +117,14 @@ def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path
 @settings_options
 def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | None, memory_limit: str,
           temp_dir: Path | None) -> None:
-    import datetime as dt
-
-    from ubm.contract import TIMESTAMP_FORMAT
-    from ubm.prepare.split import split as run_split
-
     end = None
     if end_text is not None:
         try:
-            end = dt.datetime.strptime(end_text.strip(), TIMESTAMP_FORMAT)
-        except ValueError:
-            try:
-                end = dt.datetime.strptime(end_text.strip(), "%Y-%m-%d").replace(hour=23, minute=59, second=59)
-            except ValueError:
-                raise click.BadParameter(f"{end_text!r} is not YYYY-MM-DD HH:MM:SS (nor YYYY-MM-DD)",
-                                         param_hint="--end") from None
-    result = run_split(data_dir, make_settings(threads, memory_limit, temp_dir), progress=echo,
-                       end=end, outliers=outliers)
+            end = api.parse_end(end_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--end") from None
+    result = api.split(data_dir, end=end, outliers=outliers, settings=make_settings(threads, memory_limit, temp_dir),
+                       progress=echo)
     click.echo(result.describe())
 
 
@@ -146,9 +133,7 @@ def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | No
 @click.option("--force", is_flag=True, help="rebuild every list, even those already there")
 @settings_options
 def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.prepare.lists import build_lists
-
-    click.echo(build_lists(data_dir, make_settings(threads, memory_limit, temp_dir), force=force).describe())
+    click.echo(api.lists(data_dir, force=force, settings=make_settings(threads, memory_limit, temp_dir)).describe())
 
 
 @main.command(help="Write per-task label matrices (train and validation windows) into --out.")
@@ -159,9 +144,7 @@ def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, t
 @settings_options
 def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | None, memory_limit: str,
             temp_dir: Path | None) -> None:
-    from ubm.prepare.targets import build_targets
-
-    result = build_targets(data_dir, out, make_settings(threads, memory_limit, temp_dir), client_ids=client_ids)
+    result = api.targets(data_dir, out, client_ids=client_ids, settings=make_settings(threads, memory_limit, temp_dir))
     click.echo(result.describe())
 
 
@@ -181,15 +164,14 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
              extra: tuple[str, ...], threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     import warnings
 
-    from ubm.profiles.features import export_features
     from ubm.profiles.recipes import OptionError
 
     options: dict = {"windows": windows, "top_n": top_n, **key_values(extra, "--option")}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = export_features(data_dir, out, recipe=recipe, options=options, source=source,
-                                     settings=make_settings(threads, memory_limit, temp_dir), progress=echo)
+            result = api.features(data_dir, out, recipe, options=options, source=source,
+                                  settings=make_settings(threads, memory_limit, temp_dir), progress=echo)
         except OptionError as exc:  # only the recipe's option checks: any other ValueError is a bug
             raise click.BadParameter(str(exc), param_hint=_option_hint(exc.key, windows, top_n)) from None
     for warning in caught:
@@ -216,12 +198,25 @@ def _option_hint(key: str | None, windows: str | None, top_n: int | None) -> str
               help="skip 'client ids are a permutation of relevant clients' (local split experiments)")
 @click.option("--max-dim", type=int, default=MAX_COLUMNS, show_default=True, help="most columns allowed")
 def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_dim: int) -> None:
-    from ubm.profiles.validate import validate_entry
-
-    report = validate_entry(data_dir, embeddings_dir, relevant_check=not no_relevant_check, max_dim=max_dim)
+    report = api.validate(data_dir, embeddings_dir, relevant_check=not no_relevant_check, max_dim=max_dim)
     click.echo(str(report), err=not report.ok)
     if not report.ok:
         sys.exit(1)
+
+
+@main.command("export-ids", help="Write the user's own client id of each row of an entry built from a "
+                                 "`ubm import` directory, from its id map (docs/import.md §10).")
+@DATA_DIR
+@click.option("--embeddings-dir", required=True, type=click.Path(path_type=Path), help="entry directory")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="parquet file to write: row, client_id, original_id (in the entry's row order)")
+@settings_options
+def export_ids(data_dir: Path, embeddings_dir: Path, out: Path, threads: int | None, memory_limit: str,
+               temp_dir: Path | None) -> None:
+    from ubm.prepare.original_ids import write_original_ids
+
+    result = write_original_ids(data_dir, embeddings_dir, out, make_settings(threads, memory_limit, temp_dir))
+    click.echo(f"wrote {result.out}: {result.rows:,} rows (row, client_id, original_id)")
 
 
 @main.command(help="Train the fixed evaluation model on each task and score the entry (docs/evaluation.md). "
@@ -259,7 +254,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool, no_predictions: bool,
           ci: bool, resamples: int, level: float, seed: int, blocks: int,
           threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.evaluation.train import evaluate, format_scores, parse_devices, resolve_tasks
+    from ubm.evaluation.train import format_scores, parse_devices, resolve_tasks
 
     if ci and no_predictions:
         raise click.UsageError("--ci needs the stored predictions; drop --no-predictions")
@@ -273,11 +268,11 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
         raise click.BadParameter(str(exc).removeprefix("--devices: "),
                                  param_hint="--devices" if devices else "--device") from None
     try:
-        result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
-                          devices=devices, engine=trainer, resume=resume, graphs=cuda_graphs,
-                          relevant_check=not no_relevant_check, fast=fast, labels=labels,
-                          settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
-                          predictions=not no_predictions)
+        result = api.train(data_dir, embeddings_dir, out, resolve_tasks(names), device=device,
+                           devices=devices, engine=trainer, resume=resume, graphs=cuda_graphs,
+                           relevant_check=not no_relevant_check, fast=fast, labels=labels,
+                           settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
+                           predictions=not no_predictions)
     except KeyboardInterrupt:
         echo("interrupted")
         sys.exit(130)
@@ -304,8 +299,6 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
 @ci_options
 def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None, plot: Path | None,
                 ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
-    from ubm.evaluation.leaderboard import (check_same_clients, format_comparison, format_table,
-                                            leaderboard as board_of, read_run, to_json)
     from ubm.util import atomic_path
 
     if plot and not (ci and len(runs) >= 2):
@@ -316,31 +309,15 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
         raise click.UsageError("--names must give one distinct name per run")
     if json_out is not None and json_out.is_dir():
         raise click.BadParameter(f"{json_out} is a directory; give a file name", param_hint="--json")
-    read = {label: read_run(run) for label, run in zip(labels, runs)}
-    check_same_clients(read)
-    scores = {label: r.scores for label, r in read.items()}
-    unofficial = {label: r.unofficial for label, r in read.items()}
-    board = board_of(scores)
-    comparison = None
-    if ci:
-        from ubm.evaluation.significance import check_scores, compare, load_run
-
-        shared = [t for t in board.tasks if all(t in scores[name] for name in labels)]
-        comparison = compare({name: load_run(run, shared) for name, run in zip(labels, runs)},
-                             resamples=resamples, level=level, seed=seed, blocks=blocks, order=board.order)
-        check_scores(comparison, scores)
-    click.echo(format_table(board, unofficial))
-    if comparison is not None:
-        click.echo("")
-        click.echo(format_comparison(board, comparison))
+    board = api.leaderboard(dict(zip(labels, runs)), ci=ci, resamples=resamples, level=level, seed=seed,
+                            blocks=blocks)
+    click.echo(board.describe())
     if json_out:
         with atomic_path(json_out) as tmp:
-            tmp.write_text(to_json(board, comparison=comparison, unofficial=unofficial))
+            tmp.write_text(board.to_json())
         click.echo(f"wrote {json_out}", err=True)
     if plot:
-        from ubm.evaluation.report import write_forest_png
-
-        write_forest_png(comparison, plot)
+        board.plot(plot)
         click.echo(f"wrote {plot}", err=True)
 
 
