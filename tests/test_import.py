@@ -217,3 +217,24 @@ def test_json_lines_queries_become_the_same_vector_whatever_the_case(tmp_path):
     assert a == b and a.count(" 96") + a.count("160") == 2  # two tokens, each moves one dimension by 32
     check = ubm("check", "--data-dir", tmp_path / "d")  # no purchases: named by check, not an internal error
     assert check.exit_code == 1 and "no product_buy events" in check.output
+
+
+def test_the_daily_file_example_reads_iso_times_and_float_customer_ids(tmp_path):
+    # examples/import/online_retail_by_day.toml on two hand-made daily files of its layout
+    shutil.copy(Path(__file__).parents[1] / "examples/import/online_retail_by_day.toml", tmp_path / "m.toml")
+    (tmp_path / "by-day").mkdir()
+    head = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    (tmp_path / "by-day/2010-12-01.csv").write_text(
+        head + "536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
+               "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,,United Kingdom\n")
+    (tmp_path / "by-day/2011-06-01.csv").write_text(
+        head + "C536379,D,Discount,-1,2011-06-01 09:41:00,27.5,14527.0,United Kingdom\n"
+               "536380,85123A,WHITE HANGING HEART,2,2011-06-01 09:45:00,2.95,12583.0,France\n")
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "d")
+    assert result.exit_code == 0, result.output
+    # a line without a customer and a cancellation are dropped; London summer time is UTC+1;
+    # the sku map holds the product lines' skus too: integer 22633 first (0), then 85123A (1)
+    assert rows(tmp_path / "d/product_buy.parquet") == [(0, "2011-06-01 08:45:00", 1),
+                                                        (1, "2010-12-01 08:26:00", 1)]
+    assert rows(tmp_path / "d/.ubm/maps/sku.parquet") == [(0, "22633"), (1, "85123A")]
+    assert rows(tmp_path / "d/.ubm/maps/client_id.parquet") == [(0, "12583"), (1, "17850")]
