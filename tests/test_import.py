@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -180,6 +181,16 @@ def test_split_lists_and_every_recipe_run_on_an_imported_purchase_log(tmp_path):
         assert result.exit_code == 0, (recipe, result.output)
         assert np.load(entry / "client_ids.npy").tolist() == list(range(8))
         assert np.isfinite(np.load(entry / "embeddings.npy").astype(np.float32)).all(), recipe
+    # targets and train say which task cannot be evaluated, and go on with the others
+    result = ubm("targets", "--data-dir", data, "--out", tmp_path / "t")
+    assert result.exit_code == 0, result.output
+    assert "propensity_new_sku    skipped: no label list" in result.output
+    assert (tmp_path / "t/propensity_sku/train.npy").exists() and not (tmp_path / "t/propensity_new_sku").exists()
+    result = ubm("train", "--data-dir", data, "--embeddings-dir", tmp_path / "e_baseline", "--out", tmp_path / "r",
+                 "--tasks", "churn,propensity_new_sku", "--device", "cpu", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "warning: propensity_new_sku: skipped" in result.output
+    assert list(json.loads((tmp_path / "r/scores.json").read_text())) == ["churn"]
 
 
 def test_a_log_without_purchases_is_refused_by_check_and_split_by_name(tmp_path):

@@ -224,13 +224,23 @@ def train(data_dir: str | Path, embeddings_dir: str | Path, out: str | Path, tas
     """Train the fixed model on each task and score the entry (``ubm train``, docs/evaluation.md);
     ``result.scores`` is task -> score, and ``out`` holds scores.json, metrics.json, report.png.
     ``options`` go to the trainer as ``ubm train``'s (``devices``, ``engine``, ``fast``, ``graphs``)."""
+    from ubm.errors import DataError
     from ubm.evaluation.train import evaluate, resolve_tasks
+    from ubm.prepare.targets import left_out_tasks
 
-    names = [tasks] if isinstance(tasks, str) else list(tasks)
-    return evaluate(Path(data_dir), Path(embeddings_dir), Path(out), tasks=resolve_tasks(names), device=device,
+    names = resolve_tasks([tasks] if isinstance(tasks, str) else list(tasks))
+    say = log or (lambda _m: None)
+    # a task whose label list `ubm lists` left out cannot be evaluated here: said, and the rest go on
+    skipped = left_out_tasks(Path(data_dir), tuple(names))
+    for task, why in skipped.items():
+        say(f"warning: {task}: skipped: {why}")
+    names = [t for t in names if t not in skipped]
+    if not names:
+        raise DataError(f"no task can be evaluated on {data_dir}: {next(iter(skipped.values()))}")
+    return evaluate(Path(data_dir), Path(embeddings_dir), Path(out), tasks=names, device=device,
                     relevant_check=relevant_check, labels=Path(labels) if labels else None, resume=resume,
                     predictions=predictions, progress=progress, settings=_settings(settings),
-                    log=log or (lambda _m: None), **options)
+                    log=say, **options)
 
 
 def scores(run: str | Path) -> dict[str, float]:
