@@ -95,6 +95,8 @@ def test_clickstream_mixed_events_epoch_ms(tmp_path):
     assert rows(out / "product_buy.parquet", "SELECT client_id, timestamp FROM t ORDER BY 1") == [
         (1, "2015-06-02 05:35:00"), (3, "2015-06-02 05:02:17")]
     assert rows(out / "page_visit.parquet", "SELECT count(*) FROM t") == [(3,)]
+    # the report's range is in the tables' terms: epoch ms truncated to the second
+    assert "events 2015-06-02 05:02:12 .. 2015-06-02 05:50:14 UTC" in result.output
     assert rows(out / "search_query.parquet", "SELECT count(*) FROM t") == [(0,)]
     assert ubm("check", "--data-dir", out).exit_code == 0
 
