@@ -278,14 +278,12 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
         sys.exit(130)
     click.echo(format_scores(result.results, result.unofficial))
     if ci:
-        from ubm.evaluation.leaderboard import format_comparison, leaderboard as board_of
-        from ubm.evaluation.significance import compare, load_run
+        from ubm.evaluation.leaderboard import format_comparison
 
-        name = out.name or str(out)
-        comparison = compare({name: load_run(out, list(result.scores))}, resamples=resamples, level=level,
-                             seed=seed, blocks=blocks)
+        board = api.leaderboard({out.name or str(out): out}, ci=True, resamples=resamples, level=level,
+                                seed=seed, blocks=blocks)
         click.echo("")
-        click.echo(format_comparison(board_of({name: result.scores}), comparison))
+        click.echo(format_comparison(board.leaderboard, board.comparison))
     click.echo(f"scores: {out / 'scores.json'}  metrics: {out / 'metrics.json'}  report: {out / 'report.png'}")
 
 
