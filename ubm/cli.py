@@ -1,8 +1,9 @@
 """``ubm``: the command line of the toolkit.
 
 Each command is a thin shell: parse options, call one function of the Python API
-(:mod:`ubm.api`, docs/python.md), print what it returned. Failures become one line (see :mod:`ubm.clikit`): bad data or a
-limit of the machine exits with 1, bad usage with 2; ``--debug`` adds the traceback.
+(:mod:`ubm.api`, docs/python.md), print what it returned. Failures become one line (see
+:mod:`ubm.clikit`): bad data or a limit of the machine exits with 1, bad usage with 2;
+``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
