@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -94,6 +95,8 @@ def test_clickstream_mixed_events_epoch_ms(tmp_path):
     assert rows(out / "product_buy.parquet", "SELECT client_id, timestamp FROM t ORDER BY 1") == [
         (1, "2015-06-02 05:35:00"), (3, "2015-06-02 05:02:17")]
     assert rows(out / "page_visit.parquet", "SELECT count(*) FROM t") == [(3,)]
+    # the report's range is in the tables' terms: epoch ms truncated to the second
+    assert "events 2015-06-02 05:02:12 .. 2015-06-02 05:50:14 UTC" in result.output
     assert rows(out / "search_query.parquet", "SELECT count(*) FROM t") == [(0,)]
     assert ubm("check", "--data-dir", out).exit_code == 0
 
@@ -144,7 +147,9 @@ def test_existing_output_is_refused_unless_same_mapping(tmp_path):
     assert ubm("import", "--config", DATA / "invoices.toml", "--out", fresh).exit_code == 0
 
 
-def test_split_lists_and_features_run_on_an_imported_purchase_log(tmp_path):
+def _purchase_log(tmp_path: Path) -> Path:
+    """8 customers buying one of 11 skus every third day for 60 days: purchases only, and no
+    sku is new in the train target window (all 11 are bought in the first weeks)."""
     lines = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID"]
     for day in range(60):
         for client in range(8):
@@ -156,13 +161,51 @@ def test_split_lists_and_features_run_on_an_imported_purchase_log(tmp_path):
     (tmp_path / "invoices.csv").write_text("\n".join(lines) + "\n")
     config = tmp_path / "m.toml"
     config.write_text(BASE)
-    data, entry = tmp_path / "d", tmp_path / "e"
+    return config
+
+
+def test_split_lists_and_every_recipe_run_on_an_imported_purchase_log(tmp_path):
+    config = _purchase_log(tmp_path)
+    data = tmp_path / "d"
     for args in (["import", "--config", config, "--out", data], ["check", "--data-dir", data],
-                 ["split", "--data-dir", data], ["lists", "--data-dir", data],
-                 ["features", "--data-dir", data, "--recipe", "baseline", "--out", entry]):
+                 ["split", "--data-dir", data]):
         result = ubm(*args)
         assert result.exit_code == 0, (args[0], result.output)
-    assert np.load(entry / "client_ids.npy").tolist() == list(range(8))
+    result = ubm("lists", "--data-dir", data)
+    assert result.exit_code == 0, result.output
+    # no sku is new in the train target window: that list is not written, and the reason is said
+    assert "propensity_new_sku               0 entries  (not written: no sku bought" in result.output
+    assert not (data / "target/propensity_new_sku.npy").exists()
+    assert (data / "target/propensity_sku.npy").exists()
+    for recipe, extra in (("baseline", []), ("universal", []), ("learned", ["-o", "epochs=1"])):
+        entry = tmp_path / f"e_{recipe}"
+        result = ubm("features", "--data-dir", data, "--recipe", recipe, "--out", entry, *extra)
+        assert result.exit_code == 0, (recipe, result.output)
+        assert np.load(entry / "client_ids.npy").tolist() == list(range(8))
+        assert np.isfinite(np.load(entry / "embeddings.npy").astype(np.float32)).all(), recipe
+    # targets and train say which task cannot be evaluated, and go on with the others
+    result = ubm("targets", "--data-dir", data, "--out", tmp_path / "t")
+    assert result.exit_code == 0, result.output
+    assert "propensity_new_sku    skipped: no label list" in result.output
+    assert (tmp_path / "t/propensity_sku/train.npy").exists() and not (tmp_path / "t/propensity_new_sku").exists()
+    result = ubm("train", "--data-dir", data, "--embeddings-dir", tmp_path / "e_baseline", "--out", tmp_path / "r",
+                 "--tasks", "churn,propensity_new_sku", "--device", "cpu", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "warning: propensity_new_sku: skipped" in result.output
+    assert list(json.loads((tmp_path / "r/scores.json").read_text())) == ["churn"]
+
+
+def test_a_log_without_purchases_is_refused_by_check_and_split_by_name(tmp_path):
+    lines = (DATA / "clicks.csv").read_text().splitlines()
+    (tmp_path / "clicks.csv").write_text("\n".join(l for l in lines if "transaction," not in l) + "\n")
+    (tmp_path / "m.toml").write_text((DATA / "clicks.toml").read_text())
+    data = tmp_path / "d"
+    assert ubm("import", "--config", tmp_path / "m.toml", "--out", data).exit_code == 0
+    for command in ("check", "split"):
+        result = ubm(command, "--data-dir", data)
+        assert result.exit_code == 1, (command, result.output)
+        assert "no purchases at all" in result.output and "Traceback" not in result.output
+    assert not (data / "target").exists()
 
 
 @pytest.mark.parametrize("clients,expected", [
@@ -187,3 +230,24 @@ def test_json_lines_queries_become_the_same_vector_whatever_the_case(tmp_path):
     assert a == b and a.count(" 96") + a.count("160") == 2  # two tokens, each moves one dimension by 32
     check = ubm("check", "--data-dir", tmp_path / "d")  # no purchases: named by check, not an internal error
     assert check.exit_code == 1 and "no product_buy events" in check.output
+
+
+def test_the_daily_file_example_reads_iso_times_and_float_customer_ids(tmp_path):
+    # examples/import/online_retail_by_day.toml on two hand-made daily files of its layout
+    shutil.copy(Path(__file__).parents[1] / "examples/import/online_retail_by_day.toml", tmp_path / "m.toml")
+    (tmp_path / "by-day").mkdir()
+    head = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    (tmp_path / "by-day/2010-12-01.csv").write_text(
+        head + "536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
+               "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,,United Kingdom\n")
+    (tmp_path / "by-day/2011-06-01.csv").write_text(
+        head + "C536379,D,Discount,-1,2011-06-01 09:41:00,27.5,14527.0,United Kingdom\n"
+               "536380,85123A,WHITE HANGING HEART,2,2011-06-01 09:45:00,2.95,12583.0,France\n")
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "d")
+    assert result.exit_code == 0, result.output
+    # a line without a customer and a cancellation are dropped; London summer time is UTC+1;
+    # the sku map holds the product lines' skus too: integer 22633 first (0), then 85123A (1)
+    assert rows(tmp_path / "d/product_buy.parquet") == [(0, "2011-06-01 08:45:00", 1),
+                                                        (1, "2010-12-01 08:26:00", 1)]
+    assert rows(tmp_path / "d/.ubm/maps/sku.parquet") == [(0, "22633"), (1, "85123A")]
+    assert rows(tmp_path / "d/.ubm/maps/client_id.parquet") == [(0, "12583"), (1, "17850")]

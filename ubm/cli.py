@@ -1,8 +1,9 @@
 """``ubm``: the command line of the toolkit.
 
-Each command is a thin shell: parse options, call one function of a ``ubm`` module,
-print what it returned. Failures become one line (see :mod:`ubm.clikit`): bad data or a
-limit of the machine exits with 1, bad usage with 2; ``--debug`` adds the traceback.
+Each command is a thin shell: parse options, call one function of the Python API
+(:mod:`ubm.api`, docs/python.md), print what it returned. Failures become one line (see
+:mod:`ubm.clikit`): bad data or a limit of the machine exits with 1, bad usage with 2;
+``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Callable
 
 import click
 
+from ubm import api
 from ubm.clikit import MemoryLimit, command_group, key_values, make_settings, settings_options
 from ubm.contract import MAX_COLUMNS
 from ubm.errors import DataError
@@ -58,7 +60,6 @@ def main(debug: bool) -> None:
               help="override the preset's time span in days (29..36600: two 14-day target windows and some input)")
 @click.option("--seed", type=int, default=0, show_default=True, help="0..2^63-1")
 def generate(out: Path, size: str, clients: int | None, days: int | None, seed: int) -> None:
-    from ubm.data.generate import generate as run_generate
     from ubm.data.generate.write import resolve_options
 
     try:  # every value is checked before anything is written
@@ -68,7 +69,7 @@ def generate(out: Path, size: str, clients: int | None, days: int | None, seed: 
     if out.exists() and not out.is_dir():
         raise click.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
 
-    summary = run_generate(out, size, clients=clients, days=days, seed=seed, progress=echo)
+    summary = api.generate(out, size, clients=clients, days=days, seed=seed, progress=echo)
     echo(f"generated {size} data in {out} ({summary.seconds:.1f}s)")
 
 
@@ -92,9 +93,7 @@ def import_(config: Path, out: Path, threads: int | None, memory_limit: str, tem
 @click.option("--window", type=click.Choice(["all", "input"]), default="all", show_default=True)
 @settings_options
 def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.prepare.summary import summarise
-
-    click.echo(summarise(data_dir, window, make_settings(threads, memory_limit, temp_dir)))
+    click.echo(api.summary(data_dir, window, settings=make_settings(threads, memory_limit, temp_dir)))
 
 
 @main.command(help="Check every file of a data directory and report every problem with counts "
@@ -103,9 +102,7 @@ def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str,
 @DATA_DIR
 @settings_options
 def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.prepare.check import check_data_dir
-
-    report = check_data_dir(data_dir, make_settings(threads, memory_limit, temp_dir))
+    report = api.check(data_dir, settings=make_settings(threads, memory_limit, temp_dir))
     click.echo(report.describe(), err=not report.ok)
     if not report.ok:
         sys.exit(1)
@@ -121,23 +118,14 @@ def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path
 @settings_options
 def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | None, memory_limit: str,
           temp_dir: Path | None) -> None:
-    import datetime as dt
-
-    from ubm.contract import TIMESTAMP_FORMAT
-    from ubm.prepare.split import split as run_split
-
     end = None
     if end_text is not None:
         try:
-            end = dt.datetime.strptime(end_text.strip(), TIMESTAMP_FORMAT)
-        except ValueError:
-            try:
-                end = dt.datetime.strptime(end_text.strip(), "%Y-%m-%d").replace(hour=23, minute=59, second=59)
-            except ValueError:
-                raise click.BadParameter(f"{end_text!r} is not YYYY-MM-DD HH:MM:SS (nor YYYY-MM-DD)",
-                                         param_hint="--end") from None
-    result = run_split(data_dir, make_settings(threads, memory_limit, temp_dir), progress=echo,
-                       end=end, outliers=outliers)
+            end = api.parse_end(end_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--end") from None
+    result = api.split(data_dir, end=end, outliers=outliers, settings=make_settings(threads, memory_limit, temp_dir),
+                       progress=echo)
     click.echo(result.describe())
 
 
@@ -146,9 +134,7 @@ def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | No
 @click.option("--force", is_flag=True, help="rebuild every list, even those already there")
 @settings_options
 def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.prepare.lists import build_lists
-
-    click.echo(build_lists(data_dir, make_settings(threads, memory_limit, temp_dir), force=force).describe())
+    click.echo(api.lists(data_dir, force=force, settings=make_settings(threads, memory_limit, temp_dir)).describe())
 
 
 @main.command(help="Write per-task label matrices (train and validation windows) into --out.")
@@ -159,9 +145,7 @@ def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, t
 @settings_options
 def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | None, memory_limit: str,
             temp_dir: Path | None) -> None:
-    from ubm.prepare.targets import build_targets
-
-    result = build_targets(data_dir, out, make_settings(threads, memory_limit, temp_dir), client_ids=client_ids)
+    result = api.targets(data_dir, out, client_ids=client_ids, settings=make_settings(threads, memory_limit, temp_dir))
     click.echo(result.describe())
 
 
@@ -217,20 +201,18 @@ def features(data_dir: Path, recipe: str | None, model: Path | None, out: Path, 
                                           ("--option", extra)) if value]
         if given:
             raise click.UsageError(f"--model fixes the recipe and its options; drop {given[0]}")
-        from ubm.profiles.model import NotAModel, apply_model
+        from ubm.profiles.model import NotAModel
 
         try:
-            applied = apply_model(model, data_dir, out, source=source, settings=settings, progress=echo)
+            applied = api.apply(model, data_dir, out, source=source, settings=settings, progress=echo)
         except NotAModel as exc:
             raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint="--model") from None
         for block in applied.drift:
             echo(block.describe())
         click.echo(applied.describe())
         return
-    from ubm.profiles.features import export_features
-
-    result = _with_recipe_options(lambda opts: export_features(
-        data_dir, out, recipe=recipe or "baseline", options={**opts, **key_values(extra, "--option")},
+    result = _with_recipe_options(lambda opts: api.features(
+        data_dir, out, recipe or "baseline", options={**opts, **key_values(extra, "--option")},
         source=source, settings=settings, progress=echo), windows, top_n)
     click.echo(f"wrote {result.out}: {result.n_rows:,} clients x {result.n_columns} columns float16 "
                f"({result.seconds:.1f}s)")
@@ -245,10 +227,8 @@ def features(data_dir: Path, recipe: str | None, model: Path | None, out: Path, 
 @settings_options
 def fit(data_dir: Path, recipe: str | None, out: Path, source: str, windows: str | None, top_n: int | None,
         extra: tuple[str, ...], threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    from ubm.profiles.model import fit_model
-
-    result = _with_recipe_options(lambda opts: fit_model(
-        data_dir, recipe or "baseline", out, {**opts, **key_values(extra, "--option")}, source=source,
+    result = _with_recipe_options(lambda opts: api.fit(
+        data_dir, out, recipe or "baseline", options={**opts, **key_values(extra, "--option")}, source=source,
         settings=make_settings(threads, memory_limit, temp_dir), progress=echo), windows, top_n)
     click.echo(result.describe())
 
@@ -271,12 +251,25 @@ def _option_hint(key: str | None, windows: str | None, top_n: int | None) -> str
               help="skip 'client ids are a permutation of relevant clients' (local split experiments)")
 @click.option("--max-dim", type=int, default=MAX_COLUMNS, show_default=True, help="most columns allowed")
 def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_dim: int) -> None:
-    from ubm.profiles.validate import validate_entry
-
-    report = validate_entry(data_dir, embeddings_dir, relevant_check=not no_relevant_check, max_dim=max_dim)
+    report = api.validate(data_dir, embeddings_dir, relevant_check=not no_relevant_check, max_dim=max_dim)
     click.echo(str(report), err=not report.ok)
     if not report.ok:
         sys.exit(1)
+
+
+@main.command("export-ids", help="Write the user's own client id of each row of an entry built from a "
+                                 "`ubm import` directory, from its id map (docs/import.md §10).")
+@DATA_DIR
+@click.option("--embeddings-dir", required=True, type=click.Path(path_type=Path), help="entry directory")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="parquet file to write: row, client_id, original_id (in the entry's row order)")
+@settings_options
+def export_ids(data_dir: Path, embeddings_dir: Path, out: Path, threads: int | None, memory_limit: str,
+               temp_dir: Path | None) -> None:
+    from ubm.prepare.original_ids import write_original_ids
+
+    result = write_original_ids(data_dir, embeddings_dir, out, make_settings(threads, memory_limit, temp_dir))
+    click.echo(f"wrote {result.out}: {result.rows:,} rows (row, client_id, original_id)")
 
 
 @main.command(help="Train the fixed evaluation model on each task and score the entry (docs/evaluation.md). "
@@ -320,7 +313,6 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
     from ubm.evaluation.labels import resolve_tasks
     from ubm.evaluation.outputs import format_scores
     from ubm.evaluation.store import parse_seeds
-    from ubm.evaluation.train import evaluate
     from ubm.evaluation.workers import parse_devices
 
     if ci and no_predictions:
@@ -339,24 +331,22 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
     except DataError as exc:
         raise click.BadParameter(str(exc).removeprefix("--seeds: "), param_hint="--seeds") from None
     try:
-        result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
-                          devices=devices, trainer=trainer, resume=resume, graphs=cuda_graphs,
-                          relevant_check=not no_relevant_check, fast=fast, labels=labels,
-                          settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
-                          predictions=not no_predictions, seeds=seeds)
+        result = api.train(data_dir, embeddings_dir, out, resolve_tasks(names), device=device,
+                           devices=devices, trainer=trainer, resume=resume, graphs=cuda_graphs,
+                           relevant_check=not no_relevant_check, fast=fast, labels=labels,
+                           settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
+                           predictions=not no_predictions, seeds=seeds)
     except KeyboardInterrupt:
         echo("interrupted")
         sys.exit(130)
     click.echo(format_scores(result.results, result.unofficial, result.seeds, result.seed_scores))
     if ci:
-        from ubm.evaluation.leaderboard import format_comparison, leaderboard as board_of
-        from ubm.evaluation.significance import compare, load_run
+        from ubm.evaluation.leaderboard import format_comparison
 
-        name = out.name or str(out)
-        comparison = compare({name: load_run(out, list(result.scores))}, resamples=resamples, level=level,
-                             seed=seed, blocks=blocks)
+        board = api.leaderboard({out.name or str(out): out}, ci=True, resamples=resamples, level=level,
+                                seed=seed, blocks=blocks)
         click.echo("")
-        click.echo(format_comparison(board_of({name: result.scores}), comparison))
+        click.echo(format_comparison(board.leaderboard, board.comparison))
     click.echo(f"scores: {out / 'scores.json'}  metrics: {out / 'metrics.json'}  report: {out / 'report.png'}")
 
 
@@ -370,8 +360,6 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
 @ci_options
 def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None, plot: Path | None,
                 ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
-    from ubm.evaluation.leaderboard import (check_same_clients, format_comparison, format_table,
-                                            leaderboard as board_of, read_run, to_json)
     from ubm.util import atomic_path
 
     if plot and not (ci and len(runs) >= 2):
@@ -382,36 +370,15 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
         raise click.UsageError("--names must give one distinct name per run")
     if json_out is not None and json_out.is_dir():
         raise click.BadParameter(f"{json_out} is a directory; give a file name", param_hint="--json")
-    read = {label: read_run(run) for label, run in zip(labels, runs)}
-    check_same_clients(read)
-    scores = {label: r.scores for label, r in read.items()}
-    unofficial = {label: r.unofficial for label, r in read.items()}
-    board = board_of(scores)
-    comparison = seeded = None
-    if ci:
-        from ubm.evaluation.significance import check_scores, compare, load_run
-
-        shared = [t for t in board.tasks if all(t in scores[name] for name in labels)]
-        comparison = compare({name: load_run(run, shared) for name, run in zip(labels, runs)},
-                             resamples=resamples, level=level, seed=seed, blocks=blocks, order=board.order)
-        check_scores(comparison, scores)
-        seeded = _seeded(read, shared, board.order, resamples, level, seed, blocks)
-    click.echo(format_table(board, unofficial))
-    if comparison is not None:
-        click.echo("")
-        click.echo(format_comparison(board, comparison))
-    if seeded is not None:
-        click.echo("")
-        click.echo(seeded[1])
+    board = api.leaderboard(dict(zip(labels, runs)), ci=ci, resamples=resamples, level=level, seed=seed,
+                            blocks=blocks)
+    click.echo(board.describe())
     if json_out:
         with atomic_path(json_out) as tmp:
-            tmp.write_text(to_json(board, comparison=comparison, unofficial=unofficial,
-                                   seeded=seeded[0] if seeded else None))
+            tmp.write_text(board.to_json())
         click.echo(f"wrote {json_out}", err=True)
     if plot:
-        from ubm.evaluation.report import write_forest_png
-
-        write_forest_png(comparison, plot)
+        board.plot(plot)
         click.echo(f"wrote {plot}", err=True)
 
 
@@ -479,23 +446,6 @@ def ablate(data_dir: Path, recipe: str, extra: tuple[str, ...], source: str, blo
     click.echo(result.table)
     click.echo(f"study: {out / 'ablation.json'}  heatmap: {out / 'ablation.png'}")
 
-
-def _seeded(read: dict, tasks: list[str], order: list[str], resamples: int, level: float, seed: int,
-            blocks: int) -> tuple[dict | None, str] | None:
-    """With runs trained from several seeds (`ubm train --seeds`): the seed-and-client verdicts
-    (ubm.evaluation.seeds) as JSON and text; None when every run has one seed."""
-    from ubm.evaluation.leaderboard import format_seeded
-    from ubm.evaluation.seeds import compare_seeded, load_seeded_run, seeded_dict, shared_seeds
-
-    seeds, why = shared_seeds({name: r.seeds for name, r in read.items()})
-    if why:
-        return None, why
-    if seeds is None:
-        return None
-    runs = {name: load_seeded_run(r.path, seeds, tasks) for name, r in read.items()}
-    spreads, differences = compare_seeded(runs, resamples=resamples, level=level, seed=seed, blocks=blocks,
-                                          order=[n for n in order if n in runs])
-    return seeded_dict(seeds, spreads, differences), format_seeded(spreads, differences, seeds, level)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # The time split (docs/split.md §1).
 DAYS_IN_TARGET = 14
+# Data with no purchase at all: the split's end, the targets, the label lists and every task
+# are purchases, so ubm cannot serve it (docs/split.md §1); `ubm check` and `ubm split` say so.
+NO_PURCHASES = ("no product_buy events (no purchases at all), so no split end: the split, the label lists, "
+                "the targets and every task are built from purchases; import a source with purchases")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ubm import provenance
-from ubm.contract import EVENT_TYPES, ID_RANGE, PROPENSITY_TASKS, TABLE_COLUMNS, boundaries_for, value_range
+from ubm.contract import EVENT_TYPES, ID_RANGE, NO_PURCHASES, PROPENSITY_TASKS, TABLE_COLUMNS, boundaries_for, value_range
 from ubm.data import sql
 from ubm.data.io import (Data, DataError, Settings, connect, load_id_array, load_popularity, register_table,
                          require_dir)
@@ -185,7 +185,7 @@ def _check_target_skus(data: Data, root: Path, report: CheckReport) -> None:
     """Skus bought in the target windows (as the split would cut them) without properties."""
     end = sql.run(data, "split/end").fetchall()[0][0]
     if end is None:
-        report.problems.append(Problem(root / "product_buy.parquet", "no product_buy events, so no split end"))
+        report.problems.append(Problem(root / "product_buy.parquet", NO_PURCHASES))
         return
     b = boundaries_for(end)
     missing = sql.fetch_numpy(data, "split/missing_skus", {"since": b.train_target_start, "until": b.end})

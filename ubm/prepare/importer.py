@@ -359,7 +359,12 @@ def _result(con: duckdb.DuckDBPyConnection, mapping: Mapping, out: Path, staged:
     first = min((r[1] for r in kept if r[1] is not None), default=None)
     last = max((r[2] for r in kept if r[2] is not None), default=None)
     return ImportResult(out, rows, dropped, sizes["client_id"], relevant, sizes["sku"], sizes["category"],
-                        sizes["url"], without, str(first) if first else None, str(last) if last else None)
+                        sizes["url"], without, _second(first), _second(last))
+
+
+def _second(ts: Any) -> str | None:
+    """A staged time as the tables write it: text truncated to the second (epoch ms keep a fraction)."""
+    return str(ts)[:19] if ts is not None else None
 
 
 def run_command(config: Path, out: Path, settings: Settings) -> None:

@@ -8,7 +8,10 @@ Writes under ``D/target/`` (each only when absent, unless ``force``):
   new_sku and price: the values most often bought in the train target window (purchase
   rows counted, duplicates included), most popular first, ties by smaller id; the
   popularity array holds those int64 counts. new_sku only ranks skus never bought in the
-  input window; price keeps every bought bucket (at most 100).
+  input window; price keeps every bought bucket (at most 100). A list that would be empty
+  (e.g. no new sku is bought in the train target window of a short log) is not written, and
+  the result says so: the task cannot be evaluated on this data, and recipes use their
+  documented stand-in list instead (docs/recipes.md).
 
 A list that is given is used as is. If its popularity file is missing, that file is
 built from the same counts, in the given list's order (0 for a value never bought).
@@ -32,6 +35,8 @@ from ubm.data.opener import open_data
 from ubm.util import save_npy
 
 LIST_SIZE = 100
+_EMPTY = {"propensity_new_sku": "no sku bought in the train target window is new (never bought in the "
+                                "input window); the task cannot be evaluated on this data"}
 
 
 @dataclass
@@ -40,9 +45,12 @@ class ListsResult:
     built: list[str] = field(default_factory=list)  # file names written
     kept: list[str] = field(default_factory=list)  # file names given and left alone
     sizes: dict[str, int] = field(default_factory=dict)  # list name -> entries
+    empty: dict[str, str] = field(default_factory=dict)  # list name -> why it was not written
 
     def describe(self) -> str:
-        lines = [f"{name:<24}{size:>10,} entries  ({'built' if f'{name}.npy' in self.built else 'given'})"
+        lines = [f"{name:<24}{size:>10,} entries  ("
+                 + (f"not written: {self.empty[name]}" if name in self.empty
+                    else 'built' if f'{name}.npy' in self.built else 'given') + ")"
                  for name, size in self.sizes.items()]
         lines.append(f"built: {', '.join(self.built) or 'nothing'}")
         lines.append(f"kept as given: {', '.join(self.kept) or 'nothing'}")
@@ -60,6 +68,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
     data = open_data(root, window="input", settings=settings, lists=not force,
                      require=("relevant_clients", "product_buy", "train_target"))
     writes: list[tuple[Path, np.ndarray]] = []  # saved only once every input is known unchanged
+    removes: list[Path] = []  # lists ubm built from another split that would now be empty
     try:
         stale = {root / name for name in provenance.stale_lists(root)}
         active = target / "active_clients.npy"
@@ -78,8 +87,12 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
                 rows = sql.fetch_numpy(data, "lists/most_bought", {"limit": LIST_SIZE},
                                        {"column": column, "new_only": task == "propensity_new_sku"})
                 values = rows["value"].astype(np.int64)
-                writes += [(pop_path, rows["popularity"].astype(np.int64)), (list_path, values)]
-                result.built += [list_path.name, pop_path.name]
+                if values.size == 0:  # an empty list would make every later stage refuse the task
+                    result.empty[task] = _EMPTY.get(task, "nothing bought in the train target window")
+                    removes += [p for p in (list_path, pop_path) if p in stale]
+                else:
+                    writes += [(pop_path, rows["popularity"].astype(np.int64)), (list_path, values)]
+                    result.built += [list_path.name, pop_path.name]
             else:
                 values = np.load(list_path, allow_pickle=False)
                 result.kept.append(list_path.name)
@@ -96,6 +109,8 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
         data.verify_inputs("lists")
         for path, array in writes:
             save_npy(path, array)
+        for path in removes:
+            path.unlink(missing_ok=True)
         provenance.write_lists_stamp(root, [target / name for name in result.built])
     finally:
         data.close()

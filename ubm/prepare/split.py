@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from ubm import provenance
 from ubm.data import sql
-from ubm.contract import DAYS_IN_TARGET, EVENT_TYPES, EVENT_VALUE, TABLE_COLUMNS, Boundaries, boundaries_for
+from ubm.contract import DAYS_IN_TARGET, EVENT_TYPES, EVENT_VALUE, NO_PURCHASES, TABLE_COLUMNS, Boundaries, boundaries_for
 from ubm.data.io import Data, DataError, Settings, register_table, require_dir
 from ubm.data.opener import open_data
 from ubm.prepare.check import require_clean
@@ -170,7 +170,7 @@ def split_end(data: Data, end: dt.datetime | None = None, outliers: str = "refus
     path = data.paths["product_buy"]
     got = sql.fetch_numpy(data, "split/end")
     if np.ma.getmaskarray(got["end_ts"])[0]:
-        raise DataError(f"{path}: no product_buy events, so no split end")
+        raise DataError(f"{path}: {NO_PURCHASES}")
     found = None
     if end is None:
         purchases = int(got["purchases"][0])

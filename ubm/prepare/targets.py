@@ -73,8 +73,21 @@ class TargetsResult:
                 f"{task:<22}{s['clients']:>10,}{s['labels']:>8}{s['positives']['train']:>12,}"
                 f"{s['positives']['validation']:>12,}{s['labels_without_positive']['validation']:>16}"
             )
+        lines += [f"{task:<22}skipped: {why}" for task, why in self.summary.get("skipped", {}).items()]
         lines.append(f"written to {self.out}")
         return "\n".join(lines)
+
+
+def left_out_tasks(root: Path, tasks: tuple[str, ...]) -> dict[str, str]:
+    """Propensity tasks whose label list `ubm lists` left out (it had nothing to predict on this
+    data: docs/tasks.md §3), -> why; they are skipped rather than refusing every other task.
+    Lists have run when active_clients.npy is there: ubm lists always writes it."""
+    target = root / "target"
+    if not (target / "active_clients.npy").is_file():
+        return {}
+    return {t: f"no label list target/{t}.npy (`ubm lists` leaves out a list with nothing to predict, "
+               "e.g. no new sku in the train target window); this task cannot be evaluated on this data"
+            for t in tasks if t in PROPENSITY_TASKS and not (target / f"{t}.npy").is_file()}
 
 
 def _task_kind(task: str) -> Kind:
@@ -108,6 +121,8 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
     for task in tasks:
         _task_kind(task)
     _check_out(Path(out), Path(data_dir))
+    skipped = left_out_tasks(Path(data_dir), tasks)
+    tasks = tuple(t for t in tasks if t not in skipped)
     need = ["train_target", "validation_target"]
     if client_ids is None:
         need.append("relevant_clients")
@@ -133,6 +148,8 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
             clients = load_id_array(Path(client_ids), unique=True)
             source = str(client_ids)
         summary: dict = {"data_dir": str(data_dir), "client_ids": source, "tasks": {}}
+        if skipped:
+            summary["skipped"] = skipped
         with atomic_dir(Path(out), "labels") as tmp:
             for task in tasks:
                 kind = _task_kind(task)

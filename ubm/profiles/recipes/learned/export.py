@@ -51,7 +51,10 @@ def outputs(fitted: Fitted, clients: Clients, items: dict[str, Any], heads: list
                 m = used[kind]
                 scores = m.scores(encoded[id(m)], kind, m.candidates(kind, items[kind]))
                 if kind in level:
-                    mean = scores.mean(dim=1, keepdim=True)
+                    # an empty list (a purchase-only log has no never-bought sku to stand in for
+                    # new_sku) has level 0, as its padded slots are: the mean of nothing is NaN
+                    mean = (scores.mean(dim=1, keepdim=True) if scores.shape[1]
+                            else scores.new_zeros((scores.shape[0], 1)))
                     cols.append(mean)
                     scores = scores - mean
                 cols.append(_padded(scores, LIST_SIZE))
