@@ -312,9 +312,11 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="also write JSON here")
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="with --ci and two or more runs: forest plot (PNG) of the paired differences")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), default=None,
+              help="also write a self-contained HTML report here (tables, the forest plot embedded)")
 @ci_options
 def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None, plot: Path | None,
-                ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
+                html_out: Path | None, ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
     from ubm.evaluation.leaderboard import (check_same_clients, format_comparison, format_table,
                                             leaderboard as board_of, read_run, to_json)
     from ubm.util import atomic_path
@@ -325,8 +327,7 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
     labels = [n.strip() for n in names.split(",")] if names else [r.name for r in runs]
     if len(labels) != len(runs) or len(set(labels)) != len(labels):
         raise click.UsageError("--names must give one distinct name per run")
-    if json_out is not None and json_out.is_dir():
-        raise click.BadParameter(f"{json_out} is a directory; give a file name", param_hint="--json")
+    _check_file_outs({"--json": json_out, "--plot": plot, "--html": html_out})
     read = {label: read_run(run) for label, run in zip(labels, runs)}
     check_same_clients(read)
     scores = {label: r.scores for label, r in read.items()}
@@ -348,16 +349,44 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
     if seeded is not None:
         click.echo("")
         click.echo(seeded[1])
+    payload = to_json(board, comparison=comparison, unofficial=unofficial, seeded=seeded[0] if seeded else None)
     if json_out:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(to_json(board, comparison=comparison, unofficial=unofficial,
-                                   seeded=seeded[0] if seeded else None))
+        with atomic_path(json_out, "--json") as tmp:
+            tmp.write_text(payload)
         click.echo(f"wrote {json_out}", err=True)
     if plot:
         from ubm.evaluation.report import write_forest_png
 
         write_forest_png(comparison, plot)
         click.echo(f"wrote {plot}", err=True)
+    if html_out:
+        import json
+
+        from ubm.evaluation.html_report import leaderboard_html, write_html
+        from ubm.evaluation.report import forest_png
+
+        forest = forest_png(comparison) if comparison is not None and comparison.differences else None
+        notes = [seeded[1]] if seeded and seeded[0] is None else None  # why no seed verdicts
+        write_html(html_out, leaderboard_html(json.loads(payload), forest, notes), "--html")
+        click.echo(f"wrote {html_out}", err=True)
+
+
+def _check_file_outs(outs: dict[str, Path | None]) -> None:
+    """Single-file outputs refused before any work: a directory, an unwritable place, or one
+    path given to two options (the second write would replace the first)."""
+    from ubm.util import check_writable_parent, through_link
+
+    seen: dict[Path, str] = {}
+    for option, path in outs.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise click.BadParameter(f"{path} is a directory; give a file name", param_hint=option)
+        check_writable_parent(through_link(path, option), option)
+        real = through_link(path, option).resolve()
+        if real in seen:
+            raise click.UsageError(f"{seen[real]} and {option} are both {path}; give each its own file")
+        seen[real] = option
 
 
 @main.command(help="Which block earns its columns: build an entry once, train the fixed model on it and on "
@@ -422,7 +451,7 @@ def ablate(data_dir: Path, recipe: str, extra: tuple[str, ...], source: str, blo
         echo("interrupted; rerun the same command to finish the study")
         sys.exit(130)
     click.echo(result.table)
-    click.echo(f"study: {out / 'ablation.json'}  heatmap: {out / 'ablation.png'}")
+    click.echo(f"study: {out / 'ablation.json'}  heatmap: {out / 'ablation.png'}  report: {out / 'ablation.html'}")
 
 
 def _seeded(read: dict, tasks: list[str], order: list[str], resamples: int, level: float, seed: int,

@@ -110,6 +110,30 @@ def write_forest_png(comparison: "Comparison", path: str | os.PathLike) -> Path:
     """One panel per pair of runs: each task's paired difference (first minus second) with its
     interval, a line at 0; green when the first run is better, red when worse, grey when the
     interval straddles 0."""
+    fig = _forest_figure(comparison)
+    try:
+        return _save_atomically(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def forest_png(comparison: "Comparison") -> bytes:
+    """The forest plot of :func:`write_forest_png` as PNG bytes (what an HTML report embeds)."""
+    return _png_bytes(_forest_figure(comparison))
+
+
+def _png_bytes(fig: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def _forest_figure(comparison: "Comparison") -> Any:
     pairs: dict[tuple[str, str], list] = {}
     for d in comparison.differences:
         pairs.setdefault((d.first, d.second), []).append(d)
@@ -135,14 +159,27 @@ def write_forest_png(comparison: "Comparison", path: str | os.PathLike) -> Path:
         axes[-1, 0].set_xlabel("difference (green: first better, red: first worse, grey: not distinguishable)",
                                fontsize=8)
         fig.tight_layout()
-        path = _save_atomically(fig, path)
-    finally:
+    except BaseException:
         plt.close(fig)
-    return path
+        raise
+    return fig
 
 
 def write_ablation_png(result: list["Effect"], path: str | os.PathLike, mode: str = "without") -> Path:
-    """``ubm ablate``'s heatmap: blocks x tasks of the change (``mode``'s differences), hatched where not distinguishable."""
+    """``ubm ablate``'s heatmap: blocks x tasks of the change (``mode``'s differences), starred where the interval excludes 0."""
+    fig = _ablation_figure(result, mode)
+    try:
+        return _save_atomically(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def ablation_png(result: list["Effect"], mode: str = "without") -> bytes:
+    """The heatmap of :func:`write_ablation_png` as PNG bytes (what an HTML report embeds)."""
+    return _png_bytes(_ablation_figure(result, mode))
+
+
+def _ablation_figure(result: list["Effect"], mode: str) -> Any:
     chosen = [e for e in result if e.mode == mode] or result
     blocks = list(dict.fromkeys(e.block for e in chosen))
     tasks = list(dict.fromkeys(e.task for e in chosen))
@@ -162,7 +199,4 @@ def write_ablation_png(result: list["Effect"], path: str | os.PathLike, mode: st
     ax.set_title(f"ubm ablate: {what} (* interval excludes 0)", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
-    try:
-        return _save_atomically(fig, path)
-    finally:
-        plt.close(fig)
+    return fig
