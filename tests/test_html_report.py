@@ -246,3 +246,22 @@ def test_leaderboard_html_refused_before_any_work(runs, tmp_path):
         assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f"]
 
+
+def test_train_ci_with_seeds_prints_the_spread_beside_the_interval(runs, monkeypatch, tmp_path):
+    # the command's wiring, on a hand-made run: training and its table stubbed out
+    import ubm.evaluation.outputs as outputs_mod
+    import ubm.evaluation.train as train_mod
+
+    good, _ = runs
+    score = json.loads((good / "scores.json").read_text())["churn"]
+    seed_scores = {"churn": [score, score - 0.02, score - 0.04]}
+    monkeypatch.setattr(train_mod, "evaluate", lambda *a, **k: train_mod.RunResult(
+        good, {"churn": score}, {}, [], [1278, 1279, 1280], seed_scores))
+    monkeypatch.setattr(outputs_mod, "format_scores", lambda *a, **k: "")
+    result = CliRunner().invoke(main, ["train", "--data-dir", str(tmp_path), "--embeddings-dir", str(tmp_path),
+                                       "--tasks", "churn", "--out", str(good), "--ci", "--resamples", "20",
+                                       "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith("churn"))
+    assert row.split()[6:9] == ["0.0200", f"{score - 0.04:.4f}", f"{score:.4f}"]  # sd, min, max
+    assert "3 training seeds" in result.output

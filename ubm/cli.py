@@ -295,13 +295,16 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
     click.echo(format_scores(result.results, result.unofficial, result.seeds, result.seed_scores))
     if ci:
         from ubm.evaluation.leaderboard import format_comparison, leaderboard as board_of
+        from ubm.evaluation.seeds import spread
         from ubm.evaluation.significance import compare, load_run
 
         name = out.name or str(out)
         comparison = compare({name: load_run(out, list(result.scores))}, resamples=resamples, level=level,
                              seed=seed, blocks=blocks)
+        spreads = ({name: {t: spread(v) for t, v in result.seed_scores.items()}}
+                   if len(result.seeds) > 1 and result.seed_scores else None)
         click.echo("")
-        click.echo(format_comparison(board_of({name: result.scores}), comparison))
+        click.echo(format_comparison(board_of({name: result.scores}), comparison, spreads))
     click.echo(f"scores: {out / 'scores.json'}  metrics: {out / 'metrics.json'}  report: {out / 'report.png'}")
 
 
