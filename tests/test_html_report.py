@@ -22,7 +22,7 @@ from ubm.evaluation.significance import Comparison, Interval, Predictions, compa
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 PNG = b"\x89PNG\r\n\x1a\n"
-NASTY = "a<b>&\"x'"  # a run name a page must show as text, never as markup
+NASTY = "a<b>&\"x'$\\frac{$"  # a run name shown as text: never markup, nor matplotlib's mathtext
 
 
 class Page(HTMLParser):

@@ -103,6 +103,12 @@ def _save_atomically(fig: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def _plain(text: str) -> str:
+    """A name from the data shown as itself: a ``$`` would otherwise start matplotlib's mathtext
+    (and ``$\\frac{$`` fail to parse)."""
+    return str(text).replace("$", r"\$")
+
+
 _VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "not distinguishable": "tab:gray"}
 
 
@@ -151,10 +157,11 @@ def _forest_figure(comparison: "Comparison") -> Any:
                             color=colour, capsize=4, markersize=5)
             ax.axvline(0.0, color="black", linewidth=0.8)
             ax.set_yticks(ys)
-            ax.set_yticklabels([d.task for d in diffs])
+            ax.set_yticklabels([_plain(d.task) for d in diffs])
             ax.set_ylim(-0.7, len(diffs) - 0.3)
-            ax.set_title(f"{first} - {second}: task score difference, {comparison.level * 100:g} % paired "
-                         f"bootstrap ({comparison.resamples:,} resamples)", fontsize=9)
+            ax.set_title(f"{_plain(first)} - {_plain(second)}: task score difference, "
+                         f"{comparison.level * 100:g} % paired bootstrap ({comparison.resamples:,} resamples)",
+                         fontsize=9)
             ax.grid(True, axis="x", alpha=0.3)
         axes[-1, 0].set_xlabel("difference (green: first better, red: first worse, grey: not distinguishable)",
                                fontsize=8)
@@ -193,8 +200,8 @@ def _ablation_figure(result: list["Effect"], mode: str) -> Any:
         i, j = blocks.index(e.block), tasks.index(e.task)
         mark = "" if e.verdict == "not distinguishable" else " *"
         ax.text(j, i, f"{e.point:+.3f}{mark}", ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(blocks)), blocks, fontsize=8)
+    ax.set_xticks(range(len(tasks)), [_plain(t) for t in tasks], rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(blocks)), [_plain(b) for b in blocks], fontsize=8)
     what = "full minus without the block" if chosen[0].mode == "without" else "block alone minus full"
     ax.set_title(f"ubm ablate: {what} (* interval excludes 0)", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
