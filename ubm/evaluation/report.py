@@ -173,7 +173,8 @@ def _forest_figure(comparison: "Comparison") -> Any:
 
 
 def write_ablation_png(result: list["Effect"], path: str | os.PathLike, mode: str = "without") -> Path:
-    """``ubm ablate``'s heatmap: blocks x tasks of the change (``mode``'s differences), starred where the interval excludes 0."""
+    """``ubm ablate``'s heatmap: blocks x tasks of the change (``mode``'s differences), starred where
+    the interval excludes 0."""
     fig = _ablation_figure(result, mode)
     try:
         return _save_atomically(fig, path)
