@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import ubm.evaluation.workers as workers_mod
 from tests.fixtures import prepare_tiny
+from tests.test_html_report import assert_self_contained, parse, table_with
 from ubm.cli import main
 from ubm.evaluation.ablate import ablate
 
@@ -72,6 +73,13 @@ def test_study_resumes_and_reports_the_zeroed_block(prepared, tmp_path, monkeypa
     saved = json.loads((out / "ablation.json").read_text())
     assert saved["effects"][0]["point"] == effect.point and saved["blocks"][0]["columns"] == 4
     assert (out / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    page = parse((out / "ablation.html").read_text())  # the same numbers, self-contained
+    (heatmap,) = assert_self_contained(page)
+    assert heatmap[:4] == b"\x89PNG"
+    (row,) = table_with(page, ["block", "task", "full", "variant", "change", "low", "high", "verdict", "dominates"])
+    assert row[:7] == ["funnel", "conversion", f"{effect.full:.4f}", f"{effect.variant:.4f}", f"{effect.point:+.4f}",
+                       f"{effect.low:+.4f}", f"{effect.high:+.4f}"]
+    assert "ablation.html" in json.loads((out / ".ubm-manifest.json").read_text())["files"]
 
     log.clear()
     again = _study(prepared, out, log)

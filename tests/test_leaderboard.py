@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from ubm.evaluation.leaderboard import format_table, leaderboard, to_json
+from ubm.evaluation.leaderboard import format_comparison, format_table, leaderboard, to_json
+from ubm.evaluation.seeds import spread
+from ubm.evaluation.significance import Comparison, Interval
 
 RUNS = {
     "A": {"churn": 0.7000, "propensity_category": 0.6000, "propensity_sku": 0.8000},
@@ -52,3 +54,16 @@ def test_format_table_and_json():
     data = json.loads(to_json(board))
     assert data["order"] == ["B", "C", "A"]
     assert data["per_task"]["churn"]["points"]["A"] == pytest.approx(1.5)
+
+
+def test_train_ci_shows_the_seed_spread_beside_the_client_interval():
+    board = leaderboard({"r": {"churn": 0.75}})
+    comparison = Comparison(resamples=10, level=0.95, seed=0, blocks=1000,
+                            intervals={"r": {"churn": Interval(0.75, 0.7, 0.8)}})
+    text = format_comparison(board, comparison, {"r": {"churn": spread([0.75, 0.70, 0.65])}})
+    row = next(line for line in text.splitlines() if line.startswith("churn"))
+    # sd of 0.75, 0.70, 0.65 is 0.05; range 0.10 over the width 0.10 is 1.00
+    assert row.split() == ["churn", "r", "0.7500", "0.7000", "0.8000", "0.1000", "0.0500", "0.6500", "0.7500",
+                           "1.00"]
+    assert "seeds sd" in text and "3 training seeds" in text
+    assert "seeds sd" not in format_comparison(board, comparison)  # one seed: as before

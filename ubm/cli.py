@@ -342,11 +342,14 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
     click.echo(format_scores(result.results, result.unofficial, result.seeds, result.seed_scores))
     if ci:
         from ubm.evaluation.leaderboard import format_comparison
+        from ubm.evaluation.seeds import spread
 
-        board = api.leaderboard({out.name or str(out): out}, ci=True, resamples=resamples, level=level,
-                                seed=seed, blocks=blocks)
+        name = out.name or str(out)
+        board = api.leaderboard({name: out}, ci=True, resamples=resamples, level=level, seed=seed, blocks=blocks)
+        spreads = ({name: {t: spread(v) for t, v in result.seed_scores.items()}}
+                   if len(result.seeds) > 1 and result.seed_scores else None)
         click.echo("")
-        click.echo(format_comparison(board.leaderboard, board.comparison))
+        click.echo(format_comparison(board.leaderboard, board.comparison, spreads))
     click.echo(f"scores: {out / 'scores.json'}  metrics: {out / 'metrics.json'}  report: {out / 'report.png'}")
 
 
@@ -357,9 +360,11 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="also write JSON here")
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="with --ci and two or more runs: forest plot (PNG) of the paired differences")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), default=None,
+              help="also write a self-contained HTML report here (tables, the forest plot embedded)")
 @ci_options
 def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None, plot: Path | None,
-                ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
+                html_out: Path | None, ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
     from ubm.util import atomic_path
 
     if plot and not (ci and len(runs) >= 2):
@@ -368,18 +373,47 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
     labels = [n.strip() for n in names.split(",")] if names else [r.name for r in runs]
     if len(labels) != len(runs) or len(set(labels)) != len(labels):
         raise click.UsageError("--names must give one distinct name per run")
-    if json_out is not None and json_out.is_dir():
-        raise click.BadParameter(f"{json_out} is a directory; give a file name", param_hint="--json")
+    _check_file_outs({"--json": json_out, "--plot": plot, "--html": html_out})
     board = api.leaderboard(dict(zip(labels, runs)), ci=ci, resamples=resamples, level=level, seed=seed,
                             blocks=blocks)
     click.echo(board.describe())
+    payload = board.to_json()
     if json_out:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(board.to_json())
+        with atomic_path(json_out, "--json") as tmp:
+            tmp.write_text(payload)
         click.echo(f"wrote {json_out}", err=True)
     if plot:
         board.plot(plot)
         click.echo(f"wrote {plot}", err=True)
+    if html_out:
+        import json
+
+        from ubm.evaluation.html_report import leaderboard_html, write_html
+        from ubm.evaluation.report import forest_png
+
+        comparison = board.comparison
+        forest = forest_png(comparison) if comparison is not None and comparison.differences else None
+        notes = [board.seeded_text] if board.seeded is None and board.seeded_text else None  # why no seed verdicts
+        write_html(html_out, leaderboard_html(json.loads(payload), forest, notes), "--html")
+        click.echo(f"wrote {html_out}", err=True)
+
+
+def _check_file_outs(outs: dict[str, Path | None]) -> None:
+    """Single-file outputs refused before any work: a directory, an unwritable place, or one
+    path given to two options (the second write would replace the first)."""
+    from ubm.util import check_writable_parent, through_link
+
+    seen: dict[Path, str] = {}
+    for option, path in outs.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise click.BadParameter(f"{path} is a directory; give a file name", param_hint=option)
+        check_writable_parent(through_link(path, option), option)
+        real = through_link(path, option).resolve()
+        if real in seen:
+            raise click.UsageError(f"{seen[real]} and {option} are both {path}; give each its own file")
+        seen[real] = option
 
 
 @main.command(help="Which block earns its columns: build an entry once, train the fixed model on it and on "
@@ -444,7 +478,7 @@ def ablate(data_dir: Path, recipe: str, extra: tuple[str, ...], source: str, blo
         echo("interrupted; rerun the same command to finish the study")
         sys.exit(130)
     click.echo(result.table)
-    click.echo(f"study: {out / 'ablation.json'}  heatmap: {out / 'ablation.png'}")
+    click.echo(f"study: {out / 'ablation.json'}  heatmap: {out / 'ablation.png'}  report: {out / 'ablation.html'}")
 
 
 

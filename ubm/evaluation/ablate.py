@@ -10,8 +10,8 @@ Layout of the study directory ``A`` (resumable: rerun the same command to finish
   only while its run is unfinished;
 * ``A/runs/full/``, ``A/runs/<mode>.<block>/``: a run directory of ``ubm train`` per variant
   (its task store resumes an interrupted variant per task and seed);
-* ``A/study.json``: which variants finished, from which entry; ``A/ablation.json`` and
-  ``A/ablation.png``: the results.
+* ``A/study.json``: which variants finished, from which entry; ``A/ablation.json``,
+  ``A/ablation.png`` and ``A/ablation.html`` (self-contained, :mod:`ubm.evaluation.html_report`): the results.
 """
 
 from __future__ import annotations
@@ -214,7 +214,8 @@ def ablate(data_dir: Path, out: Path, *, recipe: str = "universal", options: dic
     log(cost.line())  # before any work on the data
 
     out.mkdir(parents=True, exist_ok=True)
-    write_manifest(out, KIND, ["entry/", "variants/", "runs/", "study.json", "ablation.json", "ablation.png"],
+    write_manifest(out, KIND, ["entry/", "variants/", "runs/", "study.json", "ablation.json", "ablation.png",
+                    "ablation.html"],
                    scan=False)
     entry = out / "entry"
     if _reusable_entry(entry, data_dir, recipe, opts, source):
@@ -271,7 +272,8 @@ def _variant_of(where: Path, identity: str) -> bool:
 
 def _report(out: Path, chosen: list[Block], variants: list[tuple[Block, str]], tasks: list[str], seeds: list[int],
             resamples: int, level: float, recipe: str, opts: dict) -> AblationResult:
-    from ubm.evaluation.report import write_ablation_png
+    from ubm.evaluation.html_report import ablation_html, write_html
+    from ubm.evaluation.report import ablation_png, write_ablation_png
 
     full = load_seeded_run(out / "runs" / FULL, seeds, tasks)
     preds = {(b.name, mode): load_seeded_run(out / "runs" / variant_name(mode, b), seeds, tasks)
@@ -287,4 +289,7 @@ def _report(out: Path, chosen: list[Block], variants: list[tuple[Block, str]], t
     with atomic_path(out / "ablation.json") as tmp:
         tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
     write_ablation_png(result, out / "ablation.png")
+    heatmaps = {mode: ablation_png(result, mode) for mode in ("without", "only") if any(e.mode == mode for e in result)}
+    # from the JSON just written (round-tripped), so the page shows exactly its numbers
+    write_html(out / "ablation.html", ablation_html(json.loads(json.dumps(data, default=str)), heatmaps), "--out")
     return AblationResult(out, chosen, result, scores, format_effects(result, level))

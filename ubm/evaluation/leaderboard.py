@@ -219,8 +219,12 @@ def _columns(header: list[str], rows: list[list[str]], right: set[int]) -> list[
     return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
-def format_comparison(board: Leaderboard, comparison: "Comparison") -> str:
-    """Interval of every run's score per task, then every pair's difference and verdict."""
+def format_comparison(board: Leaderboard, comparison: "Comparison", spreads: dict | None = None) -> str:
+    """Interval of every run's score per task, then every pair's difference and verdict.
+
+    ``spreads`` (run -> task -> :class:`ubm.evaluation.seeds.SeedSpread`, from a run trained
+    from several seeds) adds each task's spread over the seeds beside its client interval: the
+    other source of chance, which the interval (official seed, clients resampled) leaves out."""
     pct = f"{comparison.level * 100:g} %"
     out = [f"{pct} bootstrap intervals ({comparison.resamples:,} resamples of the evaluated clients, "
            f"seed {comparison.seed}):"]
@@ -230,8 +234,15 @@ def format_comparison(board: Leaderboard, comparison: "Comparison") -> str:
             iv = comparison.intervals.get(name, {}).get(task)
             if iv is not None:
                 rows.append([task, name, f"{iv.point:.4f}", f"{iv.low:.4f}", f"{iv.high:.4f}",
-                             f"{iv.high - iv.low:.4f}"])
-    out += _columns(["task", "run", "score", "low", "high", "width"], rows, {2, 3, 4, 5})
+                             f"{iv.high - iv.low:.4f}"]
+                            + (_seed_cells(spreads.get(name, {}).get(task), iv.high - iv.low) if spreads else []))
+    extra = ["seeds sd", "seeds min", "seeds max", "seed range / width"] if spreads else []
+    out += _columns(["task", "run", "score", "low", "high", "width"] + extra, rows, set(range(2, 6 + len(extra))))
+    if spreads:
+        k = max(len(s.scores) for per in spreads.values() for s in per.values())
+        out += ["", f"seeds: the task's official score from each of the {k} training seeds (the interval is the "
+                    "official seed's, clients resampled); a seed range / width near or above 1 means the seed "
+                    "moves the score as much as the choice of clients does."]
     if comparison.differences:
         out += ["", f"Paired differences, first minus second, on the same resampled clients ({pct} interval):"]
         rows = []
@@ -242,6 +253,15 @@ def format_comparison(board: Leaderboard, comparison: "Comparison") -> str:
     out += ["", "score: recomputed from the stored validation outputs (unrounded); a paired interval that "
                 "excludes 0 is a difference the resampling of clients does not explain."]
     return "\n".join(out)
+
+
+def _seed_cells(s, width: float) -> list[str]:
+    """sd, min, max of a task's scores over the seeds, and their range over the interval's width."""
+    if s is None:
+        return ["-"] * 4
+    low, high = min(s.scores), max(s.scores)
+    ratio = "-" if width <= 0 else f"{(high - low) / width:.2f}"
+    return [f"{s.sd:.4f}", f"{low:.4f}", f"{high:.4f}", ratio]
 
 
 def format_seeded(spreads: dict, differences: list, seeds: list[int], level: float) -> str:

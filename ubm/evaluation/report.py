@@ -103,6 +103,12 @@ def _save_atomically(fig: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def _plain(text: str) -> str:
+    """A name from the data shown as itself: a ``$`` would otherwise start matplotlib's mathtext
+    (and ``$\\frac{$`` fail to parse)."""
+    return str(text).replace("$", r"\$")
+
+
 _VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "not distinguishable": "tab:gray"}
 
 
@@ -110,6 +116,30 @@ def write_forest_png(comparison: "Comparison", path: str | os.PathLike) -> Path:
     """One panel per pair of runs: each task's paired difference (first minus second) with its
     interval, a line at 0; green when the first run is better, red when worse, grey when the
     interval straddles 0."""
+    fig = _forest_figure(comparison)
+    try:
+        return _save_atomically(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def forest_png(comparison: "Comparison") -> bytes:
+    """The forest plot of :func:`write_forest_png` as PNG bytes (what an HTML report embeds)."""
+    return _png_bytes(_forest_figure(comparison))
+
+
+def _png_bytes(fig: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def _forest_figure(comparison: "Comparison") -> Any:
     pairs: dict[tuple[str, str], list] = {}
     for d in comparison.differences:
         pairs.setdefault((d.first, d.second), []).append(d)
@@ -127,22 +157,37 @@ def write_forest_png(comparison: "Comparison", path: str | os.PathLike) -> Path:
                             color=colour, capsize=4, markersize=5)
             ax.axvline(0.0, color="black", linewidth=0.8)
             ax.set_yticks(ys)
-            ax.set_yticklabels([d.task for d in diffs])
+            ax.set_yticklabels([_plain(d.task) for d in diffs])
             ax.set_ylim(-0.7, len(diffs) - 0.3)
-            ax.set_title(f"{first} - {second}: task score difference, {comparison.level * 100:g} % paired "
-                         f"bootstrap ({comparison.resamples:,} resamples)", fontsize=9)
+            ax.set_title(f"{_plain(first)} - {_plain(second)}: task score difference, "
+                         f"{comparison.level * 100:g} % paired bootstrap ({comparison.resamples:,} resamples)",
+                         fontsize=9)
             ax.grid(True, axis="x", alpha=0.3)
         axes[-1, 0].set_xlabel("difference (green: first better, red: first worse, grey: not distinguishable)",
                                fontsize=8)
         fig.tight_layout()
-        path = _save_atomically(fig, path)
-    finally:
+    except BaseException:
         plt.close(fig)
-    return path
+        raise
+    return fig
 
 
 def write_ablation_png(result: list["Effect"], path: str | os.PathLike, mode: str = "without") -> Path:
-    """``ubm ablate``'s heatmap: blocks x tasks of the change (``mode``'s differences), hatched where not distinguishable."""
+    """``ubm ablate``'s heatmap: blocks x tasks of the change (``mode``'s differences), starred where
+    the interval excludes 0."""
+    fig = _ablation_figure(result, mode)
+    try:
+        return _save_atomically(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def ablation_png(result: list["Effect"], mode: str = "without") -> bytes:
+    """The heatmap of :func:`write_ablation_png` as PNG bytes (what an HTML report embeds)."""
+    return _png_bytes(_ablation_figure(result, mode))
+
+
+def _ablation_figure(result: list["Effect"], mode: str) -> Any:
     chosen = [e for e in result if e.mode == mode] or result
     blocks = list(dict.fromkeys(e.block for e in chosen))
     tasks = list(dict.fromkeys(e.task for e in chosen))
@@ -156,13 +201,10 @@ def write_ablation_png(result: list["Effect"], path: str | os.PathLike, mode: st
         i, j = blocks.index(e.block), tasks.index(e.task)
         mark = "" if e.verdict == "not distinguishable" else " *"
         ax.text(j, i, f"{e.point:+.3f}{mark}", ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(blocks)), blocks, fontsize=8)
+    ax.set_xticks(range(len(tasks)), [_plain(t) for t in tasks], rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(blocks)), [_plain(b) for b in blocks], fontsize=8)
     what = "full minus without the block" if chosen[0].mode == "without" else "block alone minus full"
     ax.set_title(f"ubm ablate: {what} (* interval excludes 0)", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
-    try:
-        return _save_atomically(fig, path)
-    finally:
-        plt.close(fig)
+    return fig
