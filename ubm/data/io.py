@@ -35,6 +35,7 @@ import pyarrow as pa
 from ubm.data.engine import DuckDBEngine, Engine
 from ubm.data.templating import macro
 from ubm.errors import DataError
+from ubm.layout import TARGET_TABLES, DataDir, array_files, label_list_file, table_files
 from ubm.contract import (EVENT_TYPES, INT64_MAX, PROPENSITY_TASKS, TABLE_COLUMNS, TIMESTAMP_FORMAT,
                           VECTOR_LEN, value_range)
 
@@ -93,25 +94,6 @@ class Data:
 
     def close(self) -> None:
         self.engine.close()
-
-
-@dataclass
-class DataDir:
-    """Paths of a data directory laid out as docs/data.md §3."""
-
-    root: Path
-
-    @property
-    def input_dir(self) -> Path:
-        return self.root / "input"
-
-    @property
-    def target_dir(self) -> Path:
-        return self.root / "target"
-
-    def event_file(self, event: str, window: str = "all") -> Path:
-        base = self.input_dir if window == "input" else self.root
-        return base / f"{event}.parquet"
 
 
 def require_dir(path: Path) -> Path:
@@ -217,7 +199,7 @@ def _check_derived(data: DataDir, window: str, require: tuple[str, ...]) -> None
     """Refuse a missing, interrupted or stale split (and stale label lists) before reading them."""
     from ubm import provenance
 
-    uses_split = window == "input" or any(v in require for v in ("train_target", "validation_target"))
+    uses_split = window == "input" or any(v in require for v in TARGET_TABLES)
     uses_lists = any(v == "active_clients" or v.startswith("label_list_") for v in require)
     if window == "input" and not any(data.event_file(e, "input").is_file() for e in EVENT_TYPES):
         raise DataError(f"missing {data.event_file('product_buy', 'input')}: no input window "
@@ -277,18 +259,8 @@ def input_files(root: Path, window: str, lists: bool = True) -> dict[str, Path]:
     """The files :func:`open_duckdb_data` makes views of (view name -> path, present or not), and
     each label list's popularity file as ``popularity_<task>``; without ``lists``, none of
     ``target/*.npy``."""
-    data = DataDir(Path(root))
-    files: dict[str, Path] = {e: data.event_file(e, window) for e in EVENT_TYPES}
-    files["product_properties"] = data.root / "product_properties.parquet"
-    files["train_target"] = data.target_dir / "train_target.parquet"
-    files["validation_target"] = data.target_dir / "validation_target.parquet"
-    files["relevant_clients"] = data.input_dir / "relevant_clients.npy"
-    if lists:
-        files["active_clients"] = data.target_dir / "active_clients.npy"
-        for task in PROPENSITY_TASKS:
-            files[f"label_list_{task}"] = data.target_dir / f"{task}.npy"
-            files[f"popularity_{task}"] = data.target_dir / f"popularity_{task}.npy"
-    return files
+    root = Path(root)
+    return {view: root / rel for view, rel in {**table_files(window), **array_files(lists)}.items()}
 
 
 def fingerprint_inputs(root: Path, files: dict[str, Path]) -> dict[str, dict]:
@@ -331,7 +303,7 @@ def open_duckdb_data(
     expected = {v: p for v, p in files.items() if not v.startswith(("label_list_", "popularity_"))}
     for view in require:
         if view not in created:
-            where = expected.get(view, data.target_dir / f"{view.removeprefix('label_list_')}.npy")
+            where = expected.get(view, data.path(label_list_file(view.removeprefix("label_list_"))))
             raise DataError(f"missing file for '{view}': {where}")
     return Data(data.root, con, window, created, inputs=inputs)
 

@@ -27,10 +27,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS, VECTOR_LEN
+from ubm.contract import PROPENSITY_TASKS, TABLE_COLUMNS, VECTOR_LEN
 from ubm.data.engine import arrow_to_numpy, local_path
 from ubm.data.io import Data, DataError, Settings, fingerprint_inputs, input_files, load_popularity
 from ubm.data.templating import macro
+from ubm.layout import array_files, label_list_file, popularity_file, table_files
 
 INSTALL_HINT = "the Spark engine needs pyspark: pip install 'ubm[spark]' (and Java 17)"
 
@@ -307,36 +308,31 @@ def _open(engine: SparkEngine, root: str, window: str, require: tuple[str, ...],
         from ubm import provenance
         provenance.finish_split(Path(root))  # as open_data: renames first, then fingerprints
         inputs = fingerprint_inputs(Path(root), input_files(Path(root), window, lists))
-    base = f"{root}/input" if window == "input" else root
-    tables = {e: f"{base}/{e}.parquet" for e in EVENT_TYPES}
-    tables["product_properties"] = f"{root}/product_properties.parquet"
-    tables["train_target"] = f"{root}/target/train_target.parquet"
-    tables["validation_target"] = f"{root}/target/validation_target.parquet"
+    tables = {view: f"{root}/{rel}" for view, rel in table_files(window).items()}
     created: dict[str, Path] = {}
     for view, path in tables.items():
         if _exists(spark, path):
             register_table(engine, view, path, TABLE_COLUMNS[view])
             created[view] = Path(path) if local_path(path) else path  # type: ignore[assignment]
-    arrays = {"relevant_clients": f"{root}/input/relevant_clients.npy"}
-    if lists:
-        arrays["active_clients"] = f"{root}/target/active_clients.npy"
+    files = array_files(lists)
+    arrays = {view: f"{root}/{files[view]}" for view in ("relevant_clients", "active_clients") if view in files}
     for view, path in arrays.items():
         if _exists(spark, path):
             ids = _read_npy(spark, path)
             engine.register_arrow(view, pa.table({"pos": np.arange(len(ids), dtype=np.int64), "client_id": ids}))
             created[view] = Path(path)
     for task in PROPENSITY_TASKS if lists else ():
-        path = f"{root}/target/{task}.npy"
+        path = f"{root}/{label_list_file(task)}"
         if _exists(spark, path):
             values = _read_npy(spark, path)
-            popularity = load_popularity(Path(f"{root}/target/popularity_{task}.npy"), len(values))
+            popularity = load_popularity(Path(f"{root}/{popularity_file(task)}"), len(values))
             engine.register_arrow(f"label_list_{task}", pa.table({
                 "pos": np.arange(len(values), dtype=np.int64), "value": values, "popularity": popularity}))
             created[f"label_list_{task}"] = Path(path)
     expected = {**tables, **arrays}
     for view in require:
         if view not in created:
-            where = expected.get(view, f"{root}/target/{view.removeprefix('label_list_')}.npy")
+            where = expected.get(view, f"{root}/{label_list_file(view.removeprefix('label_list_'))}")
             raise DataError(f"missing file for '{view}': {where}")
     return Data(Path(root), None, window, created, engine=engine, inputs=inputs)
 

@@ -21,6 +21,8 @@ import numpy as np
 from ubm import provenance
 from ubm.contract import EVENT_TYPES, ID_RANGE, PROPENSITY_TASKS, TABLE_COLUMNS, boundaries_for, value_range
 from ubm.data import sql
+from ubm.layout import (ACTIVE_CLIENTS, RELEVANT_CLIENTS, TARGET_TABLES, event_file, label_list_file,
+                        popularity_file, table_files, target_file)
 from ubm.data.io import (Data, DataError, Settings, connect, load_id_array, load_popularity, register_table,
                          require_dir)
 
@@ -133,10 +135,9 @@ def require_clean(data: Data, views: dict[str, tuple[str, ...] | None], nulls_on
 
 
 def _tables(root: Path) -> list[tuple[str, Path]]:
-    out = [(e, root / f"{e}.parquet") for e in EVENT_TYPES]
-    out.append(("product_properties", root / "product_properties.parquet"))
-    out += [(e, root / "input" / f"{e}.parquet") for e in EVENT_TYPES]
-    out += [(t, root / "target" / f"{t}.parquet") for t in ("train_target", "validation_target")]
+    out = [(view, root / rel) for view, rel in table_files("all").items() if view not in TARGET_TABLES]
+    out += [(e, root / event_file(e, "input")) for e in EVENT_TYPES]
+    out += [(t, root / target_file(t)) for t in TARGET_TABLES]
     return out
 
 
@@ -153,11 +154,11 @@ def _check_table(data: Data, view: str, path: Path, report: CheckReport) -> bool
 
 
 def _check_arrays(root: Path, report: CheckReport) -> None:
-    arrays = {root / "input" / "relevant_clients.npy": "client_id", root / "target" / "active_clients.npy": "client_id"}
-    arrays.update({root / "target" / f"{t}.npy": column for t, column in PROPENSITY_TASKS.items()})
+    arrays = {root / RELEVANT_CLIENTS: "client_id", root / ACTIVE_CLIENTS: "client_id"}
+    arrays.update({root / label_list_file(t): column for t, column in PROPENSITY_TASKS.items()})
     for path, column in arrays.items():
         if not path.is_file():
-            if path.name == "relevant_clients.npy":
+            if path == root / RELEVANT_CLIENTS:
                 report.problems.append(Problem(path, "missing (the clients to profile)"))
             continue
         report.files += 1
@@ -166,7 +167,7 @@ def _check_arrays(root: Path, report: CheckReport) -> None:
         except DataError as exc:
             report.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
             continue
-        popularity = path.with_name(f"popularity_{path.name}")
+        popularity = root / popularity_file(path.stem)
         if column != "client_id" and popularity.is_file():
             report.files += 1
             try:

@@ -31,6 +31,7 @@ from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTas
 from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity
 from ubm.data.opener import open_data
 from ubm.data.templating import SQL_DIR
+from ubm.layout import TARGET_TABLES, popularity_file
 from ubm.util import OutputError, atomic_dir, check_replaceable, long_to_dense
 
 
@@ -108,7 +109,7 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
     for task in tasks:
         _task_kind(task)
     _check_out(Path(out), Path(data_dir))
-    need = ["train_target", "validation_target"]
+    need = list(TARGET_TABLES)
     if client_ids is None:
         need.append("relevant_clients")
     if "churn" in tasks:
@@ -146,7 +147,7 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
                 else:
                     labels = load_id_array(data.paths[f"label_list_{task}"])
                     popularity = load_popularity(
-                        data.root / "target" / f"popularity_{task}.npy", len(labels))
+                        data.root / popularity_file(task), len(labels))
                 matrices = {name: _labels_for(data, task, task_clients, len(labels), view)
                             for name, view in WINDOWS.items()}
                 task_dir = tmp / task

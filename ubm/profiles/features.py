@@ -35,7 +35,8 @@ from ubm.contract import EVENT_TYPES, MAX_COLUMNS
 from ubm.profiles.recipes import OptionError, Recipe, get_recipe
 from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, SpooledColumnWriter, warn_overflow
 from ubm import provenance
-from ubm.data.io import Data, DataDir, DataError, Settings, input_files, load_id_array, require_dir
+from ubm.data.io import Data, DataError, Settings, input_files, load_id_array, require_dir
+from ubm.layout import DataDir
 from ubm.data.opener import open_data
 from ubm.prepare.check import require_clean
 from ubm.util import OutputError, Timer, atomic_dir, check_replaceable

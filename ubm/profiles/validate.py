@@ -37,6 +37,7 @@ import numpy as np
 from ubm import provenance
 from ubm.contract import MAX_COLUMNS
 from ubm.errors import DataError
+from ubm.layout import RELEVANT_CLIENTS
 
 CLIENT_IDS = "client_ids.npy"
 EMBEDDINGS = "embeddings.npy"
@@ -176,7 +177,7 @@ def validate_entry(
     if relevant_check and ids_ok:
         if data_dir is None:
             raise ValueError("validate_entry: data_dir is needed for the relevant-clients check")
-        relevant_path = Path(data_dir) / "input" / "relevant_clients.npy"
+        relevant_path = Path(data_dir) / RELEVANT_CLIENTS
         relevant = _load(relevant_path, "relevant clients", failures, mmap=False)
         if relevant is not None:
             problem = _permutation_failure(client_ids, relevant)
