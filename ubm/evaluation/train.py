@@ -38,8 +38,8 @@ from ubm.evaluation.model import BATCH_SIZE, MAX_EPOCH
 from ubm.evaluation.multi import TaskData, train_tasks
 from ubm.evaluation.official import clients_digest, coverage_problems, unofficial_reasons
 from ubm.evaluation.significance import Predictions, write_predictions
-from ubm.ownership import read_manifest, write_manifest
-from ubm.util import (atomic_dir, atomic_path, check_replaceable, is_temp_name, keep_freed_memory, save_npy,
+from ubm.ownership import check_out, read_manifest, write_manifest
+from ubm.util import (atomic_dir, atomic_path, is_temp_name, keep_freed_memory, save_npy,
                       through_link)
 from ubm.profiles.validate import CLIENT_IDS, EMBEDDINGS, load_entry, validate_entry
 
@@ -316,7 +316,7 @@ def evaluate(
     ``out_dir/tasks`` with the same entry, labels and options (the log says which).
     """
     out_dir = Path(out_dir)
-    _check_out(out_dir)  # before any work
+    check_out(out_dir, RUN_KIND, Path(data_dir))  # before any work (ubm.ownership)
     report = validate_entry(data_dir, embeddings_dir, relevant_check=relevant_check)
     if not report.ok:
         lines = "\n".join(f"  {name}: {message}" for name, message in report.failures)
@@ -435,11 +435,6 @@ def _carry(src: Path, dst: Path) -> None:
     for path in src.iterdir():
         if path.is_file() and not is_temp_name(path.name):
             os.link(path, dst / path.name)
-
-
-def _check_out(out_dir: Path) -> None:
-    """Refuse, before training, an --out that is not ubm's run directory (ubm.ownership)."""
-    check_replaceable(out_dir, RUN_KIND)
 
 
 def _claim_out(out_dir: Path, tasks: list[str]) -> None:

@@ -39,7 +39,8 @@ from ubm.data.io import Data, DataError, Settings, input_files, load_id_array, r
 from ubm.layout import DataDir
 from ubm.data.opener import open_data
 from ubm.prepare.check import require_clean
-from ubm.util import OutputError, Timer, atomic_dir, check_replaceable
+from ubm.ownership import check_out
+from ubm.util import Timer, atomic_dir
 
 ENTRY_FILES = ("client_ids.npy", "embeddings.npy", "columns.json")
 FEATURE_INPUTS = (*EVENT_TYPES, "product_properties", "relevant_clients")
@@ -104,14 +105,6 @@ def _check_source(root: Path, source: str) -> str:
     return source
 
 
-def _check_out(out: Path, data_root: Path) -> None:
-    """Refuse, before any work, an --out that is not ubm's entry to replace (a typo must not
-    wipe a data dir or a user's folder); see :mod:`ubm.ownership`."""
-    if out.exists() and (out.resolve() == data_root.resolve() or data_root.resolve().is_relative_to(out.resolve())):
-        raise OutputError(f"--out {out} would replace the data directory")
-    check_replaceable(out, "entry")
-
-
 def _writer(rec: Recipe, tmp: Path, n_rows: int, names: list[str]) -> ColumnWriter:
     """A spooling writer for recipes that write full-height blocks only, else a memory map."""
     if rec.spooled:
@@ -142,7 +135,7 @@ def export_features(
     if not 1 <= len(names) <= MAX_COLUMNS:
         raise OptionError(f"recipe '{recipe}' with {opts} gives {len(names)} columns; an entry holds 1..{MAX_COLUMNS}")
     _check_source(root, source)
-    _check_out(out, root)
+    check_out(out, "entry", root)  # before any work: a typo must not wipe a data dir or a user's folder
 
     if rec.reads_lists:  # lists ubm built from another split are refused here as `ubm train` would
         provenance.verify_lists(root)
