@@ -23,6 +23,7 @@ import click
 
 from ubm.data.io import Settings
 from ubm.errors import DataError, OutputError, TemplateError
+from ubm.guards import out_of_memory
 
 DATA_ERROR, USAGE_ERROR, INTERRUPTED, TERMINATED = 1, 2, 130, 143
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)\s*$", re.IGNORECASE)
@@ -119,8 +120,7 @@ def explain(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, DataError):
         return DATA_ERROR, str(exc)
     if isinstance(exc, duckdb.OutOfMemoryException):
-        return DATA_ERROR, (f"DuckDB ran out of memory ({_first_line(exc)}); raise --memory-limit or set "
-                            "--temp-dir on a disk with room")
+        return DATA_ERROR, out_of_memory(exc)
     if isinstance(exc, duckdb.InterruptException):
         return INTERRUPTED, "interrupted"
     if isinstance(exc, duckdb.IOException):

@@ -35,6 +35,7 @@ import pyarrow as pa
 from ubm.data.engine import DuckDBEngine, Engine
 from ubm.data.templating import macro
 from ubm.errors import DataError
+from ubm.guards import find_duplicates
 from ubm.layout import TARGET_TABLES, DataDir, array_files, label_list_file, table_files
 from ubm.contract import (EVENT_TYPES, INT64_MAX, PROPENSITY_TASKS, TABLE_COLUMNS, TIMESTAMP_FORMAT,
                           VECTOR_LEN, value_range)
@@ -248,11 +249,10 @@ def check_id_array(path: Path | str, array: np.ndarray, unique: bool = False,
 
 
 def check_unique(path: Path, ids: np.ndarray, what: str = "client id") -> None:
-    uniq, counts = np.unique(ids, return_counts=True)
-    if len(uniq) != len(ids):
-        dup = uniq[counts > 1]
-        raise DataError(f"{path}: {len(dup):,} {what}(s) appear more than once, e.g. {int(dup[0])} "
-                        f"({int(counts[counts > 1].sum() - len(dup)):,} extra rows)")
+    dup = find_duplicates(ids)
+    if dup:
+        raise DataError(f"{path}: {dup.distinct:,} {what}(s) appear more than once, e.g. {dup.example} "
+                        f"({dup.extra:,} extra rows)")
 
 
 def input_files(root: Path, window: str, lists: bool = True) -> dict[str, Path]:

@@ -43,8 +43,9 @@ from ubm.data import sql
 from ubm.contract import DAYS_IN_TARGET, EVENT_TYPES, EVENT_VALUE, TABLE_COLUMNS, Boundaries, boundaries_for
 from ubm.data.io import Data, DataError, Settings, register_table, require_dir
 from ubm.data.opener import open_data
+from ubm.guards import out_of_memory
 from ubm.layout import INPUT_DIR, TARGET_DIR, TARGET_TABLES, event_file, target_file
-from ubm.prepare.check import require_clean
+from ubm.prepare.check import missing_target_skus, require_clean
 from ubm.util import Scratch, Timer, clean_litter
 
 OUTLIER_CHOICES: tuple[str, ...] = ("refuse", "drop")
@@ -192,23 +193,10 @@ def split_end(data: Data, end: dt.datetime | None = None, outliers: str = "refus
 
 
 def _check_targets(data: Data, b: Boundaries) -> None:
-    dup = sql.fetch_numpy(data, "split/duplicate_skus")
-    if len(dup["sku"]):
-        examples = ", ".join(str(s) for s in dup["sku"][:5])
-        raise DataError(
-            f"{data.paths['product_properties']}: {len(dup['sku'])} skus are listed more than once "
-            f"(e.g. {examples}); each sku needs exactly one row of properties"
-        )
-    missing = sql.fetch_numpy(data, "split/missing_skus",
-                              {"since": b.train_target_start, "until": b.end})
-    if len(missing["sku"]):
-        examples = ", ".join(f"{s} ({n} purchase{'s' if n != 1 else ''})" for s, n in
-                             zip(missing["sku"][:5], missing["purchases"][:5]))
-        raise DataError(
-            f"{data.paths['product_properties']}: {len(missing['sku'])} skus bought in the target "
-            f"windows ({int(missing['purchases'].sum())} purchases) have no properties, e.g. "
-            f"{examples}; nothing was written"
-        )
+    # Duplicate skus were refused by require_clean before the end was looked for.
+    missing = missing_target_skus(data, b)
+    if missing:
+        raise DataError(f"{missing}; nothing was written")
 
 
 def _size(path: Path) -> int:
@@ -371,9 +359,7 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
             data.verify_inputs("split")  # a published file rewritten meanwhile: no mixed split
             provenance.commit_split(root, [(temps[n], p) for n, p in outputs.items()], sources)
         except duckdb.OutOfMemoryException as exc:
-            raise DataError(
-                f"DuckDB ran out of memory ({exc}); raise --memory-limit or set --temp-dir on a disk with room"
-            ) from exc
+            raise DataError(out_of_memory(exc)) from exc
         finally:
             # Once the journal exists the temporaries belong to it: the next run finishes the renames.
             for sc in ([] if provenance.journal_path(root).exists() else scratch.values()):

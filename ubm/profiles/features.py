@@ -144,11 +144,7 @@ def export_features(
         # Every row is checked, not only the relevant clients' rows the recipes happen to parse.
         require_clean(data, {**{e: None for e in EVENT_TYPES}, "product_properties": ("sku",)})
         require_clean(data, {"search_query": ("query",), "product_properties": ("name",)}, nulls_only=False)
-        clients = load_id_array(data.paths["relevant_clients"])
-        uniq, counts = np.unique(clients, return_counts=True)
-        if len(uniq) != len(clients):
-            raise DataError(f"{data.paths['relevant_clients']}: {int((counts > 1).sum())} client id(s) appear more "
-                            f"than once, e.g. {int(uniq[counts > 1][0])}")
+        clients = load_id_array(data.paths["relevant_clients"], unique=True)
         say(f"features: recipe {recipe} {opts}, {len(clients):,} clients x {len(names)} columns, "
             f"{source} events")
         with atomic_dir(out, "entry") as tmp:
