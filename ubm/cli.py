@@ -13,8 +13,9 @@ from typing import Callable
 
 import click
 
-from ubm.clikit import MemoryLimit, command_group, key_values, make_settings, settings_options
+from ubm.clikit import command_group, key_values, settings_options
 from ubm.contract import MAX_COLUMNS
+from ubm.data.io import Settings
 from ubm.errors import DataError
 
 DATA_DIR = click.option(
@@ -77,24 +78,21 @@ def generate(out: Path, size: str, clients: int | None, days: int | None, seed: 
 @click.option("--config", required=True, type=click.Path(path_type=Path), help="mapping file (TOML; docs/import.md)")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="data directory to write (new, empty, or a previous import of the same mapping)")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="DuckDB threads (default: all cores)")
-@click.option("--memory-limit", type=MemoryLimit(), default="4GB", show_default=True,
-              help="DuckDB memory limit (e.g. 4GB, 80%)")
-@click.option("--temp-dir", type=click.Path(path_type=Path), default=None, help="DuckDB spill directory")
-def import_(config: Path, out: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+@settings_options(engines=False)  # the import runs on DuckDB only
+def import_(config: Path, out: Path, settings: Settings) -> None:
     from ubm.prepare.importer import run_command
 
-    run_command(config, out, make_settings(threads, memory_limit, temp_dir))
+    run_command(config, out, settings)
 
 
 @main.command(help="Summarise a data directory: events per type, clients, catalogue, date range.")
 @DATA_DIR
 @click.option("--window", type=click.Choice(["all", "input"]), default="all", show_default=True)
 @settings_options
-def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+def summary(data_dir: Path, window: str, settings: Settings) -> None:
     from ubm.prepare.summary import summarise
 
-    click.echo(summarise(data_dir, window, make_settings(threads, memory_limit, temp_dir)))
+    click.echo(summarise(data_dir, window, settings))
 
 
 @main.command(help="Check every file of a data directory and report every problem with counts "
@@ -102,10 +100,10 @@ def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str,
                    "skus without properties, a stale split); exit 1 when there is any.")
 @DATA_DIR
 @settings_options
-def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+def check(data_dir: Path, settings: Settings) -> None:
     from ubm.prepare.check import check_data_dir
 
-    report = check_data_dir(data_dir, make_settings(threads, memory_limit, temp_dir))
+    report = check_data_dir(data_dir, settings)
     click.echo(report.describe(), err=not report.ok)
     if not report.ok:
         sys.exit(1)
@@ -119,8 +117,7 @@ def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path
 @click.option("--outliers", type=click.Choice(["refuse", "drop"]), default="refuse", show_default=True,
               help="latest purchases far after all others: refuse to split, or leave them out of the targets")
 @settings_options
-def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | None, memory_limit: str,
-          temp_dir: Path | None) -> None:
+def split(data_dir: Path, end_text: str | None, outliers: str, settings: Settings) -> None:
     import datetime as dt
 
     from ubm.contract import TIMESTAMP_FORMAT
@@ -136,7 +133,7 @@ def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | No
             except ValueError:
                 raise click.BadParameter(f"{end_text!r} is not YYYY-MM-DD HH:MM:SS (nor YYYY-MM-DD)",
                                          param_hint="--end") from None
-    result = run_split(data_dir, make_settings(threads, memory_limit, temp_dir), progress=echo,
+    result = run_split(data_dir, settings, progress=echo,
                        end=end, outliers=outliers)
     click.echo(result.describe())
 
@@ -145,10 +142,10 @@ def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | No
 @DATA_DIR
 @click.option("--force", is_flag=True, help="rebuild every list, even those already there")
 @settings_options
-def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+def lists(data_dir: Path, force: bool, settings: Settings) -> None:
     from ubm.prepare.lists import build_lists
 
-    click.echo(build_lists(data_dir, make_settings(threads, memory_limit, temp_dir), force=force).describe())
+    click.echo(build_lists(data_dir, settings, force=force).describe())
 
 
 @main.command(help="Write per-task label matrices (train and validation windows) into --out.")
@@ -157,11 +154,10 @@ def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, t
 @click.option("--client-ids", type=click.Path(path_type=Path), default=None,
               help="int64 .npy of clients to label, in this order (default: input/relevant_clients.npy)")
 @settings_options
-def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | None, memory_limit: str,
-            temp_dir: Path | None) -> None:
+def targets(data_dir: Path, out: Path, client_ids: Path | None, settings: Settings) -> None:
     from ubm.prepare.targets import build_targets
 
-    result = build_targets(data_dir, out, make_settings(threads, memory_limit, temp_dir), client_ids=client_ids)
+    result = build_targets(data_dir, out, settings, client_ids=client_ids)
     click.echo(result.describe())
 
 
@@ -178,7 +174,7 @@ def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | N
               help="any recipe option, e.g. -o epochs=4 -o base=none (learned); repeatable")
 @settings_options
 def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str | None, top_n: int | None,
-             extra: tuple[str, ...], threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+             extra: tuple[str, ...], settings: Settings) -> None:
     import warnings
 
     from ubm.profiles.features import export_features
@@ -189,7 +185,7 @@ def features(data_dir: Path, recipe: str, out: Path, source: str, windows: str |
         warnings.simplefilter("always")
         try:
             result = export_features(data_dir, out, recipe=recipe, options=options, source=source,
-                                     settings=make_settings(threads, memory_limit, temp_dir), progress=echo)
+                                     settings=settings, progress=echo)
         except OptionError as exc:  # only the recipe's option checks: any other ValueError is a bug
             raise click.BadParameter(str(exc), param_hint=_option_hint(exc.key, windows, top_n)) from None
     for warning in caught:
@@ -258,7 +254,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
           devices: str | None, trainer: str, resume: bool, cuda_graphs: bool,
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool, no_predictions: bool,
           ci: bool, resamples: int, level: float, seed: int, blocks: int,
-          threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+          settings: Settings) -> None:
     from ubm.evaluation.train import evaluate, format_scores, parse_devices, resolve_tasks
 
     if ci and no_predictions:
@@ -276,7 +272,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
         result = evaluate(data_dir, embeddings_dir, out, tasks=resolve_tasks(names), device=device,
                           devices=devices, engine=trainer, resume=resume, graphs=cuda_graphs,
                           relevant_check=not no_relevant_check, fast=fast, labels=labels,
-                          settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
+                          settings=settings, progress=not quiet, log=echo,
                           predictions=not no_predictions)
     except KeyboardInterrupt:
         echo("interrupted")
