@@ -63,7 +63,7 @@ def array_files(lists: bool = True) -> dict[str, str]:
     return files
 
 
-# The table of docs/data.md §3 (tests/test_docs.py holds the page to it): path pattern, what
+# The table of docs/data.md §3 (tests/system/test_docs.py holds the page to it): path pattern, what
 # it holds, who writes it. ``<event>`` is one of EVENT_TYPES; ``propensity_<task>`` a propensity task.
 LAYOUT: tuple[tuple[str, str, str], ...] = (
     ("<event>.parquet", "every event of one type", "given"),

@@ -5,7 +5,7 @@
     strptime; it runs only on 19-character text (the published shape; a 'T' separator also
     passes), the rest goes through strptime, which rejects it. A bad value fails either way
     and the error names it. The Spark body is what ubm.data.dialect makes of the DuckDB one
-    (tests/test_dialect.py holds the two together); templates keep the default and are
+    (tests/data/test_dialect.py holds the two together); templates keep the default and are
     transpiled whole. -#}
 {% macro timestamp_from_text(column, dialect="duckdb") -%}
 {% if dialect == "spark" -%}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SCANNED_DIRS = ("ubm", "tests", "bench", "sql", "docs", ".ci")
 SCANNED_FILES = ("README.md", "BENCHMARKS.md", "Makefile", "pyproject.toml")
