@@ -6,7 +6,7 @@ Stages, in order of value, each with its own timeout and its own small result fi
 written as soon as the stage ends (a cut-off run still returns what finished):
 
   1 ``1-versions.json``    Python, torch, CUDA, the GPU, DuckDB, torchmetrics; nvidia-smi
-  2 ``2-cuda-tests.json``  ``pytest -m cuda tests/test_cuda.py`` (skipped there without a GPU)
+  2 ``2-cuda-tests.json``  ``pytest -m cuda tests/evaluation/test_cuda.py`` (skipped there without a GPU)
   3 ``3-parity.json``      ``small`` data, six tasks: single vs multi (twice) vs multi without
                            graphs vs two workers, official and --fast, bit for bit per epoch,
                            every task saying whether it replayed CUDA graphs
@@ -19,7 +19,7 @@ plus ``summary.json`` (every stage's status and seconds, rewritten after each) a
 ``log.txt`` (the tail of every command). Seven files, each a few kB; no logits. The stages
 share ``--budget`` seconds (default 470: the whole call under 8 minutes with the install).
 ``--stages`` (or ``STAGES=1,3``) selects stages. ``--dry-run``: toy sizes and narrow models on
-the CPU, the same stages and files: what tests/test_device_check.py runs.
+the CPU, the same stages and files: what tests/system/test_device_check.py runs.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def stage_versions(check: Check, timeout: float) -> dict:
 
 
 def stage_cuda_tests(check: Check, timeout: float) -> dict:
-    ran = check.py(["-m", "pytest", "-m", "cuda", "tests/test_cuda.py", "-p", "no:cacheprovider", "-rfEs"],
+    ran = check.py(["-m", "pytest", "-m", "cuda", "tests/evaluation/test_cuda.py", "-p", "no:cacheprovider", "-rfEs"],
                    timeout)
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected)", ran.tail)}
     return {"status": status(ran), "rc": ran.rc, "counts": counts, "output": ran.tail}
@@ -183,7 +183,7 @@ def stage_parity(check: Check, timeout: float) -> dict:
     report.unlink(missing_ok=True)
     argv = ["bench/engine_parity.py", "--data", str(data), "--device", check.device, "--work",
             str(check.work / "parity-runs"), "--json", str(report)]
-    # dry run: no worker processes (tests/test_multi.py runs them on CPU; spawning costs a minute here)
+    # dry run: no worker processes (tests/evaluation/test_multi.py runs them on CPU; spawning costs a minute here)
     argv += ["--hidden", check.sizes.hidden, "--no-workers"] if check.dry else []
     ran = check.py(argv, end - time.monotonic())
     result: dict = {"status": status(ran), "output": ran.tail[-1500:]}

@@ -167,7 +167,8 @@ def test_only_marked_litter_of_dead_processes_is_cleaned(tmp_path, monkeypatch):
 
 
 def test_rerun_of_train_over_its_own_run_is_allowed_and_foreign_is_refused(tmp_path, monkeypatch):
-    from ubm.evaluation.outputs import check_out as _check_out, claim_out as _claim_out, write_outputs
+    from ubm.evaluation.outputs import RUN_KIND, claim_out as _claim_out, write_outputs
+    from ubm.ownership import check_out
     from ubm.util import OutputError
 
     monkeypatch.setattr("ubm.evaluation.report.write_report_png", lambda m, path: Path(path).write_bytes(b"png"))
@@ -175,9 +176,31 @@ def test_rerun_of_train_over_its_own_run_is_allowed_and_foreign_is_refused(tmp_p
     _claim_out(out, ["churn"])
     write_outputs(out, {"churn": 0.5}, {}, tmp_path, tmp_path, False)
     assert {"scores.json", MANIFEST} <= {p.name for p in out.iterdir()}
-    _check_out(out)  # ubm's own run: may be replaced
+    check_out(out, RUN_KIND)  # ubm's own run: may be replaced
     write_outputs(out, {"churn": 0.6}, {}, tmp_path, tmp_path, False)
     assert json.loads((out / "scores.json").read_text()) == {"churn": 0.6}
     (out / "mine.txt").write_text("x")
     with pytest.raises(OutputError, match="holds mine.txt"):
-        _check_out(out)
+        check_out(out, RUN_KIND)
+
+
+@pytest.mark.parametrize("kind", ["entry", "labels", "run"])
+def test_one_output_guard_refuses_an_out_that_is_or_holds_the_data_directory(tmp_path, kind):
+    from ubm.ownership import check_out
+    from ubm.util import OutputError
+
+    data = tmp_path / "shop" / "data"
+    data.mkdir(parents=True)
+    for out in (data, tmp_path / "shop"):
+        with pytest.raises(OutputError, match="would replace the data directory"):
+            check_out(out, kind, data)
+    check_out(tmp_path / "new", kind, data)  # absent: nothing to refuse
+    (tmp_path / "empty").mkdir()
+    check_out(tmp_path / "empty", kind, data)  # empty and not above the data: fine
+
+
+def test_an_output_error_is_a_usage_error_exit_2():
+    from ubm.clikit import explain
+    from ubm.errors import OutputError
+
+    assert explain(OutputError("--out x would replace the data directory"))[0] == 2

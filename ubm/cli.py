@@ -15,8 +15,9 @@ from typing import Callable
 import click
 
 from ubm import api
-from ubm.clikit import MemoryLimit, command_group, key_values, make_settings, settings_options
+from ubm.clikit import command_group, key_values, settings_options
 from ubm.contract import MAX_COLUMNS
+from ubm.data.io import Settings
 from ubm.errors import DataError
 
 DATA_DIR = click.option(
@@ -78,22 +79,19 @@ def generate(out: Path, size: str, clients: int | None, days: int | None, seed: 
 @click.option("--config", required=True, type=click.Path(path_type=Path), help="mapping file (TOML; docs/import.md)")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="data directory to write (new, empty, or a previous import of the same mapping)")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="DuckDB threads (default: all cores)")
-@click.option("--memory-limit", type=MemoryLimit(), default="4GB", show_default=True,
-              help="DuckDB memory limit (e.g. 4GB, 80%)")
-@click.option("--temp-dir", type=click.Path(path_type=Path), default=None, help="DuckDB spill directory")
-def import_(config: Path, out: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+@settings_options(engines=False)  # the import runs on DuckDB only
+def import_(config: Path, out: Path, settings: Settings) -> None:
     from ubm.prepare.importer import run_command
 
-    run_command(config, out, make_settings(threads, memory_limit, temp_dir))
+    run_command(config, out, settings)
 
 
 @main.command(help="Summarise a data directory: events per type, clients, catalogue, date range.")
 @DATA_DIR
 @click.option("--window", type=click.Choice(["all", "input"]), default="all", show_default=True)
 @settings_options
-def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    click.echo(api.summary(data_dir, window, settings=make_settings(threads, memory_limit, temp_dir)))
+def summary(data_dir: Path, window: str, settings: Settings) -> None:
+    click.echo(api.summary(data_dir, window, settings=settings))
 
 
 @main.command(help="Check every file of a data directory and report every problem with counts "
@@ -101,8 +99,8 @@ def summary(data_dir: Path, window: str, threads: int | None, memory_limit: str,
                    "skus without properties, a stale split); exit 1 when there is any.")
 @DATA_DIR
 @settings_options
-def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    report = api.check(data_dir, settings=make_settings(threads, memory_limit, temp_dir))
+def check(data_dir: Path, settings: Settings) -> None:
+    report = api.check(data_dir, settings=settings)
     click.echo(report.describe(), err=not report.ok)
     if not report.ok:
         sys.exit(1)
@@ -116,15 +114,14 @@ def check(data_dir: Path, threads: int | None, memory_limit: str, temp_dir: Path
 @click.option("--outliers", type=click.Choice(["refuse", "drop"]), default="refuse", show_default=True,
               help="latest purchases far after all others: refuse to split, or leave them out of the targets")
 @settings_options
-def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | None, memory_limit: str,
-          temp_dir: Path | None) -> None:
+def split(data_dir: Path, end_text: str | None, outliers: str, settings: Settings) -> None:
     end = None
     if end_text is not None:
         try:
             end = api.parse_end(end_text)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--end") from None
-    result = api.split(data_dir, end=end, outliers=outliers, settings=make_settings(threads, memory_limit, temp_dir),
+    result = api.split(data_dir, end=end, outliers=outliers, settings=settings,
                        progress=echo)
     click.echo(result.describe())
 
@@ -133,8 +130,8 @@ def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | No
 @DATA_DIR
 @click.option("--force", is_flag=True, help="rebuild every list, even those already there")
 @settings_options
-def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
-    click.echo(api.lists(data_dir, force=force, settings=make_settings(threads, memory_limit, temp_dir)).describe())
+def lists(data_dir: Path, force: bool, settings: Settings) -> None:
+    click.echo(api.lists(data_dir, force=force, settings=settings).describe())
 
 
 @main.command(help="Write per-task label matrices (train and validation windows) into --out.")
@@ -143,9 +140,8 @@ def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, t
 @click.option("--client-ids", type=click.Path(path_type=Path), default=None,
               help="int64 .npy of clients to label, in this order (default: input/relevant_clients.npy)")
 @settings_options
-def targets(data_dir: Path, out: Path, client_ids: Path | None, threads: int | None, memory_limit: str,
-            temp_dir: Path | None) -> None:
-    result = api.targets(data_dir, out, client_ids=client_ids, settings=make_settings(threads, memory_limit, temp_dir))
+def targets(data_dir: Path, out: Path, client_ids: Path | None, settings: Settings) -> None:
+    result = api.targets(data_dir, out, client_ids=client_ids, settings=settings)
     click.echo(result.describe())
 
 
@@ -193,9 +189,7 @@ def _with_recipe_options(run: Callable[[dict], object], windows: str | None, top
 @SOURCE
 @settings_options
 def features(data_dir: Path, recipe: str | None, model: Path | None, out: Path, source: str, windows: str | None,
-             top_n: int | None, extra: tuple[str, ...], threads: int | None, memory_limit: str,
-             temp_dir: Path | None) -> None:
-    settings = make_settings(threads, memory_limit, temp_dir)
+             top_n: int | None, extra: tuple[str, ...], settings: Settings) -> None:
     if model is not None:
         given = [flag for flag, value in (("--recipe", recipe), ("--windows", windows), ("--top-n", top_n),
                                           ("--option", extra)) if value]
@@ -226,10 +220,10 @@ def features(data_dir: Path, recipe: str | None, model: Path | None, out: Path, 
 @SOURCE
 @settings_options
 def fit(data_dir: Path, recipe: str | None, out: Path, source: str, windows: str | None, top_n: int | None,
-        extra: tuple[str, ...], threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+        extra: tuple[str, ...], settings: Settings) -> None:
     result = _with_recipe_options(lambda opts: api.fit(
         data_dir, out, recipe or "baseline", options={**opts, **key_values(extra, "--option")}, source=source,
-        settings=make_settings(threads, memory_limit, temp_dir), progress=echo), windows, top_n)
+        settings=settings, progress=echo), windows, top_n)
     click.echo(result.describe())
 
 
@@ -264,11 +258,10 @@ def validate(data_dir: Path, embeddings_dir: Path, no_relevant_check: bool, max_
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="parquet file to write: row, client_id, original_id (in the entry's row order)")
 @settings_options
-def export_ids(data_dir: Path, embeddings_dir: Path, out: Path, threads: int | None, memory_limit: str,
-               temp_dir: Path | None) -> None:
+def export_ids(data_dir: Path, embeddings_dir: Path, out: Path, settings: Settings) -> None:
     from ubm.prepare.original_ids import write_original_ids
 
-    result = write_original_ids(data_dir, embeddings_dir, out, make_settings(threads, memory_limit, temp_dir))
+    result = write_original_ids(data_dir, embeddings_dir, out, settings)
     click.echo(f"wrote {result.out}: {result.rows:,} rows (row, client_id, original_id)")
 
 
@@ -309,7 +302,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
           devices: str | None, trainer: str, resume: bool, cuda_graphs: bool,
           no_relevant_check: bool, labels: Path | None, fast: bool, quiet: bool, no_predictions: bool,
           seeds_text: str | None, ci: bool, resamples: int, level: float, seed: int, blocks: int,
-          threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+          settings: Settings) -> None:
     from ubm.evaluation.labels import resolve_tasks
     from ubm.evaluation.outputs import format_scores
     from ubm.evaluation.store import parse_seeds
@@ -334,7 +327,7 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
         result = api.train(data_dir, embeddings_dir, out, resolve_tasks(names), device=device,
                            devices=devices, trainer=trainer, resume=resume, graphs=cuda_graphs,
                            relevant_check=not no_relevant_check, fast=fast, labels=labels,
-                           settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
+                           settings=settings, progress=not quiet, log=echo,
                            predictions=not no_predictions, seeds=seeds)
     except KeyboardInterrupt:
         echo("interrupted")
@@ -441,8 +434,7 @@ def _check_file_outs(outs: dict[str, Path | None]) -> None:
 @settings_options
 def ablate(data_dir: Path, recipe: str, extra: tuple[str, ...], source: str, block_names: str | None,
            tasks: tuple[str, ...], alone: bool, seeds_text: str | None, out: Path, device: str,
-           labels: Path | None, resamples: int, level: float, quiet: bool, threads: int | None,
-           memory_limit: str, temp_dir: Path | None) -> None:
+           labels: Path | None, resamples: int, level: float, quiet: bool, settings: Settings) -> None:
     from ubm.evaluation.ablate import ablate as run_ablate, check_blocks
     from ubm.evaluation.labels import resolve_tasks
     from ubm.evaluation.store import parse_seeds
@@ -469,7 +461,7 @@ def ablate(data_dir: Path, recipe: str, extra: tuple[str, ...], source: str, blo
     try:
         result = run_ablate(data_dir, out, recipe=recipe, options=key_values(extra, "--option"), blocks=names,
                             tasks=chosen, alone=alone, seeds=seeds, source=source, device=device, labels=labels,
-                            settings=make_settings(threads, memory_limit, temp_dir), resamples=resamples,
+                            settings=settings, resamples=resamples,
                             level=level, progress=not quiet, log=echo)
     except OptionError as exc:
         raise click.BadParameter(str(exc), param_hint="--recipe" if exc.key == "recipe" else

@@ -23,6 +23,7 @@ import click
 
 from ubm.data.io import Settings
 from ubm.errors import DataError, OutputError, TemplateError
+from ubm.guards import out_of_memory
 
 DATA_ERROR, USAGE_ERROR, INTERRUPTED, TERMINATED = 1, 2, 130, 143
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)\s*$", re.IGNORECASE)
@@ -50,9 +51,6 @@ def _temp_dir(ctx: click.Context, param: click.Parameter, value: Path | None) ->
     return value
 
 
-ENGINE_KEY = "ubm.engine"  # click context: the engine options, read by make_settings
-
-
 def key_values(pairs: Iterable[str], option: str, *, strip_values: bool = True) -> dict[str, str]:
     """The KEY=VALUE items of a repeatable option, in order; a malformed item or a key given twice
     is a usage error naming the option (exit 2)."""
@@ -68,41 +66,36 @@ def key_values(pairs: Iterable[str], option: str, *, strip_values: bool = True) 
     return out
 
 
-def _engine_options(func: Callable) -> Callable:
-    """--engine, --master, --spark-conf: kept on the click context for make_settings."""
-    @functools.wraps(func)
-    def wrapper(*args: Any, engine: str, master: str | None, spark_conf: tuple[str, ...], **kwargs: Any) -> Any:
-        pairs = tuple(key_values(spark_conf, "--spark-conf").items())
-        click.get_current_context().meta[ENGINE_KEY] = (engine, master, pairs)
-        return func(*args, **kwargs)
-    wrapper = click.option("--spark-conf", multiple=True, metavar="KEY=VALUE",
-                           help="Spark setting (repeatable), e.g. spark.executor.memory=8g")(wrapper)
-    wrapper = click.option("--master", default=None,
-                           help="Spark master: local[N] (default local[2]), spark://host:7077, "
-                                "sc://host (Spark Connect)")(wrapper)
-    return click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
-                        help="where the SQL runs; spark needs pip install 'ubm[spark]' "
-                             "(docs/sql.md §2)")(wrapper)
-
-
-def settings_options(func: Callable) -> Callable:
-    """Engine and DuckDB resource options shared by every command that runs SQL."""
-    func = _engine_options(func)
-    func = click.option("--threads", type=click.IntRange(min=1), default=None,
-                        help="DuckDB threads (default: all cores)")(func)
-    func = click.option("--memory-limit", type=MemoryLimit(), default="4GB", show_default=True,
-                        help="DuckDB memory limit (e.g. 4GB, 80%); larger work spills to --temp-dir")(func)
-    func = click.option("--temp-dir", type=click.Path(path_type=Path), default=None, callback=_temp_dir,
-                        help="DuckDB spill directory (default: DuckDB's own)")(func)
-    return func
-
-
-def make_settings(threads: int | None, memory_limit: str, temp_dir: Path | None) -> Settings:
-    ctx = click.get_current_context(silent=True)
-    engine, master, conf = (ctx.meta.get(ENGINE_KEY) if ctx else None) or ("duckdb", None, ())
-    return Settings(threads=threads, memory_limit=memory_limit,
-                    temp_directory=str(temp_dir) if temp_dir else None,
-                    engine=engine, master=master, spark_conf=conf)
+def settings_options(func: Callable | None = None, *, engines: bool = True) -> Callable:
+    """The engine and DuckDB resource options of every command that runs SQL (--threads,
+    --memory-limit, --temp-dir and, with ``engines``, --engine, --master, --spark-conf). The
+    command gets them the one way: as a single ``settings`` argument, a
+    :class:`ubm.data.io.Settings`, never as separate values or through the click context."""
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, threads: int | None, memory_limit: str, temp_dir: Path | None,
+                    engine: str = "duckdb", master: str | None = None, spark_conf: tuple[str, ...] = (),
+                    **kwargs: Any) -> Any:
+            settings = Settings(threads=threads, memory_limit=memory_limit,
+                                temp_directory=str(temp_dir) if temp_dir else None, engine=engine,
+                                master=master, spark_conf=tuple(key_values(spark_conf, "--spark-conf").items()))
+            return func(*args, settings=settings, **kwargs)
+        if engines:
+            wrapper = click.option("--spark-conf", multiple=True, metavar="KEY=VALUE",
+                                   help="Spark setting (repeatable), e.g. spark.executor.memory=8g")(wrapper)
+            wrapper = click.option("--master", default=None,
+                                   help="Spark master: local[N] (default local[2]), spark://host:7077, "
+                                        "sc://host (Spark Connect)")(wrapper)
+            wrapper = click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
+                                   show_default=True, help="where the SQL runs; spark needs pip install "
+                                                           "'ubm[spark]' (docs/sql.md §2)")(wrapper)
+        wrapper = click.option("--threads", type=click.IntRange(min=1), default=None,
+                               help="DuckDB threads (default: all cores)")(wrapper)
+        wrapper = click.option("--memory-limit", type=MemoryLimit(), default="4GB", show_default=True,
+                               help="DuckDB memory limit (e.g. 4GB, 80%); larger work spills to --temp-dir")(wrapper)
+        return click.option("--temp-dir", type=click.Path(path_type=Path), default=None, callback=_temp_dir,
+                            help="DuckDB spill directory (default: DuckDB's own)")(wrapper)
+    return decorate(func) if func is not None else decorate
 
 
 def _first_line(exc: BaseException) -> str:
@@ -119,8 +112,7 @@ def explain(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, DataError):
         return DATA_ERROR, str(exc)
     if isinstance(exc, duckdb.OutOfMemoryException):
-        return DATA_ERROR, (f"DuckDB ran out of memory ({_first_line(exc)}); raise --memory-limit or set "
-                            "--temp-dir on a disk with room")
+        return DATA_ERROR, out_of_memory(exc)
     if isinstance(exc, duckdb.InterruptException):
         return INTERRUPTED, "interrupted"
     if isinstance(exc, duckdb.IOException):

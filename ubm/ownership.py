@@ -232,5 +232,16 @@ def check_replaceable(path: Path, kind: str, option: str = "--out") -> None:
                           "(move it out, or give a new or empty directory)")
 
 
-__all__ = ["MANIFEST", "MARKER", "OutputError", "Scratch", "check_replaceable", "clean_litter", "contents",
+def check_out(out: Path, kind: str, data_root: Path | None = None, option: str = "--out") -> None:
+    """The one guard of a command's output directory, called before any work: refuse
+    (OutputError, a usage error, exit 2; nothing touched) an ``out`` that is or holds the data
+    directory ``data_root`` (a typo must not wipe the data), or that ubm may not replace with
+    an output of ``kind`` (:func:`check_replaceable`)."""
+    out = Path(out)
+    if data_root is not None and out.exists() and Path(data_root).resolve().is_relative_to(out.resolve()):
+        raise OutputError(f"{option} {out} would replace the data directory")
+    check_replaceable(out, kind, option)
+
+
+__all__ = ["MANIFEST", "MARKER", "OutputError", "Scratch", "check_out", "check_replaceable", "clean_litter", "contents",
            "is_temp_name", "pid_alive", "read_manifest", "scratch_marker", "through_link", "write_manifest"]

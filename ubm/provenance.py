@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ubm.errors import DataError
+from ubm.layout import RELEVANT_CLIENTS, TARGET_DIR, split_files
 from ubm.ownership import scratch_marker
 from ubm.util import atomic_path, pid_alive
 
@@ -189,17 +190,14 @@ def split_outputs(root: Path) -> dict[str, dict[str, Any]]:
     stamp = read_json(stamp_path(root, "split"))
     if stamp is not None:
         return stamp.get("outputs", {})
-    from ubm.contract import EVENT_TYPES
-
-    files = [root / "input" / f"{e}.parquet" for e in EVENT_TYPES]
-    files += [root / "target" / f"{t}.parquet" for t in ("train_target", "validation_target")]
+    files = [root / rel for rel in split_files()]
     return {_rel(root, p): _stat_id(p) for p in files if p.is_file()}
 
 
 # -- the label lists -------------------------------------------------------------------------
 
 def lists_inputs(root: Path) -> dict[str, Any]:
-    relevant = root / "input" / "relevant_clients.npy"
+    relevant = root / RELEVANT_CLIENTS
     return {"split": split_outputs(root), "relevant_clients": ids_of(root, [relevant])}
 
 
@@ -233,12 +231,9 @@ def verify_lists(root: Path) -> None:
 def remove_derived(root: Path) -> list[Path]:
     """Delete what ubm derived from the published files of ``root`` (split outputs, lists it
     built, stamps, label cache): called when those files are about to be replaced."""
-    from ubm.contract import EVENT_TYPES
-
     root = Path(root)
     lists = read_json(stamp_path(root, "lists")) or {}
-    doomed = [root / "input" / f"{e}.parquet" for e in EVENT_TYPES]
-    doomed += [root / "target" / f"{t}.parquet" for t in ("train_target", "validation_target")]
+    doomed = [root / rel for rel in split_files()]
     doomed += [root / name for name in lists.get("built", [])]
     removed = [p for p in doomed if p.is_file()]
     for path in removed:
@@ -247,7 +242,7 @@ def remove_derived(root: Path) -> list[Path]:
         if directory.is_dir():
             shutil.rmtree(directory)
             removed.append(directory)
-    target = root / "target"
+    target = root / TARGET_DIR
     if target.is_dir() and not any(target.iterdir()):
         target.rmdir()
     return removed
@@ -268,8 +263,8 @@ def labels_inputs(root: Path, client_ids: Path | None, code: str) -> dict[str, A
     (``code``: :func:`ubm.prepare.targets.labels_code_version`, passed in so that this floor
     does not import the stage above it)."""
     root = Path(root).resolve()
-    clients = Path(client_ids) if client_ids is not None else root / "input" / "relevant_clients.npy"
-    lists = sorted(p for p in (root / "target").glob("*.npy"))
+    clients = Path(client_ids) if client_ids is not None else root / RELEVANT_CLIENTS
+    lists = sorted(p for p in (root / TARGET_DIR).glob("*.npy"))
     return {"data_dir": str(root), "split": split_outputs(root), "lists": ids_of(root, lists),
             "clients": {"path": str(clients), "sha256": content_hash(clients) if clients.is_file() else None},
             "code": code}
@@ -300,7 +295,7 @@ def verify_labels(labels_dir: Path, root: Path, client_ids: Path | None, code: s
     now = labels_inputs(root, client_ids, code)
     given = Path((recorded.get("clients") or {}).get("path", ""))
     if client_ids is None and given != Path(now["clients"]["path"]) and given.is_file() \
-            and given.name != "relevant_clients.npy":
+            and given.name != Path(RELEVANT_CLIENTS).name:
         now = labels_inputs(root, given, code)  # labels of an explicit --client-ids file
     rec, cur = _content_view(recorded), _content_view(now)
     for part, what in (("split", "the split"), ("lists", "the label lists"), ("clients", "the client ids"),

@@ -11,9 +11,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ubm.clikit import command_group, key_values, make_settings, settings_options
+from ubm.clikit import command_group, key_values, settings_options
 from ubm.data import sql
-from ubm.data.io import DataError
+from ubm.data.io import DataError, Settings
 from ubm.data.opener import open_data
 from ubm.util import atomic_path
 
@@ -83,9 +83,8 @@ def show_cmd(name: str, structure: tuple[str, ...], engine: str) -> None:
 @settings_options
 def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
             structure: tuple[str, ...], fmt: str, out: Path | None, limit: int | None,
-            threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+            settings: Settings) -> None:
     try:
-        settings = make_settings(threads, memory_limit, temp_dir)
         engine = settings.engine
         data = open_data(data_dir, window=window, settings=settings)
         rel = sql.run_standalone(data, name, key_values(params, "--param", strip_values=False),

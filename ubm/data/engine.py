@@ -19,6 +19,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ubm.errors import DataError
+
 ENGINES = ("duckdb", "spark")
 
 
@@ -33,6 +35,8 @@ class Engine(Protocol):
     def batches(self, sql: str, params: dict[str, Any], rows: int) -> pa.RecordBatchReader: ...
     def write_parquet(self, sql: str, params: dict[str, Any], path: str) -> None: ...
     def register_arrow(self, name: str, table: pa.Table) -> None: ...
+    def register_parquet(self, name: str, path: str) -> dict[str, str]: ...  # raw column types
+    def raw_types(self, view: str) -> dict[str, str]: ...
     def drop(self, name: str) -> None: ...
     def is_error(self, exc: BaseException) -> bool: ...
     def is_text(self, view: str, column: str) -> bool: ...
@@ -90,10 +94,22 @@ class DuckDBEngine:
     def is_error(self, exc: BaseException) -> bool:
         return isinstance(exc, duckdb.Error)
 
-    def is_text(self, view: str, column: str) -> bool:
-        types = dict(self.con.execute(
+    def register_parquet(self, name: str, path: str) -> dict[str, str]:
+        """View ``name`` over a parquet file through the relation API (no path in SQL text);
+        returns its column types."""
+        try:
+            rel = self.con.read_parquet(str(path))
+        except duckdb.Error as exc:
+            raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
+        rel.create_view(name, replace=True)
+        return dict(zip(rel.columns, (str(t) for t in rel.types)))
+
+    def raw_types(self, view: str) -> dict[str, str]:
+        return dict(self.con.execute(
             f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {view})").fetchall())
-        return types[column] == "VARCHAR"
+
+    def is_text(self, view: str, column: str) -> bool:
+        return self.raw_types(view)[column] == "VARCHAR"
 
     @contextmanager
     def memory_share(self, share: float) -> Iterator[None]:

@@ -27,10 +27,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ubm.contract import EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS, VECTOR_LEN
+from ubm.contract import PROPENSITY_TASKS, TABLE_COLUMNS
 from ubm.data.engine import arrow_to_numpy, local_path
 from ubm.data.io import Data, DataError, Settings, fingerprint_inputs, input_files, load_popularity
-from ubm.data.templating import macro
+from ubm.data import views
+from ubm.layout import array_files, label_list_file, popularity_file, table_files
 
 INSTALL_HINT = "the Spark engine needs pyspark: pip install 'ubm[spark]' (and Java 17)"
 
@@ -139,11 +140,17 @@ class SparkEngine:
         self.spark.createDataFrame(table).createOrReplaceTempView(name)
         self.views.add(name)
 
-    def register_parquet(self, name: str, path: str):
-        df = self.spark.read.parquet(path)
+    def register_parquet(self, name: str, path: str) -> dict[str, str]:
+        try:
+            df = self.spark.read.parquet(path)
+        except Exception as exc:  # noqa: BLE001 - Spark raises several types for unreadable files
+            raise DataError(f"{path}: not a readable parquet file ({str(exc).splitlines()[0]})") from exc
         df.createOrReplaceTempView(name)
         self.views.add(name)
-        return df
+        return self.raw_types(name)
+
+    def raw_types(self, view: str) -> dict[str, str]:
+        return {f.name: type(f.dataType).__name__ for f in self.spark.table(view).schema.fields}
 
     def drop(self, name: str) -> None:
         if name in self.cached:
@@ -157,8 +164,7 @@ class SparkEngine:
         return isinstance(exc, PySparkException)
 
     def is_text(self, view: str, column: str) -> bool:
-        field = next(f for f in self.spark.table(view).schema.fields if f.name == column)
-        return _spark_type(field) == "StringType"
+        return self.raw_types(view)[column] == "StringType"
 
     @contextmanager
     def memory_share(self, share: float) -> Iterator[None]:
@@ -192,71 +198,6 @@ def merge_parts(parts: Path, path: Path, schema) -> None:
     finally:
         if writer is not None:
             writer.close()
-
-
-# --- typed views --------------------------------------------------------------------------
-
-_ID_TYPES = ("LongType", "IntegerType", "ShortType", "ByteType", "DecimalType")
-_TS_TYPES = ("StringType", "TimestampType", "TimestampNTZType", "DateType")
-
-
-def _spark_type(field) -> str:
-    return type(field.dataType).__name__
-
-
-def _vector_expr(q: str, text: bool) -> str:
-    """A name/query vector as ARRAY<SMALLINT>; anything not 16 integers 0..255 raises an error
-    naming the value (the same rule as DuckDB's cast to UTINYINT[16])."""
-    if text:
-        tokens = (f"filter(split(translate({q}, '[],\\n\\t\\r', '      '), ' '), x -> x <> '')")
-        arr = f"transform({tokens}, x -> try_cast(x AS SMALLINT))"
-        shown = q
-    else:
-        arr = f"transform({q}, x -> try_cast(x AS SMALLINT))"
-        shown = f"to_json({q})"
-    ok = f"size(a) = {VECTOR_LEN} AND NOT exists(a, x -> x IS NULL OR x < 0 OR x > 255)"
-    bad = f"raise_error(concat('ubm-bad-vector: ', {shown}))"
-    return f"(SELECT CASE WHEN {q} IS NULL THEN NULL WHEN {ok} THEN a ELSE {bad} END FROM (SELECT {arr} AS a))"
-
-
-def _column_expr(column: str, kind: str, spark_type: str) -> str:
-    q = f"`{column}`"
-    if kind == "id":
-        return f"CAST({q} AS BIGINT) AS {q}"
-    if kind == "ts":
-        if spark_type != "StringType":
-            return f"CAST({q} AS TIMESTAMP) AS {q}"
-        from ubm.data.dialect import transpile_expression
-        parse = macro("parse", "timestamp_from_text")(f'"{column}"')  # DuckDB SQL, shared with io.py
-        return f"{transpile_expression(parse)} AS {q}"
-    if kind == "vec":
-        return f"{_vector_expr(q, spark_type == 'StringType')} AS {q}"
-    raise ValueError(kind)
-
-
-def _check_raw_type(path: str, column: str, kind: str, spark_type: str) -> None:
-    ok = {"id": spark_type in _ID_TYPES, "ts": spark_type in _TS_TYPES,
-          "vec": spark_type in ("StringType", "ArrayType")}[kind]
-    if not ok:
-        want = {"id": "an integer", "ts": "text YYYY-MM-DD HH:MM:SS or a timestamp",
-                "vec": "text like '[ 12 201 ...]' or a list of 16 integers"}[kind]
-        raise DataError(f"{path}: column '{column}' has type {spark_type}, expected {want}")
-
-
-def register_table(engine: SparkEngine, view: str, path: str, columns: dict[str, str]) -> None:
-    """``raw_<view>`` over the parquet file and the typed view ``<view>`` (as io.register_table)."""
-    try:
-        raw = engine.register_parquet(f"raw_{view}", path)
-    except Exception as exc:  # noqa: BLE001 - Spark raises several types for unreadable files
-        raise DataError(f"{path}: not a readable parquet file ({str(exc).splitlines()[0]})") from exc
-    fields = {f.name: _spark_type(f) for f in raw.schema.fields}
-    exprs = []
-    for column, kind in columns.items():
-        if column not in fields:
-            raise DataError(f"{path}: missing column '{column}' (found: {', '.join(fields)})")
-        _check_raw_type(path, column, kind, fields[column])
-        exprs.append(_column_expr(column, kind, fields[column]))
-    engine.execute(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS SELECT {', '.join(exprs)} FROM raw_{view}", {})
 
 
 # --- files: local paths or anything Spark's Hadoop filesystem reads (s3a://, hdfs://) ------
@@ -307,36 +248,31 @@ def _open(engine: SparkEngine, root: str, window: str, require: tuple[str, ...],
         from ubm import provenance
         provenance.finish_split(Path(root))  # as open_data: renames first, then fingerprints
         inputs = fingerprint_inputs(Path(root), input_files(Path(root), window, lists))
-    base = f"{root}/input" if window == "input" else root
-    tables = {e: f"{base}/{e}.parquet" for e in EVENT_TYPES}
-    tables["product_properties"] = f"{root}/product_properties.parquet"
-    tables["train_target"] = f"{root}/target/train_target.parquet"
-    tables["validation_target"] = f"{root}/target/validation_target.parquet"
+    tables = {view: f"{root}/{rel}" for view, rel in table_files(window).items()}
     created: dict[str, Path] = {}
     for view, path in tables.items():
         if _exists(spark, path):
-            register_table(engine, view, path, TABLE_COLUMNS[view])
+            views.register_table(engine, view, path, TABLE_COLUMNS[view])
             created[view] = Path(path) if local_path(path) else path  # type: ignore[assignment]
-    arrays = {"relevant_clients": f"{root}/input/relevant_clients.npy"}
-    if lists:
-        arrays["active_clients"] = f"{root}/target/active_clients.npy"
+    files = array_files(lists)
+    arrays = {view: f"{root}/{files[view]}" for view in ("relevant_clients", "active_clients") if view in files}
     for view, path in arrays.items():
         if _exists(spark, path):
             ids = _read_npy(spark, path)
             engine.register_arrow(view, pa.table({"pos": np.arange(len(ids), dtype=np.int64), "client_id": ids}))
             created[view] = Path(path)
     for task in PROPENSITY_TASKS if lists else ():
-        path = f"{root}/target/{task}.npy"
+        path = f"{root}/{label_list_file(task)}"
         if _exists(spark, path):
             values = _read_npy(spark, path)
-            popularity = load_popularity(Path(f"{root}/target/popularity_{task}.npy"), len(values))
+            popularity = load_popularity(Path(f"{root}/{popularity_file(task)}"), len(values))
             engine.register_arrow(f"label_list_{task}", pa.table({
                 "pos": np.arange(len(values), dtype=np.int64), "value": values, "popularity": popularity}))
             created[f"label_list_{task}"] = Path(path)
     expected = {**tables, **arrays}
     for view in require:
         if view not in created:
-            where = expected.get(view, f"{root}/target/{view.removeprefix('label_list_')}.npy")
+            where = expected.get(view, f"{root}/{label_list_file(view.removeprefix('label_list_'))}")
             raise DataError(f"missing file for '{view}': {where}")
     return Data(Path(root), None, window, created, engine=engine, inputs=inputs)
 
@@ -346,33 +282,8 @@ def _open(engine: SparkEngine, root: str, window: str, require: tuple[str, ...],
 def explain_spark_error(data: Data, exc: Exception) -> Exception:
     """A Spark failure as a DataError naming file, column and value where a typed view's cast
     failed; other Spark errors keep their first line."""
-    text = str(exc)
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     if not data.engine.is_error(exc):
         return exc
-    for view, path in data.paths.items():
-        for column, kind in TABLE_COLUMNS.get(view, {}).items():
-            if kind == "id":
-                continue
-            bad = _first_unparseable(data.engine, view, column, kind)
-            if bad is not None:
-                what = "timestamp (expected YYYY-MM-DD HH:MM:SS)" if kind == "ts" else \
-                    f"vector of {VECTOR_LEN} integers 0..255"
-                return DataError(f"{path}: column '{column}' has a value that is not a {what}: {bad!r}")
-    return DataError(f"spark: {first}")
-
-
-def _first_unparseable(engine: SparkEngine, view: str, column: str, kind: str) -> str | None:
-    raw = engine.spark.table(f"raw_{view}")
-    field = next(f for f in raw.schema.fields if f.name == column)
-    if _spark_type(field) != "StringType":
-        return None
-    q = f"`{column}`"
-    if kind == "ts":
-        test = f"try_to_timestamp({q}, 'yyyy-MM-dd HH:mm:ss') IS NULL"
-    else:
-        tokens = f"filter(split(translate({q}, '[],\\n\\t\\r', '      '), ' '), x -> x <> '')"
-        arr = f"transform({tokens}, x -> try_cast(x AS SMALLINT))"
-        test = f"size({arr}) <> {VECTOR_LEN} OR exists({arr}, x -> x IS NULL OR x < 0 OR x > 255)"
-    rows = engine.spark.sql(f"SELECT {q} FROM raw_{view} WHERE {q} IS NOT NULL AND ({test}) LIMIT 1").collect()
-    return rows[0][0] if rows else None
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return views.explain_cast_error(data) or DataError(f"spark: {first}")

@@ -22,6 +22,7 @@ def coverage_problems(data_dir: Path, client_ids: np.ndarray, labels_dir: Path,
     entry's; for churn those of them in ``target/active_clients.npy``); tasks that match are
     left out. Labels of a subset or of another data set would otherwise score only the overlap."""
     from ubm.data.io import load_id_array
+    from ubm.layout import ACTIVE_CLIENTS
 
     needed_all = np.unique(client_ids)
     active = None
@@ -31,7 +32,7 @@ def coverage_problems(data_dir: Path, client_ids: np.ndarray, labels_dir: Path,
         needed = needed_all
         if task == "churn":
             if active is None:
-                active = load_id_array(Path(data_dir) / "target" / "active_clients.npy")
+                active = load_id_array(Path(data_dir) / ACTIVE_CLIENTS)
             needed = needed_all[np.isin(needed_all, active)]
         have = np.unique(labelled)
         if len(have) != len(labelled):

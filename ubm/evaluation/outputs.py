@@ -20,7 +20,7 @@ from ubm.evaluation.significance import Predictions, write_predictions
 from ubm.evaluation.store import PREDICTIONS_DIR, TASKS_DIR, unit_name, unit_of
 from ubm.ownership import read_manifest, write_manifest
 from ubm.prepare.targets import load_task
-from ubm.util import atomic_dir, check_replaceable, is_temp_name, through_link
+from ubm.util import atomic_dir, is_temp_name, through_link
 
 # A run's outputs, replaced together at its end (a killed run leaves the previous ones).
 RUN_OUTPUTS = frozenset({"scores.json", "metrics.json", "report.png"})
@@ -47,11 +47,6 @@ def _carry(src: Path, dst: Path) -> None:
     for path in src.iterdir():
         if path.is_file() and not is_temp_name(path.name):
             os.link(path, dst / path.name)
-
-
-def check_out(out_dir: Path) -> None:
-    """Refuse, before training, an --out that is not ubm's run directory (ubm.ownership)."""
-    check_replaceable(out_dir, RUN_KIND)
 
 
 def claim_out(out_dir: Path, tasks: list[str]) -> None:

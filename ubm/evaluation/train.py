@@ -29,13 +29,14 @@ from ubm.errors import DataError, EntryError
 from ubm.evaluation.labels import align, labels_for
 from ubm.evaluation.loop import TaskResult
 from ubm.evaluation.official import clients_digest, coverage_problems, unofficial_reasons
-from ubm.evaluation.outputs import check_out, claim_out, predictions_of, write_outputs
+from ubm.evaluation.outputs import RUN_KIND, claim_out, predictions_of, write_outputs
 from ubm.evaluation.model import SEED
 from ubm.evaluation.store import TASKS_DIR, TaskStore, task_key, unit_name, unit_of
 from ubm.evaluation.workers import DeviceJob, TrainOptions, parse_devices, run_job, run_workers, spread
 from ubm.prepare.targets import labels_code_version
 from ubm.profiles.validate import load_entry, validate_entry
 from ubm.util import keep_freed_memory
+from ubm.ownership import check_out
 
 
 @dataclass
@@ -79,7 +80,7 @@ def evaluate(
     the outputs are those of a run without seeds; metrics.json adds the spread over seeds.
     """
     out_dir = Path(out_dir)
-    check_out(out_dir)  # before any work
+    check_out(out_dir, RUN_KIND, Path(data_dir))  # before any work (ubm.ownership)
     report = validate_entry(data_dir, embeddings_dir, relevant_check=relevant_check)
     if not report.ok:
         lines = "\n".join(f"  {name}: {message}" for name, message in report.failures)

@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ubm import provenance
-from ubm.contract import EVENT_TYPES, ID_RANGE, NO_PURCHASES, PROPENSITY_TASKS, TABLE_COLUMNS, boundaries_for, value_range
+from ubm.contract import (EVENT_TYPES, ID_RANGE, NO_PURCHASES, PROPENSITY_TASKS, TABLE_COLUMNS, Boundaries,
+                          boundaries_for, value_range)
 from ubm.data import sql
+from ubm.guards import find_duplicates
+from ubm.layout import (ACTIVE_CLIENTS, PRODUCT_PROPERTIES, RELEVANT_CLIENTS, TARGET_TABLES, event_file,
+                        label_list_file, popularity_file, table_files, target_file)
 from ubm.data.io import (Data, DataError, Settings, connect, load_id_array, load_popularity, register_table,
                          require_dir)
 
@@ -133,10 +135,9 @@ def require_clean(data: Data, views: dict[str, tuple[str, ...] | None], nulls_on
 
 
 def _tables(root: Path) -> list[tuple[str, Path]]:
-    out = [(e, root / f"{e}.parquet") for e in EVENT_TYPES]
-    out.append(("product_properties", root / "product_properties.parquet"))
-    out += [(e, root / "input" / f"{e}.parquet") for e in EVENT_TYPES]
-    out += [(t, root / "target" / f"{t}.parquet") for t in ("train_target", "validation_target")]
+    out = [(view, root / rel) for view, rel in table_files("all").items() if view not in TARGET_TABLES]
+    out += [(e, root / event_file(e, "input")) for e in EVENT_TYPES]
+    out += [(t, root / target_file(t)) for t in TARGET_TABLES]
     return out
 
 
@@ -153,11 +154,11 @@ def _check_table(data: Data, view: str, path: Path, report: CheckReport) -> bool
 
 
 def _check_arrays(root: Path, report: CheckReport) -> None:
-    arrays = {root / "input" / "relevant_clients.npy": "client_id", root / "target" / "active_clients.npy": "client_id"}
-    arrays.update({root / "target" / f"{t}.npy": column for t, column in PROPENSITY_TASKS.items()})
+    arrays = {root / RELEVANT_CLIENTS: "client_id", root / ACTIVE_CLIENTS: "client_id"}
+    arrays.update({root / label_list_file(t): column for t, column in PROPENSITY_TASKS.items()})
     for path, column in arrays.items():
         if not path.is_file():
-            if path.name == "relevant_clients.npy":
+            if path == root / RELEVANT_CLIENTS:
                 report.problems.append(Problem(path, "missing (the clients to profile)"))
             continue
         report.files += 1
@@ -166,7 +167,7 @@ def _check_arrays(root: Path, report: CheckReport) -> None:
         except DataError as exc:
             report.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
             continue
-        popularity = path.with_name(f"popularity_{path.name}")
+        popularity = root / popularity_file(path.stem)
         if column != "client_id" and popularity.is_file():
             report.files += 1
             try:
@@ -174,11 +175,10 @@ def _check_arrays(root: Path, report: CheckReport) -> None:
             except DataError as exc:
                 report.problems.append(Problem(popularity, str(exc).removeprefix(f"{popularity}: ")))
         report.rows += len(ids)
-        uniq, counts = np.unique(ids, return_counts=True)
-        if len(uniq) != len(ids):
-            dup = uniq[counts > 1]
-            report.problems.append(Problem(path, f"{len(dup):,} id(s) listed more than once "
-                                                 f"({len(ids) - len(uniq):,} extra entries)", len(dup), str(dup[0])))
+        dup = find_duplicates(ids)
+        if dup:
+            report.problems.append(Problem(path, f"{dup.distinct:,} id(s) listed more than once "
+                                                 f"({dup.extra:,} extra entries)", dup.distinct, str(dup.example)))
 
 
 def _check_target_skus(data: Data, root: Path, report: CheckReport) -> None:
@@ -187,14 +187,23 @@ def _check_target_skus(data: Data, root: Path, report: CheckReport) -> None:
     if end is None:
         report.problems.append(Problem(root / "product_buy.parquet", NO_PURCHASES))
         return
-    b = boundaries_for(end)
+    missing = missing_target_skus(data, boundaries_for(end))
+    if missing:
+        report.problems.append(missing)
+
+
+def missing_target_skus(data: Data, b: Boundaries) -> Problem | None:
+    """Skus bought in the target windows of ``b`` that have no properties (the split refuses
+    them, `ubm check` reports them), with up to five examples and their purchases."""
     missing = sql.fetch_numpy(data, "split/missing_skus", {"since": b.train_target_start, "until": b.end})
-    if len(missing["sku"]):
-        report.problems.append(Problem(
-            root / "product_properties.parquet",
-            f"{len(missing['sku']):,} sku(s) bought in the target windows "
-            f"({int(missing['purchases'].sum()):,} purchases) have no properties",
-            len(missing["sku"]), str(missing["sku"][0])))
+    if not len(missing["sku"]):
+        return None
+    examples = ", ".join(f"{s} ({n} purchase{'s' if n != 1 else ''})" for s, n in
+                         zip(missing["sku"][:5], missing["purchases"][:5]))
+    return Problem(data.root / PRODUCT_PROPERTIES,
+                   f"{len(missing['sku']):,} sku(s) bought in the target windows "
+                   f"({int(missing['purchases'].sum()):,} purchases) have no properties, e.g. {examples}",
+                   len(missing["sku"]))
 
 
 def check_data_dir(data_dir: Path | str, settings: Settings = Settings()) -> CheckReport:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from ubm.contract import EVENT_TYPES, EVENT_VALUE, SKU_EVENTS
 from ubm.data.io import DataError, Settings, connect
+from ubm.layout import INPUT_DIR, RELEVANT_CLIENTS
 from ubm.prepare.import_config import ConfigError, Mapping, Source, load_mapping
 from ubm.prepare.import_sql import check_predicate, query, quote, resolve_column
 from ubm.util import OutputError, Timer, atomic_dir, save_npy
@@ -292,8 +293,8 @@ def _write_clients(con: duckdb.DuckDBPyConnection, mapping: Mapping, tmp: Path) 
                  "rule_file": c.rule == "file", "tables": [f"stage_{e}" for e in mapping.events]}
     sql, values = query("relevant_clients", structure, {"n": c.n or 0, "seed": str(c.seed)})
     ids = con.execute(sql, values).fetchnumpy()["client_id"].astype(np.int64)
-    (tmp / "input").mkdir(exist_ok=True)
-    save_npy(tmp / "input" / "relevant_clients.npy", ids)
+    (tmp / INPUT_DIR).mkdir(exist_ok=True)
+    save_npy(tmp / RELEVANT_CLIENTS, ids)
     return int(ids.size)
 
 

@@ -32,6 +32,7 @@ from ubm.data import sql
 from ubm.contract import PROPENSITY_TASKS
 from ubm.data.io import Settings
 from ubm.data.opener import open_data
+from ubm.layout import ACTIVE_CLIENTS, TARGET_DIR, label_list_file, popularity_file
 from ubm.util import save_npy
 
 LIST_SIZE = 100
@@ -62,7 +63,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
                 progress: Callable[[str], None] | None = None) -> ListsResult:
     """Build the absent (or, with ``force``, all) label lists of docs/tasks.md §3 under ``D/target``."""
     root = Path(data_dir)
-    target = root / "target"
+    target = root / TARGET_DIR
     result = ListsResult(target)
     # With --force no list is read, so a broken one does not stand in the way of its rebuild.
     data = open_data(root, window="input", settings=settings, lists=not force,
@@ -71,7 +72,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
     removes: list[Path] = []  # lists ubm built from another split that would now be empty
     try:
         stale = {root / name for name in provenance.stale_lists(root)}
-        active = target / "active_clients.npy"
+        active = root / ACTIVE_CLIENTS
         if force or not active.is_file() or active in stale:
             ids = sql.fetch_numpy(data, "lists/active_clients")["client_id"].astype(np.int64)
             writes.append((active, ids))
@@ -81,8 +82,8 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
             result.kept.append(active.name)
         result.sizes["active_clients"] = len(ids)
         for task, column in PROPENSITY_TASKS.items():
-            list_path = target / f"{task}.npy"
-            pop_path = target / f"popularity_{task}.npy"
+            list_path = root / label_list_file(task)
+            pop_path = root / popularity_file(task)
             if force or not list_path.is_file() or list_path in stale:
                 rows = sql.fetch_numpy(data, "lists/most_bought", {"limit": LIST_SIZE},
                                        {"column": column, "new_only": task == "propensity_new_sku"})

@@ -43,10 +43,11 @@ from ubm.data import sql
 from ubm.contract import DAYS_IN_TARGET, EVENT_TYPES, EVENT_VALUE, NO_PURCHASES, TABLE_COLUMNS, Boundaries, boundaries_for
 from ubm.data.io import Data, DataError, Settings, register_table, require_dir
 from ubm.data.opener import open_data
-from ubm.prepare.check import require_clean
+from ubm.guards import out_of_memory
+from ubm.layout import INPUT_DIR, TARGET_DIR, TARGET_TABLES, event_file, target_file
+from ubm.prepare.check import missing_target_skus, require_clean
 from ubm.util import Scratch, Timer, clean_litter
 
-TARGET_FILES: tuple[str, ...] = ("train_target", "validation_target")
 OUTLIER_CHOICES: tuple[str, ...] = ("refuse", "drop")
 
 # When the latest purchases are far outliers (docs/split.md §5): at most a handful of them,
@@ -192,23 +193,10 @@ def split_end(data: Data, end: dt.datetime | None = None, outliers: str = "refus
 
 
 def _check_targets(data: Data, b: Boundaries) -> None:
-    dup = sql.fetch_numpy(data, "split/duplicate_skus")
-    if len(dup["sku"]):
-        examples = ", ".join(str(s) for s in dup["sku"][:5])
-        raise DataError(
-            f"{data.paths['product_properties']}: {len(dup['sku'])} skus are listed more than once "
-            f"(e.g. {examples}); each sku needs exactly one row of properties"
-        )
-    missing = sql.fetch_numpy(data, "split/missing_skus",
-                              {"since": b.train_target_start, "until": b.end})
-    if len(missing["sku"]):
-        examples = ", ".join(f"{s} ({n} purchase{'s' if n != 1 else ''})" for s, n in
-                             zip(missing["sku"][:5], missing["purchases"][:5]))
-        raise DataError(
-            f"{data.paths['product_properties']}: {len(missing['sku'])} skus bought in the target "
-            f"windows ({int(missing['purchases'].sum())} purchases) have no properties, e.g. "
-            f"{examples}; nothing was written"
-        )
+    # Duplicate skus were refused by require_clean before the end was looked for.
+    missing = missing_target_skus(data, b)
+    if missing:
+        raise DataError(f"{missing}; nothing was written")
 
 
 def _size(path: Path) -> int:
@@ -271,7 +259,7 @@ def _write_in_parallel(data: Data, jobs: list[_Job], settings: Settings, temps: 
             with lock:
                 result.rows[job.name] = rows
             if progress:
-                where = "input" if job.name in EVENT_TYPES else "target"
+                where = INPUT_DIR if job.name in EVENT_TYPES else TARGET_DIR
                 progress(f"{where}/{job.name}: {rows:,} rows ({timer.seconds:.1f}s)")
 
     threads = [threading.Thread(target=work, args=(lane,), name=f"split-{i}", daemon=True)
@@ -305,7 +293,7 @@ def _write_in_turn(data: Data, jobs: list[_Job], temps: dict[str, Path], result:
         sql.write_parquet(data, job.template, temps[job.name], job.params, job.structure)
         result.rows[job.name] = pq.ParquetFile(temps[job.name]).metadata.num_rows
         if progress:
-            where = "input" if job.name in EVENT_TYPES else "target"
+            where = INPUT_DIR if job.name in EVENT_TYPES else TARGET_DIR
             progress(f"{where}/{job.name}: {result.rows[job.name]:,} rows ({timer.seconds:.1f}s)")
 
 
@@ -318,7 +306,7 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
     timer = Timer()
     root = require_dir(Path(data_dir))
     provenance.finish_split(root)  # a previous split that died mid-rename is completed first
-    for directory in (root / "input", root / "target", root / provenance.STAMP_DIR):
+    for directory in (root / INPUT_DIR, root / TARGET_DIR, root / provenance.STAMP_DIR):
         clean_litter(directory)
     data = open_data(root, window="all", settings=settings, lists=False,
                      require=EVENT_TYPES + ("product_properties",))
@@ -337,8 +325,8 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
             progress(f"left out of the targets: {dropped.describe()}")
         _check_targets(data, b)
 
-        outputs: dict[str, Path] = {e: root / "input" / f"{e}.parquet" for e in EVENT_TYPES}
-        outputs.update({t: root / "target" / f"{t}.parquet" for t in TARGET_FILES})
+        outputs: dict[str, Path] = {e: root / event_file(e, "input") for e in EVENT_TYPES}
+        outputs.update({t: root / target_file(t) for t in TARGET_TABLES})
         result = SplitResult(root, b, paths=outputs)
         windows = {
             "train_target": (b.train_target_start, b.validation_target_start, False),
@@ -371,9 +359,7 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
             data.verify_inputs("split")  # a published file rewritten meanwhile: no mixed split
             provenance.commit_split(root, [(temps[n], p) for n, p in outputs.items()], sources)
         except duckdb.OutOfMemoryException as exc:
-            raise DataError(
-                f"DuckDB ran out of memory ({exc}); raise --memory-limit or set --temp-dir on a disk with room"
-            ) from exc
+            raise DataError(out_of_memory(exc)) from exc
         finally:
             # Once the journal exists the temporaries belong to it: the next run finishes the renames.
             for sc in ([] if provenance.journal_path(root).exists() else scratch.values()):

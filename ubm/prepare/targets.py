@@ -31,7 +31,9 @@ from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTas
 from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity
 from ubm.data.opener import open_data
 from ubm.data.templating import SQL_DIR
-from ubm.util import OutputError, atomic_dir, check_replaceable, long_to_dense
+from ubm.layout import TARGET_TABLES, popularity_file
+from ubm.ownership import check_out
+from ubm.util import atomic_dir, long_to_dense
 
 
 def labels_code_version() -> str:
@@ -107,23 +109,16 @@ def _labels_for(data: Data, task: str, clients: np.ndarray, n_labels: int, windo
     return long_to_dense(pairs["row"], pairs["label"], 1, len(clients), n_labels, np.uint8)
 
 
-def _check_out(out: Path, data_root: Path) -> None:
-    """Refuse, before touching anything, an --out that is not ubm's labels directory to replace."""
-    if out.exists() and data_root.resolve().is_relative_to(out.resolve()):
-        raise OutputError(f"--out {out} would replace the data directory")
-    check_replaceable(out, "labels")
-
-
 def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Settings(),
                   client_ids: Path | str | None = None, tasks: tuple[str, ...] = TASKS,
                   progress: Callable[[str], None] | None = None) -> TargetsResult:
     """Write the label matrices of ``tasks`` for a split data directory into ``out``."""
     for task in tasks:
         _task_kind(task)
-    _check_out(Path(out), Path(data_dir))
+    check_out(Path(out), "labels", Path(data_dir))  # before touching anything
     skipped = left_out_tasks(Path(data_dir), tasks)
     tasks = tuple(t for t in tasks if t not in skipped)
-    need = ["train_target", "validation_target"]
+    need = list(TARGET_TABLES)
     if client_ids is None:
         need.append("relevant_clients")
     if "churn" in tasks:
@@ -163,7 +158,7 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
                 else:
                     labels = load_id_array(data.paths[f"label_list_{task}"])
                     popularity = load_popularity(
-                        data.root / "target" / f"popularity_{task}.npy", len(labels))
+                        data.root / popularity_file(task), len(labels))
                 matrices = {name: _labels_for(data, task, task_clients, len(labels), view)
                             for name, view in WINDOWS.items()}
                 task_dir = tmp / task

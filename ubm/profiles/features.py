@@ -37,10 +37,12 @@ from ubm.profiles.recipes import OptionError, Recipe, get_recipe
 from ubm.profiles.state import ModelState
 from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, SpooledColumnWriter, warn_overflow
 from ubm import provenance
-from ubm.data.io import Data, DataDir, DataError, Settings, input_files, load_id_array, require_dir
+from ubm.data.io import Data, DataError, Settings, input_files, load_id_array, require_dir
+from ubm.layout import DataDir
 from ubm.data.opener import open_data
 from ubm.prepare.check import require_clean
-from ubm.util import OutputError, Timer, atomic_dir, check_replaceable
+from ubm.ownership import check_out
+from ubm.util import Timer, atomic_dir
 
 ENTRY_FILES = ("client_ids.npy", "embeddings.npy", "columns.json")
 FEATURE_INPUTS = (*EVENT_TYPES, "product_properties", "relevant_clients")
@@ -105,14 +107,6 @@ def _check_source(root: Path, source: str) -> str:
     return source
 
 
-def _check_out(out: Path, data_root: Path) -> None:
-    """Refuse, before any work, an --out that is not ubm's entry to replace (a typo must not
-    wipe a data dir or a user's folder); see :mod:`ubm.ownership`."""
-    if out.exists() and (out.resolve() == data_root.resolve() or data_root.resolve().is_relative_to(out.resolve())):
-        raise OutputError(f"--out {out} would replace the data directory")
-    check_replaceable(out, "entry")
-
-
 def _writer(rec: Recipe, tmp: Path, n_rows: int, names: list[str]) -> ColumnWriter:
     """A spooling writer for recipes that write full-height blocks only, else a memory map."""
     if rec.spooled:
@@ -149,7 +143,7 @@ def export_features(
     if not 1 <= len(names) <= MAX_COLUMNS:
         raise OptionError(f"recipe '{recipe}' with {opts} gives {len(names)} columns; an entry holds 1..{MAX_COLUMNS}")
     _check_source(root, source)
-    _check_out(out, root)
+    check_out(out, "entry", root)  # before any work: a typo must not wipe a data dir or a user's folder
 
     if rec.reads_lists:  # lists ubm built from another split are refused here as `ubm train` would
         provenance.verify_lists(root)
@@ -158,11 +152,7 @@ def export_features(
         # Every row is checked, not only the relevant clients' rows the recipes happen to parse.
         require_clean(data, {**{e: None for e in EVENT_TYPES}, "product_properties": ("sku",)})
         require_clean(data, {"search_query": ("query",), "product_properties": ("name",)}, nulls_only=False)
-        clients = load_id_array(data.paths["relevant_clients"])
-        uniq, counts = np.unique(clients, return_counts=True)
-        if len(uniq) != len(clients):
-            raise DataError(f"{data.paths['relevant_clients']}: {int((counts > 1).sum())} client id(s) appear more "
-                            f"than once, e.g. {int(uniq[counts > 1][0])}")
+        clients = load_id_array(data.paths["relevant_clients"], unique=True)
         say(f"features: recipe {recipe} {opts}, {len(clients):,} clients x {len(names)} columns, "
             f"{source} events")
         with atomic_dir(out, "entry") as tmp:

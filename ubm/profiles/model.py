@@ -33,11 +33,11 @@ import numpy as np
 
 from ubm.data.io import Settings, require_dir
 from ubm.errors import OutputError
-from ubm.ownership import read_manifest, version
+from ubm.ownership import check_out, read_manifest, version
 from ubm.profiles.features import ExportSummary, export_features
 from ubm.profiles.recipes import get_recipe
 from ubm.profiles.state import ModelError, ModelState
-from ubm.util import Timer, atomic_dir, check_replaceable
+from ubm.util import Timer, atomic_dir
 
 FORMAT = "ubm-profile-model"
 FORMAT_VERSION = 1
@@ -233,12 +233,6 @@ def load_model(model_dir: Path | str) -> Model:
 
 # -- fit and apply ---------------------------------------------------------------------------------
 
-def _check_out(out: Path, root: Path, kind: str) -> None:
-    if out.exists() and (out.resolve() == root.resolve() or root.resolve().is_relative_to(out.resolve())):
-        raise OutputError(f"--out {out} would replace the data directory")
-    check_replaceable(out, kind)
-
-
 def fit_model(data_dir: Path | str, recipe: str, out: Path | str, options: dict[str, Any] | None = None, *,
               source: str = "input", settings: Settings = Settings(),
               progress: Callable[[str], None] | None = None, **recipe_options: Any) -> ModelResult:
@@ -251,7 +245,7 @@ def fit_model(data_dir: Path | str, recipe: str, out: Path | str, options: dict[
     options = {**(options or {}), **recipe_options}
     root, out = require_dir(Path(data_dir)), Path(out)
     get_recipe(recipe)
-    _check_out(out, root, "model")
+    check_out(out, "model", root)
     learnt = ModelState("fit", keep=True)
     seen: dict[str, Any] = {}
 

@@ -37,6 +37,8 @@ import numpy as np
 from ubm import provenance
 from ubm.contract import MAX_COLUMNS
 from ubm.errors import DataError
+from ubm.guards import find_duplicates
+from ubm.layout import RELEVANT_CLIENTS
 
 CLIENT_IDS = "client_ids.npy"
 EMBEDDINGS = "embeddings.npy"
@@ -176,7 +178,7 @@ def validate_entry(
     if relevant_check and ids_ok:
         if data_dir is None:
             raise ValueError("validate_entry: data_dir is needed for the relevant-clients check")
-        relevant_path = Path(data_dir) / "input" / "relevant_clients.npy"
+        relevant_path = Path(data_dir) / RELEVANT_CLIENTS
         relevant = _load(relevant_path, "relevant clients", failures, mmap=False)
         if relevant is not None:
             problem = _permutation_failure(client_ids, relevant)
@@ -184,10 +186,10 @@ def validate_entry(
                 failures.append(("not a permutation", problem))
 
     if not relevant_check and ids_ok:
-        uniq, counts = np.unique(np.asarray(client_ids), return_counts=True)
-        if len(uniq) != len(client_ids):
-            failures.append(("duplicate ids", f"{int((counts > 1).sum()):,} client id(s) listed more than "
-                                              f"once, e.g. {int(uniq[counts > 1][0])}"))
+        dup = find_duplicates(client_ids)
+        if dup:
+            failures.append(("duplicate ids", f"{dup.distinct:,} client id(s) listed more than once, "
+                                              f"e.g. {dup.example}"))
 
     if ids_ok and emb_ok and embeddings.shape[0] != client_ids.shape[0]:
         failures.append(("length mismatch",

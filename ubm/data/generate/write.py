@@ -27,6 +27,7 @@ from ubm.data.generate.params import SIZES, Behaviour, SizePreset
 from ubm.data.generate.sampling import CLIENT_ID_STREAM, Scramble, stream
 from ubm.data.generate.sessions import EventColumns, chunk_events
 from ubm.data.generate.world import World, build_world
+from ubm.layout import INPUT_DIR, PRODUCT_PROPERTIES, RELEVANT_CLIENTS, event_file
 from ubm.provenance import remove_derived
 from ubm.ownership import KINDS, MANIFEST, OutputError, contents, read_manifest, through_link, write_manifest
 from ubm.util import Scratch, clean_litter, save_npy
@@ -152,8 +153,7 @@ def _resolve_preset(size: str, clients: int | None, days: int | None,
 
 
 # What `ubm generate` writes into its --out (the rest of a data directory is other stages').
-PUBLISHED = (*(f"{e}.parquet" for e in EVENT_TYPES), "product_properties.parquet", "input/",
-             "input/relevant_clients.npy")
+PUBLISHED = (*(event_file(e) for e in EVENT_TYPES), PRODUCT_PROPERTIES, f"{INPUT_DIR}/", RELEVANT_CLIENTS)
 
 
 def check_out(out: Path) -> None:
@@ -195,7 +195,7 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
     say = progress or (lambda msg: None)
     out = Path(out_dir)
     check_out(out)
-    (out / "input").mkdir(parents=True, exist_ok=True)
+    (out / INPUT_DIR).mkdir(parents=True, exist_ok=True)
 
     world = build_world(p, seed)
     n_chunks = max(1, -(-p.clients // p.chunk_clients))
@@ -207,7 +207,7 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
 
     rows = {e: 0 for e in EVENT_TYPES}
     clean_litter(out)
-    scratch = [Scratch.beside(out / f"{name}.parquet") for name in (*EVENT_TYPES, "product_properties")]
+    scratch = [Scratch.beside(out / name) for name in (*(event_file(e) for e in EVENT_TYPES), PRODUCT_PROPERTIES)]
     tmp = {e: sc.slot for e, sc in zip(EVENT_TYPES, scratch)}
     props_tmp = scratch[-1].slot
     writers = {e: pq.ParquetWriter(tmp[e], _SCHEMAS[e], **_WRITER_OPTIONS) for e in EVENT_TYPES}
@@ -230,9 +230,9 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
         # The old split, lists and label cache belong to the files being replaced.
         remove_derived(out)
         for e in EVENT_TYPES:
-            os.replace(tmp[e], out / f"{e}.parquet")
-        os.replace(props_tmp, out / "product_properties.parquet")
-        save_npy(out / "input" / "relevant_clients.npy",
+            os.replace(tmp[e], out / event_file(e))
+        os.replace(props_tmp, out / PRODUCT_PROPERTIES)
+        save_npy(out / RELEVANT_CLIENTS,
                   client_id(relevant.order).astype(np.int64))
         write_manifest(out, "data", PUBLISHED, scan=False)  # files beside stay the user's
     except BaseException:

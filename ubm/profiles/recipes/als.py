@@ -27,7 +27,7 @@ int32 indices (8 bytes a non-zero each; ``Aᵀ`` is built by a stable counting p
 ranges, no global sort), and each half step is solved a chunk of ``CHUNK_ROWS`` rows at a time
 into the preallocated factor matrix, so no whole-matrix temporary is made. Every number is
 computed as by the unchunked product (row-partitioned CSR products, the same Gram matrices);
-``tests/test_universal.py`` checks chunked against unchunked factors bit for bit.
+``tests/profiles/test_universal.py`` checks chunked against unchunked factors bit for bit.
 """
 
 from __future__ import annotations

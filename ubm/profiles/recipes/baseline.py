@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ubm.data import sql
-from ubm.data.io import VECTOR_LEN, Data
+from ubm.contract import VECTOR_LEN
+from ubm.data.io import Data
 from ubm.profiles import state
 from ubm.profiles.recipes import Options, Recipe, register, whole, window_days
 from ubm.profiles.writer import ColumnWriter

@@ -50,7 +50,7 @@ def _params(tpl: sql.Template, out: Path) -> list[str]:
     return args
 
 
-# import/* read the user's own files named by a mapping, not a data directory: tests/test_import.py runs them.
+# import/* read the user's own files named by a mapping, not a data directory: tests/prepare/test_importer.py runs them.
 @pytest.mark.parametrize("name", [n for n in sql.template_names() if not n.startswith("import/")])
 def test_template_runs_alone(name, split_tiny, tmp_path):
     tpl = sql.load(name)

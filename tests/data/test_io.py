@@ -156,3 +156,44 @@ def test_memory_share_lowers_duckdbs_limit_for_the_block_and_puts_it_back():
     assert settings() == before
     assert setting_bytes("3.7 GiB") == int(3.7 * 2**30) and setting_bytes("lots") is None
     con.close()
+
+
+def test_engine_options_reach_a_command_as_one_settings_value(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from ubm.cli import main
+    from ubm.data.io import Settings
+
+    seen: list[Settings] = []
+
+    class Done:
+        def describe(self) -> str:
+            return "done"
+
+    monkeypatch.setattr("ubm.prepare.lists.build_lists", lambda d, s, force: seen.append(s) or Done())
+    monkeypatch.setattr("ubm.prepare.importer.run_command", lambda c, o, s: seen.append(s))
+    (tmp_path / "d").mkdir()
+    runner = CliRunner()
+    result = runner.invoke(main, ["lists", "--data-dir", str(tmp_path / "d"), "--threads", "3",
+                                  "--memory-limit", "1GB", "--temp-dir", str(tmp_path / "t"),
+                                  "--engine", "spark", "--master", "local[1]", "--spark-conf", "a.b = c"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["import", "--config", "m.toml", "--out", str(tmp_path / "o"), "--threads", "2"])
+    assert result.exit_code == 0, result.output
+    assert seen == [Settings(threads=3, memory_limit="1GB", temp_directory=str(tmp_path / "t"), engine="spark",
+                             master="local[1]", spark_conf=(("a.b", "c"),)),
+                    Settings(threads=2, memory_limit="4GB")]
+
+
+def test_every_command_with_engine_options_takes_one_settings_parameter():
+    import inspect
+
+    from ubm.cli import main
+    from ubm.sql_cli import main as sql_main
+
+    commands = [*main.commands.values(), *sql_main.commands.values()]
+    with_options = [c for c in commands if any(p.name == "threads" for p in c.params)]
+    assert len(with_options) >= 9  # import, summary, check, split, lists, targets, features, train, ubm-sql run
+    for command in with_options:
+        names = set(inspect.signature(inspect.unwrap(command.callback)).parameters)
+        assert "settings" in names and not names & {"threads", "memory_limit", "temp_dir", "engine"}, command.name

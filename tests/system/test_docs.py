@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SCANNED_DIRS = ("ubm", "tests", "bench", "sql", "docs", ".ci")
 SCANNED_FILES = ("README.md", "BENCHMARKS.md", "Makefile", "pyproject.toml")
@@ -202,3 +202,12 @@ def test_the_readme_is_short_enough_for_a_newcomer() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 200, f"README.md has {len(lines)} lines; reference goes to docs/, figures to BENCHMARKS.md"
     assert "make demo" in "\n".join(lines) and "make test" in "\n".join(lines)
+
+
+def test_the_layout_table_in_data_md_is_the_layout_module() -> None:
+    from ubm.layout import LAYOUT
+
+    section = _section_of((DOCS / "data.md").read_text(encoding="utf-8"), "§3")
+    rows = [tuple(cell.strip().strip("`") for cell in line.strip().strip("|").split("|"))
+            for line in section.splitlines() if line.startswith("| `")]
+    assert rows == [tuple(row) for row in LAYOUT], "docs/data.md §3's table differs from ubm.layout.LAYOUT"

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import ubm.evaluation.workers as workers_mod
 from tests.fixtures import prepare_tiny
-from tests.test_html_report import assert_self_contained, parse, table_with
+from tests.evaluation.test_html_report import assert_self_contained, parse, table_with
 from ubm.cli import main
 from ubm.evaluation.ablate import ablate
 

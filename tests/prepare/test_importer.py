@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ubm.cli import main
 
-DATA = Path(__file__).parent / "data" / "import"
+DATA = Path(__file__).parents[1] / "files" / "import"
 
 
 def ubm(*args: str) -> object:

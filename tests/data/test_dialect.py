@@ -13,7 +13,7 @@ from ubm.data import sql  # noqa: E402
 from ubm.data.dialect import functions_used, transpile, transpile_expression  # noqa: E402
 
 # Spark SQL functions the templates may call: each has the same meaning as the DuckDB
-# function it comes from (checked against DuckDB by tests/test_spark_parity.py).
+# function it comes from (checked against DuckDB by tests/system/test_spark_parity.py).
 ALLOWED = {
     "AVG", "CAST", "COALESCE", "COUNT", "DATEDIFF", "FILTER", "HOUR", "LAG", "LENGTH", "MAX",
     "MAX_BY", "MIN", "NULLIF", "ROW_NUMBER", "STDDEV_POP", "SUM", "TO_TIMESTAMP",
@@ -88,6 +88,8 @@ def test_shared_timestamp_macro_transpiles_for_the_typed_views():
     from ubm.data.templating import macro
     out = transpile_expression(macro("parse", "timestamp_from_text")('"timestamp"'))
     assert out.startswith("CASE WHEN LENGTH(`timestamp`) = 19") and "TO_TIMESTAMP" in out
+    # The Spark body the typed views use is the transpiled DuckDB one, so the two cannot drift.
+    assert macro("parse", "timestamp_from_text")("`timestamp`", "spark") == out
 
 
 def test_spark_engine_without_pyspark_says_how_to_install(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FILES = {"1-versions.json", "2-cuda-tests.json", "3-parity.json", "4-timing.json", "5-full.json",
          "summary.json", "log.txt"}
 

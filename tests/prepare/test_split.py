@@ -108,7 +108,7 @@ def test_missing_sku_is_an_error_and_writes_nothing(tmp_path):
     with pytest.raises(DataError) as err:
         split(root)
     message = str(err.value)
-    assert "2 skus" in message and "3 purchases" in message
+    assert "2 sku(s)" in message and "3 purchases" in message
     assert "77 (2 purchases)" in message and "78" in message
     assert "79" not in message.replace(str(root), "")  # input-window skus are not the split's business
     assert sorted(p.name for p in (root / "input").iterdir()) == ["relevant_clients.npy"]

@@ -65,7 +65,7 @@ def test_original_ids_join_an_imported_entry_back_to_the_users_ids(tmp_path):
     from ubm.cli import main
 
     data, entry = tmp_path / "d", tmp_path / "e"
-    ubm.import_data(ROOT / "tests/data/import/invoices.toml", data)
+    ubm.import_data(ROOT / "tests/files/import/invoices.toml", data)
     entry.mkdir()
     # a hand-made entry: dense ids 3, 0, 1 in this order
     np.save(entry / "client_ids.npy", np.array([3, 0, 1], dtype=np.int64))

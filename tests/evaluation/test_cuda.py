@@ -1,5 +1,5 @@
 """The multi-task engine on a GPU (issue 24): skipped without CUDA; bench/device_check.sh
-stage 2 runs them (``pytest -m cuda tests/test_cuda.py``).
+stage 2 runs them (``pytest -m cuda tests/evaluation/test_cuda.py``).
 
 Every epoch and the best logits of the multi engine equal the one-task loop's bit for bit,
 with CUDA graphs on and off, in official numerics and with --fast; each task records whether
