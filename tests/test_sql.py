@@ -176,3 +176,47 @@ def test_cli_refuses_a_file_outside_sql(tmp_path):
             assert result.exit_code == 2, (command, result.output)
             assert result.output.count("error:") == 1 and "Traceback" not in result.output
             assert str(tmp_path / "d") not in result.output.split("error:")[0]
+
+
+# Structure values of the wrong shape or size: each is a TemplateError naming the variable,
+# never a Python error from inside the sandbox (range(2.5), range(10**20), inf days).
+BAD_STRUCTURE = [
+    ("features/baseline/query_mean", "dims", 2.5, "whole number"),
+    ("features/baseline/query_mean", "dims", True, "whole number"),
+    ("features/baseline/query_mean", "dims", "product_buy", "whole number"),
+    ("features/baseline/query_mean", "dims", float("inf"), "whole number"),
+    ("features/baseline/query_mean", "dims", -1, "outside 0.."),
+    ("features/baseline/query_mean", "dims", 10**20, "outside 0.."),
+    ("features/baseline/query_mean", "dims", 100_001, "MAX_RANGE"),  # the sandbox's range limit
+    ("features/baseline/slot_counts", "windows", [1.5, 7], "list of whole numbers"),
+    ("features/baseline/slot_counts", "windows", [[1]], "list of whole numbers"),
+    ("features/baseline/slot_counts", "windows", [1, 2**40], "outside 0.."),
+    ("features/baseline/slot_counts", "windows", {"a": 1}, "list"),
+    ("check/column_problems", "list_vectors", [[[["name"]]]], "nested"),
+]
+
+
+@pytest.mark.parametrize("name,key,value,says", BAD_STRUCTURE, ids=[f"{k}={v!r}"[:40] for _, k, v, _ in BAD_STRUCTURE])
+def test_bad_structure_values_are_template_errors(name, key, value, says):
+    with pytest.raises(sql.TemplateError, match=f"{name}.*'?{key}'?|{name}.*{key}=") as info:
+        sql.render(name, {key: value})
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize("body", ["{{ 1 // 0 }}", "{{ range(none_given) }}", "{{ [1][5] }}",
+                                  "{{ {}['x'] }}", "{% for i in range(3.5) %}{% endfor %}", "{{ x }"])
+def test_any_python_error_while_rendering_is_a_template_error(body, tmp_path):
+    tpl = sql.Template("evil/x", tmp_path / "x.sql", "Fails while rendering.", {}, {"none_given": "a"},
+                       f"-- Fails while rendering.\nSELECT {body}\n")
+    with pytest.raises(sql.TemplateError, match="template evil/x"):
+        sql.render(tpl)
+
+
+@pytest.mark.parametrize("value", ["2.5", "1e400", "NaN", "-1", "99999999999999999999", "[1]", "true",
+                                   "[" * 5000])
+def test_cli_set_bad_numbers_is_one_line_exit_2(value):
+    result = CliRunner().invoke(sql_main, ["show", "features/baseline/query_mean", "--set", f"dims={value}"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "dims" in lines[0], result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

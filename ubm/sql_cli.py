@@ -27,6 +27,8 @@ def _parse_structure(pairs: tuple[str, ...]) -> dict:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
+        except RecursionError:  # [[[[... thousands deep: no structure value is
+            raise click.BadParameter(f"'{key}' is nested too deeply", param_hint="--set") from None
     return out
 
 
