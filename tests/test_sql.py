@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 from click.testing import CliRunner
 
@@ -220,3 +222,39 @@ def test_cli_set_bad_numbers_is_one_line_exit_2(value):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "dims" in lines[0], result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("value,says", [
+    ("99999999999999999999", "int64 range"), ("-9223372036854775809", "int64 range"),
+    ("9" * 5000, "expects BIGINT"), ("1e3", "expects BIGINT"), ("0x10", "expects BIGINT"), ("", "expects BIGINT")])
+def test_param_int_out_of_range_names_the_parameter(data, value, says):
+    with pytest.raises(sql.TemplateError, match=f"parameter 'limit' expects BIGINT.*{says}|{says}"):
+        sql.fetch_numpy(data, "lists/most_bought", {"limit": value}, {"column": "sku"})
+
+
+def test_param_int_at_the_edges_of_int64_binds():
+    tpl = sql.load("lists/most_bought")
+    text = sql.render(tpl, {"column": "sku"})
+    for value in (2**63 - 1, -2**63, np.int64(5), "+7", " 12 "):
+        assert sql.bind(tpl, text, {"limit": value})["limit"] == int(str(value).strip())
+
+
+def test_int32_and_double_and_text_ranges():
+    assert sql._to_int(2**31 - 1, bits=32) == 2**31 - 1
+    with pytest.raises(ValueError, match="int32 range"):
+        sql._CONVERTERS["INTEGER"](str(2**31))
+    for bad in ("1e400", "nan", "-inf"):
+        with pytest.raises(ValueError, match="finite"):
+            sql._CONVERTERS["DOUBLE"](bad)
+    with pytest.raises(ValueError, match="UTF-8"):
+        sql._CONVERTERS["VARCHAR"]("caf\udce9")  # a byte of Latin-1 on a UTF-8 command line
+
+
+@pytest.mark.parametrize("args", [["--param", "pattern=%", "--limit", "99999999999999999999"],
+                                  ["--param", "pattern=%", "--limit", "-1"],
+                                  ["--param", "pattern=\udcff"]])
+def test_cli_run_bad_values_are_one_line_exit_2(data, args):
+    result = CliRunner().invoke(sql_main, ["run", "summary/events", "--data-dir", str(data.root), *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output

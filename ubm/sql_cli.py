@@ -81,7 +81,7 @@ def show_cmd(name: str, structure: tuple[str, ...], engine: str) -> None:
 @click.option("--set", "structure", multiple=True, help="structure variable name=json")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="write here instead of stdout")
-@click.option("--limit", type=int, default=None, help="at most N rows")
+@click.option("--limit", type=click.IntRange(0, 2**63 - 1), default=None, help="at most N rows")
 @settings_options
 def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
             structure: tuple[str, ...], fmt: str, out: Path | None, limit: int | None,

@@ -239,14 +239,25 @@ def _transpile(text: str, dialect: str, name: str) -> str:
     return transpile(text, dialect, name)
 
 
-def _to_int(v: Any) -> int:
+class _OutOfRange(ValueError):
+    """A value of the right kind that the declared SQL type cannot hold; the message says why."""
+
+
+def _to_int(v: Any, bits: int = 64) -> int:
+    """A whole number that fits a signed ``bits``-bit integer (BIGINT: 64, INTEGER: 32); DuckDB
+    would otherwise fail far from the option that gave it, or Python overflow while binding."""
     if isinstance(v, bool):
         raise ValueError("boolean")
     if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, str) and re.fullmatch(r"-?\d+", v.strip()):
-        return int(v)
-    raise ValueError(v)
+        n = int(v)
+    elif isinstance(v, str) and re.fullmatch(r"[-+]?\d{1,100}", v.strip()):
+        n = int(v.strip())
+    else:
+        raise ValueError(v)
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if not low <= n <= high:
+        raise _OutOfRange(f"outside the int{bits} range {low}..{high}")
+    return n
 
 
 def _to_timestamp(v: Any) -> dt.datetime:
@@ -280,14 +291,26 @@ def _to_list(conv: Callable[[Any], Any]) -> Callable[[Any], list]:
 def _to_float(v: Any) -> float:
     if isinstance(v, bool):
         raise ValueError(v)
-    return float(v)
+    value = float(v)
+    if not math.isfinite(value):  # "1e400", "inf", "nan": no DOUBLE a query could mean
+        raise _OutOfRange("not a finite number")
+    return value
+
+
+def _to_text(v: Any) -> str:
+    text = v if isinstance(v, str) else str(v)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 on the command line (surrogates)
+        raise _OutOfRange("not valid UTF-8 text") from None
+    return text
 
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "BIGINT": _to_int,
-    "INTEGER": _to_int,
+    "INTEGER": lambda v: _to_int(v, bits=32),
     "DOUBLE": _to_float,
-    "VARCHAR": lambda v: v if isinstance(v, str) else str(v),
+    "VARCHAR": _to_text,
     "TIMESTAMP": _to_timestamp,
     "DATE": lambda v: _to_timestamp(v).date(),
     "BOOLEAN": _to_bool,
@@ -316,11 +339,17 @@ def bind(tpl: Template, sql: str, params: dict[str, Any]) -> dict[str, Any]:
         ptype = tpl.params[key].type
         try:
             bound[key] = _CONVERTERS[ptype](params[key])
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
+            why = f": {exc}" if isinstance(exc, _OutOfRange) else ""
             raise TemplateError(
-                f"template {tpl.name}: parameter '{key}' expects {ptype}, got {params[key]!r}"
+                f"template {tpl.name}: parameter '{key}' expects {ptype}, got {_shown_param(params[key])}{why}"
             ) from exc
     return bound
+
+
+def _shown_param(value: Any) -> str:
+    text = repr(value)
+    return text[:120] + ("..." if len(text) > 120 else "")
 
 
 def _strip_comments(sql: str) -> str:
