@@ -306,7 +306,7 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
                 ci: bool, resamples: int, level: float, seed: int, blocks: int) -> None:
     from ubm.evaluation.leaderboard import (check_same_clients, format_comparison, format_table,
                                             leaderboard as board_of, read_run, to_json)
-    from ubm.util import atomic_path
+    from ubm.util import PNG_SIGNATURE, atomic_path, check_file_out
 
     if plot and not (ci and len(runs) >= 2):
         raise click.UsageError("--plot needs --ci and at least two runs")
@@ -314,8 +314,11 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
     labels = [n.strip() for n in names.split(",")] if names else [r.name for r in runs]
     if len(labels) != len(runs) or len(set(labels)) != len(labels):
         raise click.UsageError("--names must give one distinct name per run")
-    if json_out is not None and json_out.is_dir():
-        raise click.BadParameter(f"{json_out} is a directory; give a file name", param_hint="--json")
+    # Both outputs are checked before any run is read: a refusal costs nothing.
+    if json_out is not None:
+        check_file_out(json_out, "--json")
+    if plot is not None:
+        check_file_out(plot, "--plot", PNG_SIGNATURE, "a PNG image")
     read = {label: read_run(run) for label, run in zip(labels, runs)}
     check_same_clients(read)
     scores = {label: r.scores for label, r in read.items()}

@@ -205,6 +205,52 @@ def write_manifest(directory: Path, kind: str, also: Iterable[str] = (), scan: b
         scratch.remove()
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_writable_parent(path: Path, option: str = "--out") -> None:
+    """Refuse early when ``path`` cannot be created: its nearest existing ancestor must be a
+    writable directory."""
+    path = Path(path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{option} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path}: cannot write in {parent} (permission denied)")
+
+
+def check_file_out(path: Path, option: str = "--out", signature: bytes | None = None,
+                   what: str = "") -> None:
+    """Refuse (OutputError, nothing touched) a single-file output before any work is done: a
+    directory, a place that cannot be created, a file that belongs to a directory ubm wrote
+    (listed in its manifest: a run's scores.json, an entry's columns.json) and, with
+    ``signature``, an existing file that does not start with it (``what`` names the format):
+    ``--plot`` replaces a PNG image, never a user's notes that happen to sit at that path."""
+    path = Path(path)
+    real = through_link(path, option)
+    if real.is_dir():
+        raise OutputError(f"{option} {path} is a directory; give a file name")
+    check_writable_parent(real, option)
+    manifest = read_manifest(real.parent)
+    if manifest is not None and real.name in manifest["files"]:
+        raise OutputError(f"{option} {path} is part of {KINDS[manifest['kind']]} in {real.parent}; "
+                          "not replacing it: give another file name")
+    if signature is None or not os.path.lexists(real):
+        return
+    if not real.is_file():
+        raise OutputError(f"{option} {path} exists and is not a regular file; not replacing it")
+    try:
+        with open(real, "rb") as fh:
+            head = fh.read(len(signature))
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: cannot read it to check it is {what} ({exc.strerror})") from None
+    if head != signature:
+        raise OutputError(f"{option} {path} exists and is not {what}; not replacing it "
+                          "(give a new file name, or remove it first)")
+
+
 def check_replaceable(path: Path, kind: str, option: str = "--out") -> None:
     """Refuse (OutputError, nothing touched) an existing ``path`` that ubm may not replace with
     an output of ``kind``: anything but an empty directory, or one whose manifest is of that
@@ -230,5 +276,6 @@ def check_replaceable(path: Path, kind: str, option: str = "--out") -> None:
                           "(move it out, or give a new or empty directory)")
 
 
-__all__ = ["MANIFEST", "MARKER", "OutputError", "Scratch", "check_replaceable", "clean_litter", "contents",
+__all__ = ["MANIFEST", "MARKER", "OutputError", "PNG_SIGNATURE", "Scratch", "check_file_out", "check_replaceable",
+           "check_writable_parent", "clean_litter", "contents",
            "is_temp_name", "pid_alive", "read_manifest", "scratch_marker", "through_link", "write_manifest"]

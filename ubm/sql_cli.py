@@ -15,7 +15,7 @@ from ubm.clikit import command_group, key_values, make_settings, settings_option
 from ubm.data import sql
 from ubm.data.io import DataError
 from ubm.data.opener import open_data
-from ubm.util import atomic_path
+from ubm.util import atomic_path, check_file_out
 
 USAGE_ERROR = 2
 
@@ -86,6 +86,8 @@ def show_cmd(name: str, structure: tuple[str, ...], engine: str) -> None:
 def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
             structure: tuple[str, ...], fmt: str, out: Path | None, limit: int | None,
             threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
+    if out is not None:
+        check_file_out(out)  # before the query runs: a refusal costs nothing
     try:
         settings = make_settings(threads, memory_limit, temp_dir)
         engine = settings.engine

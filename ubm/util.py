@@ -15,21 +15,9 @@ from typing import Iterator
 import numpy as np
 
 # Re-exported: the ownership marks are what every atomic write below relies on.
-from ubm.ownership import (OLD_SLOT, OutputError, Scratch, check_replaceable, clean_litter, is_temp_name,  # noqa: F401
-                           pid_alive, through_link, write_manifest)
-
-
-def check_writable_parent(path: Path, option: str = "--out") -> None:
-    """Refuse early when ``path`` cannot be created: its nearest existing ancestor must be a
-    writable directory."""
-    path = Path(path)
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OutputError(f"{option} {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {path}: cannot write in {parent} (permission denied)")
+from ubm.ownership import (OLD_SLOT, PNG_SIGNATURE, OutputError, Scratch, check_file_out, check_replaceable,  # noqa: F401
+                           check_writable_parent, clean_litter, is_temp_name, pid_alive, through_link,
+                           write_manifest)
 
 
 def _exchange(a: Path, b: Path) -> bool:
