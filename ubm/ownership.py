@@ -23,9 +23,10 @@ import os
 import re
 import secrets
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ubm.errors import OutputError
 
@@ -89,7 +90,11 @@ class Scratch:
         path = target.with_name(f".{target.name[:_NAME_CHARS]}.ubm-{token}")
         path.mkdir()  # fails rather than reuse anything that exists
         marker = {"ubm": "scratch", "token": token, "for": target.name, "pid": os.getpid()}
-        (path / MARKER).write_text(json.dumps(marker) + "\n")
+        try:
+            (path / MARKER).write_text(json.dumps(marker) + "\n")
+        except BaseException:  # a full disk: no unmarked directory (that no cleanup may touch) is left
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return cls(path, target)
 
     @property
@@ -143,6 +148,37 @@ def clean_litter(directory: Path) -> list[Path]:
         shutil.rmtree(entry, ignore_errors=True)
         done.append(entry)
     return done
+
+
+_SCRATCH_IN_PATH = re.compile(r"\.[^/\s'\"]+\.ubm-[0-9a-f]{16}/")
+WRITING = "ubm_writing"  # attribute of an exception raised while an output was being written
+
+
+def unscratch(text: str) -> str:
+    """``text`` with every scratch directory left out of the paths it names: a failure inside
+    ``.E.ubm-<token>/E/embeddings.npy`` is reported at ``E/embeddings.npy``, the path the user gave."""
+    return _SCRATCH_IN_PATH.sub("", text)
+
+
+@contextmanager
+def writing(target: Path) -> Iterator[None]:
+    """Tag any exception raised in the block with ``target`` (attribute :data:`WRITING`; the
+    innermost output wins), so that a failure that names no file (a write() that found the disk
+    full) is still reported at the output it was writing (:func:`ubm.clikit.explain`)."""
+    try:
+        yield
+    except Exception as exc:
+        note_writing(exc, target)
+        raise
+
+
+def note_writing(exc: BaseException, target: Path) -> None:
+    """What :func:`writing` does, for a caller that handles the exception itself."""
+    if getattr(exc, WRITING, None) is None:
+        try:
+            setattr(exc, WRITING, Path(target))
+        except (AttributeError, TypeError):  # an exception type without a __dict__
+            pass
 
 
 # -- links -----------------------------------------------------------------------------------
@@ -276,6 +312,6 @@ def check_replaceable(path: Path, kind: str, option: str = "--out") -> None:
                           "(move it out, or give a new or empty directory)")
 
 
-__all__ = ["MANIFEST", "MARKER", "OutputError", "PNG_SIGNATURE", "Scratch", "check_file_out", "check_replaceable",
+__all__ = ["MANIFEST", "MARKER", "WRITING", "note_writing", "unscratch", "writing", "OutputError", "PNG_SIGNATURE", "Scratch", "check_file_out", "check_replaceable",
            "check_writable_parent", "clean_litter", "contents",
            "is_temp_name", "pid_alive", "read_manifest", "scratch_marker", "through_link", "write_manifest"]

@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ubm.data.damage import note_opened
 from ubm.data.engine import DuckDBEngine, Engine
 from ubm.data.templating import macro
 from ubm.errors import DataError
@@ -186,6 +187,7 @@ def _check_raw_type(path: Path, column: str, kind: str, duck_type: str) -> None:
 
 def register_table(con: duckdb.DuckDBPyConnection, view: str, path: Path, columns: dict[str, str]) -> None:
     """Create ``raw_<view>`` over the parquet file and the typed view ``<view>``."""
+    note_opened(path)  # a page that fails to read later is traced back to its file
     try:
         rel = con.read_parquet(str(path))
     except duckdb.Error as exc:

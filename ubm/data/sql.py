@@ -492,7 +492,10 @@ def explained(data: Data) -> Iterator[None]:
     try:
         yield
     except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-        raise explain_conversion_error(data, exc) from exc
+        found = explain_conversion_error(data, exc)
+        if str(found) == str(exc):  # no unparseable value found: DuckDB's own error goes on to the
+            raise                   # command line, which traces a damaged file (ubm.data.damage)
+        raise found from exc
     except Exception as exc:
         if data.engine.name == "duckdb" or isinstance(exc, (DataError, TemplateError)):
             raise

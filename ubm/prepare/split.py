@@ -44,6 +44,7 @@ from ubm.contract import DAYS_IN_TARGET, EVENT_TYPES, EVENT_VALUE, TABLE_COLUMNS
 from ubm.data.io import Data, DataError, Settings, register_table, require_dir
 from ubm.data.opener import open_data
 from ubm.prepare.check import require_clean
+from ubm.ownership import note_writing
 from ubm.util import Scratch, Timer, clean_litter
 
 TARGET_FILES: tuple[str, ...] = ("train_target", "validation_target")
@@ -374,6 +375,9 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
             raise DataError(
                 f"DuckDB ran out of memory ({exc}); raise --memory-limit or set --temp-dir on a disk with room"
             ) from exc
+        except Exception as exc:
+            note_writing(exc, root)  # a full disk names no file: the message names the data directory
+            raise
         finally:
             # Once the journal exists the temporaries belong to it: the next run finishes the renames.
             for sc in ([] if provenance.journal_path(root).exists() else scratch.values()):
