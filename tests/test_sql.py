@@ -258,3 +258,17 @@ def test_cli_run_bad_values_are_one_line_exit_2(data, args):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+
+
+def test_ubm_sql_failures_take_the_one_error_path(data, monkeypatch):
+    """ubm-sql has no error handling of its own: GuardedGroup maps every failure, --debug included."""
+    args = ["run", "summary/events", "--data-dir", str(data.root / "missing"), "--param", "pattern=%"]
+    plain, debug = CliRunner().invoke(sql_main, args), CliRunner().invoke(sql_main, ["--debug", *args])
+    assert plain.exit_code == debug.exit_code == 1
+    assert "Traceback" not in plain.output and "Traceback" in debug.output
+    monkeypatch.setattr(sql, "run_standalone", lambda *a, **k: 1 // 0)
+    boom = CliRunner().invoke(sql_main, args[:3] + [str(data.root)] + args[4:])
+    assert boom.exit_code == 1 and boom.output.count("error:") == 1
+    assert "internal error (ZeroDivisionError" in boom.output
+    usage = CliRunner().invoke(sql_main, ["run", "summary/events", "--data-dir", str(data.root), "--format", "parquet"])
+    assert usage.exit_code == 2 and usage.output.strip() == "error: --format parquet needs --out FILE"
