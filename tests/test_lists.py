@@ -113,3 +113,49 @@ def test_cli_lists(split_root):
     assert "propensity_new_sku" in result.output and "(built)" in result.output
     result = CliRunner().invoke(main, ["lists", "--data-dir", str(split_root)])
     assert "(given)" in result.output and "(built)" not in result.output
+
+
+# -- empty lists (docs/tasks.md §3-4): refused by name, never a task with nothing to evaluate ----
+
+def _listed(root):
+    return sorted(p.name for p in (root / "target").glob("*.npy"))
+
+
+def test_no_new_sku_in_the_train_window_is_refused_by_name(tmp_path):
+    # sku 4, the only new one in the worked example, was also bought in the input window here
+    root = fx.make(tmp_path / "d", product_buy=[*fx.PRODUCT_BUY, (99, "2022-09-01 10:00:00", 4)])
+    split(root)
+    result = CliRunner().invoke(main, ["lists", "--data-dir", str(root)])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("error:") == 1 and "propensity_new_sku.npy" in result.output
+    assert "no new sku" in result.output and _listed(root) == []  # nothing written, not even the others
+
+
+def test_no_active_client_is_refused_by_name(tmp_path):
+    root = fx.make(tmp_path / "d", relevant=[20, 30, 50, 60])  # none of them bought in the input window
+    split(root)
+    with pytest.raises(DataError, match="active_clients.npy: cannot build it: no relevant client"):
+        build_lists(root)
+    assert _listed(root) == []
+
+
+@pytest.mark.parametrize("task", ["propensity_sku", "propensity_category", "propensity_new_sku", "propensity_price"])
+def test_a_given_empty_label_list_is_refused_by_every_stage(split_root, tmp_path, task):
+    build_lists(split_root)
+    np.save(split_root / "target" / f"{task}.npy", np.array([], dtype=np.int64))
+    for args in (["targets", "--data-dir", str(split_root), "--out", str(tmp_path / "t")],
+                 ["lists", "--data-dir", str(split_root)]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert f"{task}.npy: empty label list" in result.output and result.output.count("error:") == 1
+    assert not (tmp_path / "t").exists()
+    check = CliRunner().invoke(main, ["check", "--data-dir", str(split_root)])
+    assert check.exit_code == 1 and f"{task}.npy: empty" in check.output
+
+
+def test_labels_of_no_active_client_are_refused(split_root, tmp_path):
+    build_lists(split_root)
+    np.save(split_root / "target" / "active_clients.npy", np.array([], dtype=np.int64))
+    result = CliRunner().invoke(main, ["targets", "--data-dir", str(split_root), "--out", str(tmp_path / "t")])
+    assert result.exit_code == 1 and "active_clients.npy: none of the 6 evaluated clients is active" in result.output
+    assert not (tmp_path / "t").exists()

@@ -361,10 +361,14 @@ def _register_all(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> dic
 def load_label_list(path: Path, column: str) -> np.ndarray:
     """A label list (docs/tasks.md §3): distinct values, each in ``column``'s range."""
     try:
-        return load_id_array(path, unique=True, column=column)
+        values = load_id_array(path, unique=True, column=column)
     except DataError as exc:
         raise DataError(f"{exc}; a label list holds each value once, within its column's range "
                         f"(fix or delete it; `ubm lists --force` rebuilds it)") from None
+    if values.size == 0:  # a task with no labels has nothing to predict nor score
+        raise DataError(f"{path}: empty label list; a propensity task needs at least one value "
+                        "(docs/tasks.md §3): give a list with values, or delete it and run `ubm lists`")
+    return values
 
 
 def load_popularity(path: Path, n: int) -> np.ndarray:

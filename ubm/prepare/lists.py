@@ -28,6 +28,7 @@ from ubm import provenance
 from ubm.data import sql
 from ubm.contract import PROPENSITY_TASKS
 from ubm.data.io import Settings
+from ubm.errors import DataError
 from ubm.data.opener import open_data
 from ubm.util import save_npy
 
@@ -65,6 +66,10 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
         active = target / "active_clients.npy"
         if force or not active.is_file() or active in stale:
             ids = sql.fetch_numpy(data, "lists/active_clients")["client_id"].astype(np.int64)
+            if ids.size == 0:  # refused before anything is written, as targets would refuse it
+                raise DataError(f"{active}: cannot build it: no relevant client bought anything in the input "
+                                "window, so churn would have no client to evaluate (docs/tasks.md §4); "
+                                "nothing was written")
             writes.append((active, ids))
             result.built.append(active.name)
         else:
@@ -78,6 +83,11 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
                 rows = sql.fetch_numpy(data, "lists/most_bought", {"limit": LIST_SIZE},
                                        {"column": column, "new_only": task == "propensity_new_sku"})
                 values = rows["value"].astype(np.int64)
+                if values.size == 0:
+                    what = "new " if task == "propensity_new_sku" else ""
+                    raise DataError(f"{list_path}: cannot build it: no {what}{column} was bought in the train "
+                                    "target window, and a task needs at least one label (docs/tasks.md §3); "
+                                    "give the list yourself; nothing was written")
                 writes += [(pop_path, rows["popularity"].astype(np.int64)), (list_path, values)]
                 result.built += [list_path.name, pop_path.name]
             else:

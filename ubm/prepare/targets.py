@@ -140,6 +140,10 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
                 if task == "churn":
                     active = load_id_array(data.paths["active_clients"])
                     task_clients = clients[np.isin(clients, active)]
+                    if task_clients.size == 0:  # nothing to evaluate: refused, not a score of 0
+                        raise DataError(f"{data.paths['active_clients']}: none of the {len(clients):,} "
+                                        "evaluated clients is active, so churn has no client to "
+                                        "evaluate (docs/tasks.md §4)")
                 if kind == "binary":
                     labels = np.zeros(1, dtype=np.int64)
                     popularity = None
