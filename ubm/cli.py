@@ -148,7 +148,10 @@ def split(data_dir: Path, end_text: str | None, outliers: str, threads: int | No
 def lists(data_dir: Path, force: bool, threads: int | None, memory_limit: str, temp_dir: Path | None) -> None:
     from ubm.prepare.lists import build_lists
 
-    click.echo(build_lists(data_dir, make_settings(threads, memory_limit, temp_dir), force=force).describe())
+    result = build_lists(data_dir, make_settings(threads, memory_limit, temp_dir), force=force)
+    click.echo(result.describe())
+    for warning in result.warnings:
+        echo(f"warning: {warning}")
 
 
 @main.command(help="Write per-task label matrices (train and validation windows) into --out.")

@@ -365,9 +365,6 @@ def load_label_list(path: Path, column: str) -> np.ndarray:
     except DataError as exc:
         raise DataError(f"{exc}; a label list holds each value once, within its column's range "
                         f"(fix or delete it; `ubm lists --force` rebuilds it)") from None
-    if values.size == 0:  # a task with no labels has nothing to predict nor score
-        raise DataError(f"{path}: empty label list; a propensity task needs at least one value "
-                        "(docs/tasks.md §3): give a list with values, or delete it and run `ubm lists`")
     return values
 
 
@@ -381,7 +378,7 @@ def load_popularity(path: Path, n: int) -> np.ndarray:
         raise DataError(f"{path}: not a numeric .npy popularity array ({exc})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "iuf":
         raise DataError(f"{path}: popularity must be numeric, found {getattr(array, 'dtype', type(array))}")
-    if array.shape != (n,) or n == 0:
+    if array.shape != (n,):  # an empty list has an empty popularity (docs/tasks.md §3)
         raise DataError(f"{path}: expected {n} popularity values, found shape {array.shape}")
     if not np.isfinite(array).all():
         raise DataError(f"{path}: popularity holds NaN or infinite values")

@@ -28,7 +28,6 @@ from ubm import provenance
 from ubm.data import sql
 from ubm.contract import PROPENSITY_TASKS
 from ubm.data.io import Settings
-from ubm.errors import DataError
 from ubm.data.opener import open_data
 from ubm.util import save_npy
 
@@ -41,6 +40,7 @@ class ListsResult:
     built: list[str] = field(default_factory=list)  # file names written
     kept: list[str] = field(default_factory=list)  # file names given and left alone
     sizes: dict[str, int] = field(default_factory=dict)  # list name -> entries
+    warnings: list[str] = field(default_factory=list)  # empty lists built: their tasks cannot be trained
 
     def describe(self) -> str:
         lines = [f"{name:<24}{size:>10,} entries  ({'built' if f'{name}.npy' in self.built else 'given'})"
@@ -66,10 +66,10 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
         active = target / "active_clients.npy"
         if force or not active.is_file() or active in stale:
             ids = sql.fetch_numpy(data, "lists/active_clients")["client_id"].astype(np.int64)
-            if ids.size == 0:  # refused before anything is written, as targets would refuse it
-                raise DataError(f"{active}: cannot build it: no relevant client bought anything in the input "
-                                "window, so churn would have no client to evaluate (docs/tasks.md §4); "
-                                "nothing was written")
+            if ids.size == 0:
+                result.warnings.append(f"{active} is empty: no relevant client bought anything in the input "
+                                       "window, so churn has no client to evaluate; `ubm train` refuses churn "
+                                       "(leave it out with --tasks; docs/tasks.md §4)")
             writes.append((active, ids))
             result.built.append(active.name)
         else:
@@ -85,9 +85,9 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
                 values = rows["value"].astype(np.int64)
                 if values.size == 0:
                     what = "new " if task == "propensity_new_sku" else ""
-                    raise DataError(f"{list_path}: cannot build it: no {what}{column} was bought in the train "
-                                    "target window, and a task needs at least one label (docs/tasks.md §3); "
-                                    "give the list yourself; nothing was written")
+                    result.warnings.append(f"{list_path} is empty: no {what}{column} was bought in the train "
+                                           f"target window; `ubm train` refuses {task} (leave it out with "
+                                           "--tasks; docs/tasks.md §3)")
                 writes += [(pop_path, rows["popularity"].astype(np.int64)), (list_path, values)]
                 result.built += [list_path.name, pop_path.name]
             else:

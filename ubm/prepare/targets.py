@@ -140,10 +140,6 @@ def build_targets(data_dir: Path | str, out: Path | str, settings: Settings = Se
                 if task == "churn":
                     active = load_id_array(data.paths["active_clients"])
                     task_clients = clients[np.isin(clients, active)]
-                    if task_clients.size == 0:  # nothing to evaluate: refused, not a score of 0
-                        raise DataError(f"{data.paths['active_clients']}: none of the {len(clients):,} "
-                                        "evaluated clients is active, so churn has no client to "
-                                        "evaluate (docs/tasks.md §4)")
                 if kind == "binary":
                     labels = np.zeros(1, dtype=np.int64)
                     popularity = None
@@ -198,6 +194,9 @@ def load_task(targets_dir: Path | str, task: str) -> TaskLabels:
     client_ids = load("client_ids")
     train, validation, labels = load("train"), load("validation"), load("labels")
     popularity = load("popularity") if kind == "propensity" else None
+    if len(labels) == 0:  # nothing to predict nor score: refused by name, never a score of 0 or NaN
+        raise DataError(f"{task_dir / 'labels.npy'}: task {task} has no labels (its label list, "
+                        f"target/{task}.npy, is empty); leave it out with --tasks (docs/tasks.md §3)")
     shape = (len(client_ids), len(labels))
     for name, matrix in (("train", train), ("validation", validation)):
         if matrix.shape != shape or matrix.dtype != np.uint8:
