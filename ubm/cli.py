@@ -281,8 +281,8 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
                           relevant_check=not no_relevant_check, fast=fast, labels=labels,
                           settings=make_settings(threads, memory_limit, temp_dir), progress=not quiet, log=echo,
                           predictions=not no_predictions)
-    except KeyboardInterrupt:
-        echo("interrupted")
+    except KeyboardInterrupt:  # one error line like every failure; finished tasks stay for a rerun
+        echo(f"error: interrupted; tasks finished so far are kept in {out / 'tasks'} and reused by a rerun")
         sys.exit(130)
     click.echo(format_scores(result.results, result.unofficial))
     if ci:
