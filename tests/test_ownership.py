@@ -204,3 +204,33 @@ def test_an_output_error_is_a_usage_error_exit_2():
     from ubm.errors import OutputError
 
     assert explain(OutputError("--out x would replace the data directory"))[0] == 2
+
+
+# -- single-file outputs (--plot, --json, ubm-sql --out) ---------------------------------------
+
+def test_check_file_out_refuses_what_it_must_not_replace(tmp_path, monkeypatch):
+    from ubm.ownership import PNG_SIGNATURE, OutputError, check_file_out, write_manifest
+
+    png = tmp_path / "old.png"
+    png.write_bytes(PNG_SIGNATURE + b"rest")
+    check_file_out(png, "--plot", PNG_SIGNATURE, "a PNG image")  # a PNG is replaced
+    check_file_out(tmp_path / "new.png", "--plot", PNG_SIGNATURE, "a PNG image")  # a new name is fine
+    (tmp_path / "short.png").write_bytes(b"\x89P")  # shorter than the signature: not a PNG
+    (tmp_path / "notes.png").write_text("my notes\n")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "to-folder").symlink_to(tmp_path / "folder")
+    (tmp_path / "to-nothing").symlink_to(tmp_path / "missing")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "report.png").write_bytes(PNG_SIGNATURE)
+    write_manifest(run_dir, "run")
+    cases = {"short.png": "not a PNG", "notes.png": "not a PNG", "folder": "directory",
+             "to-folder": "directory", "to-nothing": "missing path", "run/report.png": "part of a run directory",
+             "notes.png/x.png": "not a directory"}
+    for rel, says in cases.items():
+        with pytest.raises(OutputError, match=says):
+            check_file_out(tmp_path / rel, "--plot", PNG_SIGNATURE, "a PNG image")
+    assert (tmp_path / "notes.png").read_text() == "my notes\n"
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # an unwritable directory (even for root)
+    with pytest.raises(OutputError, match="permission denied"):
+        check_file_out(tmp_path / "new.png", "--plot")

@@ -131,7 +131,10 @@ def split(data_dir: Path, end_text: str | None, outliers: str, settings: Setting
 @click.option("--force", is_flag=True, help="rebuild every list, even those already there")
 @settings_options
 def lists(data_dir: Path, force: bool, settings: Settings) -> None:
-    click.echo(api.lists(data_dir, force=force, settings=settings).describe())
+    result = api.lists(data_dir, force=force, settings=settings)
+    click.echo(result.describe())
+    for warning in result.warnings:
+        echo(f"warning: {warning}")
 
 
 @main.command(help="Write per-task label matrices (train and validation windows) into --out.")
@@ -329,8 +332,8 @@ def train(data_dir: Path, embeddings_dir: Path, tasks: tuple[str, ...], out: Pat
                            relevant_check=not no_relevant_check, fast=fast, labels=labels,
                            settings=settings, progress=not quiet, log=echo,
                            predictions=not no_predictions, seeds=seeds)
-    except KeyboardInterrupt:
-        echo("interrupted")
+    except KeyboardInterrupt:  # one error line like every failure; finished tasks stay for a rerun
+        echo(f"error: interrupted; tasks finished so far are kept in {out / 'tasks'} and reused by a rerun")
         sys.exit(130)
     click.echo(format_scores(result.results, result.unofficial, result.seeds, result.seed_scores))
     if ci:
@@ -392,17 +395,16 @@ def leaderboard(runs: tuple[Path, ...], names: str | None, json_out: Path | None
 
 
 def _check_file_outs(outs: dict[str, Path | None]) -> None:
-    """Single-file outputs refused before any work: a directory, an unwritable place, or one
-    path given to two options (the second write would replace the first)."""
-    from ubm.util import check_writable_parent, through_link
+    """Single-file outputs refused before any work (ubm.ownership.check_file_out: a directory,
+    a place that cannot be created, a file of a directory ubm wrote, a --plot that is no PNG),
+    and one path given to two options (the second write would replace the first)."""
+    from ubm.util import PNG_SIGNATURE, check_file_out, through_link
 
     seen: dict[Path, str] = {}
     for option, path in outs.items():
         if path is None:
             continue
-        if path.is_dir():
-            raise click.BadParameter(f"{path} is a directory; give a file name", param_hint=option)
-        check_writable_parent(through_link(path, option), option)
+        check_file_out(path, option, *((PNG_SIGNATURE, "a PNG image") if option == "--plot" else ()))
         real = through_link(path, option).resolve()
         if real in seen:
             raise click.UsageError(f"{seen[real]} and {option} are both {path}; give each its own file")

@@ -21,9 +21,12 @@ from typing import Any, Callable, Iterable
 
 import click
 
+from ubm.data.damage import find_damaged, is_read_failure
+from ubm.data.damage import forget as forget_opened
 from ubm.data.io import Settings
 from ubm.errors import DataError, OutputError, TemplateError
 from ubm.guards import out_of_memory
+from ubm.ownership import WRITING, unscratch
 
 DATA_ERROR, USAGE_ERROR, INTERRUPTED, TERMINATED = 1, 2, 130, 143
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)\s*$", re.IGNORECASE)
@@ -104,7 +107,17 @@ def _first_line(exc: BaseException) -> str:
 
 
 def explain(exc: BaseException) -> tuple[int, str]:
-    """(exit code, one-line message) for an exception that reached the command line."""
+    """(exit code, one-line message) for an exception that reached the command line.
+
+    Every path in the message is the one the user gave, never a scratch directory's; a read
+    failure that names no file is traced to the damaged input (:mod:`ubm.data.damage`), and a
+    write failure that names no file (a full disk) to the output being written
+    (:func:`ubm.ownership.writing`)."""
+    code, message = _explain(exc)
+    return code, unscratch(message)
+
+
+def _explain(exc: BaseException) -> tuple[int, str]:
     import duckdb
 
     if isinstance(exc, (TemplateError, OutputError)):
@@ -115,21 +128,51 @@ def explain(exc: BaseException) -> tuple[int, str]:
         return DATA_ERROR, out_of_memory(exc)
     if isinstance(exc, duckdb.InterruptException):
         return INTERRUPTED, "interrupted"
+    writing = getattr(exc, WRITING, None)
+    if _may_be_damage(exc) and not _is_full(exc):
+        found = find_damaged()
+        if found is not None:
+            path, reason = found
+            return DATA_ERROR, (f"{path}: damaged or not a parquet file ({reason}); replace it with a good "
+                                "copy, or rerun the stage that wrote it; nothing was written")
     if isinstance(exc, duckdb.IOException):
+        if _is_full(exc):
+            return DATA_ERROR, f"no space left on the device ({_first_line(exc)}); free space or write elsewhere"
         return DATA_ERROR, f"DuckDB could not read or write a file: {_first_line(exc)}"
     if isinstance(exc, duckdb.Error):
         return DATA_ERROR, f"DuckDB: {_first_line(exc)}"
     if isinstance(exc, OSError):
-        where = f": {exc.filename}" if exc.filename else ""
-        if exc.errno == errno.ENOSPC:
-            return DATA_ERROR, f"no space left on the device{where}; free space or write elsewhere"
-        if isinstance(exc, PermissionError):
-            return DATA_ERROR, f"permission denied{where}"
-        return DATA_ERROR, f"{exc.strerror or _first_line(exc)}{where}"
+        return DATA_ERROR, _os_error(exc, writing)
     if isinstance(exc, MemoryError):
         return DATA_ERROR, "out of memory; use a smaller data set or a machine with more memory"
     return DATA_ERROR, (f"internal error ({type(exc).__name__}: {_first_line(exc)}); "
                         "rerun with --debug for the traceback and report it")
+
+
+def _may_be_damage(exc: BaseException) -> bool:
+    """A read failure a damaged input gives: DuckDB's (damage.is_read_failure) or pyarrow's."""
+    import pyarrow as pa
+
+    return is_read_failure(exc) or isinstance(exc, pa.ArrowException)
+
+
+def _is_full(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) == errno.ENOSPC or "no space left" in str(exc).lower()
+
+
+def _os_error(exc: OSError, writing: Path | None) -> str:
+    """An OSError named by its own file, else by the output it was writing (numpy's short write,
+    ``498000 requested and 77760 written``, and a write() that found the disk full name none)."""
+    name = exc.filename if exc.filename is not None else writing
+    where = f": {name}" if name is not None else ""
+    if _is_full(exc):
+        return f"no space left on the device{where}; free space or write elsewhere (nothing was written)"
+    if isinstance(exc, PermissionError):
+        return f"permission denied{where}"
+    if exc.filename is None and writing is not None:
+        return (f"could not write {writing} ({exc.strerror or _first_line(exc)}); is the disk full? "
+                "nothing was written")
+    return f"{exc.strerror or _first_line(exc)}{where}"
 
 
 def debug_wanted(ctx: click.Context | None) -> bool:
@@ -191,6 +234,7 @@ class GuardedGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
+        forget_opened()  # a failure is traced only to the files this command opened
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,

@@ -23,9 +23,10 @@ import os
 import re
 import secrets
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ubm.errors import OutputError
 
@@ -91,7 +92,11 @@ class Scratch:
         path = target.with_name(f".{target.name[:_NAME_CHARS]}.ubm-{token}")
         path.mkdir()  # fails rather than reuse anything that exists
         marker = {"ubm": "scratch", "token": token, "for": target.name, "pid": os.getpid()}
-        (path / MARKER).write_text(json.dumps(marker) + "\n")
+        try:
+            (path / MARKER).write_text(json.dumps(marker) + "\n")
+        except BaseException:  # a full disk: no unmarked directory (that no cleanup may touch) is left
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return cls(path, target)
 
     @property
@@ -145,6 +150,37 @@ def clean_litter(directory: Path) -> list[Path]:
         shutil.rmtree(entry, ignore_errors=True)
         done.append(entry)
     return done
+
+
+_SCRATCH_IN_PATH = re.compile(r"\.[^/\s'\"]+\.ubm-[0-9a-f]{16}/")
+WRITING = "ubm_writing"  # attribute of an exception raised while an output was being written
+
+
+def unscratch(text: str) -> str:
+    """``text`` with every scratch directory left out of the paths it names: a failure inside
+    ``.E.ubm-<token>/E/embeddings.npy`` is reported at ``E/embeddings.npy``, the path the user gave."""
+    return _SCRATCH_IN_PATH.sub("", text)
+
+
+@contextmanager
+def writing(target: Path) -> Iterator[None]:
+    """Tag any exception raised in the block with ``target`` (attribute :data:`WRITING`; the
+    innermost output wins), so that a failure that names no file (a write() that found the disk
+    full) is still reported at the output it was writing (:func:`ubm.clikit.explain`)."""
+    try:
+        yield
+    except Exception as exc:
+        note_writing(exc, target)
+        raise
+
+
+def note_writing(exc: BaseException, target: Path) -> None:
+    """What :func:`writing` does, for a caller that handles the exception itself."""
+    if getattr(exc, WRITING, None) is None:
+        try:
+            setattr(exc, WRITING, Path(target))
+        except (AttributeError, TypeError):  # an exception type without a __dict__
+            pass
 
 
 # -- links -----------------------------------------------------------------------------------
@@ -207,6 +243,52 @@ def write_manifest(directory: Path, kind: str, also: Iterable[str] = (), scan: b
         scratch.remove()
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_writable_parent(path: Path, option: str = "--out") -> None:
+    """Refuse early when ``path`` cannot be created: its nearest existing ancestor must be a
+    writable directory."""
+    path = Path(path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{option} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path}: cannot write in {parent} (permission denied)")
+
+
+def check_file_out(path: Path, option: str = "--out", signature: bytes | None = None,
+                   what: str = "") -> None:
+    """Refuse (OutputError, nothing touched) a single-file output before any work is done: a
+    directory, a place that cannot be created, a file that belongs to a directory ubm wrote
+    (listed in its manifest: a run's scores.json, an entry's columns.json) and, with
+    ``signature``, an existing file that does not start with it (``what`` names the format):
+    ``--plot`` replaces a PNG image, never a user's notes that happen to sit at that path."""
+    path = Path(path)
+    real = through_link(path, option)
+    if real.is_dir():
+        raise OutputError(f"{option} {path} is a directory; give a file name")
+    check_writable_parent(real, option)
+    manifest = read_manifest(real.parent)
+    if manifest is not None and real.name in manifest["files"]:
+        raise OutputError(f"{option} {path} is part of {KINDS[manifest['kind']]} in {real.parent}; "
+                          "not replacing it: give another file name")
+    if signature is None or not os.path.lexists(real):
+        return
+    if not real.is_file():
+        raise OutputError(f"{option} {path} exists and is not a regular file; not replacing it")
+    try:
+        with open(real, "rb") as fh:
+            head = fh.read(len(signature))
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: cannot read it to check it is {what} ({exc.strerror})") from None
+    if head != signature:
+        raise OutputError(f"{option} {path} exists and is not {what}; not replacing it "
+                          "(give a new file name, or remove it first)")
+
+
 def check_replaceable(path: Path, kind: str, option: str = "--out") -> None:
     """Refuse (OutputError, nothing touched) an existing ``path`` that ubm may not replace with
     an output of ``kind``: anything but an empty directory, or one whose manifest is of that
@@ -243,5 +325,6 @@ def check_out(out: Path, kind: str, data_root: Path | None = None, option: str =
     check_replaceable(out, kind, option)
 
 
-__all__ = ["MANIFEST", "MARKER", "OutputError", "Scratch", "check_out", "check_replaceable", "clean_litter", "contents",
+__all__ = ["MANIFEST", "MARKER", "WRITING", "note_writing", "unscratch", "writing", "OutputError", "PNG_SIGNATURE", "Scratch", "check_file_out", "check_out", "check_replaceable",
+           "check_writable_parent", "clean_litter", "contents",
            "is_temp_name", "pid_alive", "read_manifest", "scratch_marker", "through_link", "write_manifest"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -13,11 +12,9 @@ import pyarrow.parquet as pq
 
 from ubm.clikit import command_group, key_values, settings_options
 from ubm.data import sql
-from ubm.data.io import DataError, Settings
+from ubm.data.io import Settings
 from ubm.data.opener import open_data
-from ubm.util import atomic_path
-
-USAGE_ERROR = 2
+from ubm.util import atomic_path, check_file_out
 
 
 def _parse_structure(pairs: tuple[str, ...]) -> dict:
@@ -27,12 +24,9 @@ def _parse_structure(pairs: tuple[str, ...]) -> dict:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
+        except RecursionError:  # [[[[... thousands deep: no structure value is that deep
+            raise click.BadParameter(f"'{key}' is nested too deeply", param_hint="--set") from None
     return out
-
-
-def _fail(message: str, code: int = USAGE_ERROR) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 @command_group("Render and run ubm's SQL templates (sql/<stage>/<name>.sql).",
@@ -60,14 +54,10 @@ ENGINE = click.option("--engine", type=click.Choice(["duckdb", "spark"]), defaul
 @click.option("--set", "structure", multiple=True, help="structure variable name=json (e.g. windows=[1,7])")
 @ENGINE
 def show_cmd(name: str, structure: tuple[str, ...], engine: str) -> None:
-    try:
-        tpl = sql.load(name)
-        text = sql.render(tpl, _parse_structure(structure), dialect=engine)
-        click.echo(text if text.endswith("\n") else text + "\n", nl=False)
-    except sql.TemplateError as exc:
-        _fail(str(exc))
-    except ImportError as exc:
-        _fail(f"--engine spark needs sqlglot: pip install 'ubm[spark]' ({exc})")
+    # Failures go to the one error path of both command lines (clikit.GuardedGroup).
+    tpl = sql.load(name)
+    text = sql.render(tpl, _parse_structure(structure), dialect=engine)
+    click.echo(text if text.endswith("\n") else text + "\n", nl=False)
 
 
 @main.command("run", help="Run a template against a data directory.")
@@ -79,40 +69,34 @@ def show_cmd(name: str, structure: tuple[str, ...], engine: str) -> None:
 @click.option("--set", "structure", multiple=True, help="structure variable name=json")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="write here instead of stdout")
-@click.option("--limit", type=int, default=None, help="at most N rows")
+@click.option("--limit", type=click.IntRange(0, 2**63 - 1), default=None, help="at most N rows")
 @settings_options
 def run_cmd(name: str, data_dir: Path, window: str, params: tuple[str, ...],
             structure: tuple[str, ...], fmt: str, out: Path | None, limit: int | None,
             settings: Settings) -> None:
-    try:
-        engine = settings.engine
-        data = open_data(data_dir, window=window, settings=settings)
-        rel = sql.run_standalone(data, name, key_values(params, "--param", strip_values=False),
-                                 _parse_structure(structure))
-        if rel is None:
-            click.echo(f"{name}: statement executed", err=True)
-            return
-        if limit is not None:
-            rel = rel.limit(limit)
-        with sql.explained(data):
-            if engine == "duckdb":
-                _emit(rel, fmt, out)
-            else:
-                _emit_arrow(rel.toArrow(), fmt, out)
-    except sql.TemplateError as exc:
-        _fail(str(exc))
-    except DataError as exc:
-        _fail(str(exc), 1)
-    except (duckdb.Error, OSError) as exc:
-        from ubm.clikit import explain
-
-        code, message = explain(exc)
-        _fail(f"{name}: {message}", code)
+    if fmt == "parquet" and out is None:
+        raise click.UsageError("--format parquet needs --out FILE")
+    if out is not None:
+        check_file_out(out)  # before the query runs: a refusal costs nothing
+    # Failures go to the one error path of both command lines (clikit.GuardedGroup): a bad
+    # template or value exits 2, bad data or a machine's limit 1, each as one error line.
+    values, shape = key_values(params, "--param", strip_values=False), _parse_structure(structure)
+    sql.load(name)  # an unknown template is refused before the data is opened
+    data = open_data(data_dir, window=window, settings=settings)
+    rel = sql.run_standalone(data, name, values, shape)
+    if rel is None:
+        click.echo(f"{name}: statement executed", err=True)
+        return
+    if limit is not None:
+        rel = rel.limit(limit)
+    with sql.explained(data):
+        if settings.engine == "duckdb":
+            _emit(rel, fmt, out)
+        else:
+            _emit_arrow(rel.toArrow(), fmt, out)
 
 
 def _emit(rel: duckdb.DuckDBPyRelation, fmt: str, out: Path | None) -> None:
-    if fmt == "parquet" and out is None:
-        raise sql.TemplateError("--format parquet needs --out FILE")
     if out is None:
         if fmt == "table":
             rel.show(max_rows=10_000, max_width=200)
@@ -137,8 +121,6 @@ def _emit(rel: duckdb.DuckDBPyRelation, fmt: str, out: Path | None) -> None:
 
 def _emit_arrow(table: pa.Table, fmt: str, out: Path | None) -> None:
     """What _emit writes, from an Arrow table (the Spark engine's results)."""
-    if fmt == "parquet" and out is None:
-        raise sql.TemplateError("--format parquet needs --out FILE")
     rows = table.to_pylist()
     if fmt == "parquet":
         text = None

@@ -15,21 +15,9 @@ from typing import Iterator
 import numpy as np
 
 # Re-exported: the ownership marks are what every atomic write below relies on.
-from ubm.ownership import (OLD_SLOT, OutputError, Scratch, check_replaceable, clean_litter, is_temp_name,  # noqa: F401
-                           pid_alive, through_link, write_manifest)
-
-
-def check_writable_parent(path: Path, option: str = "--out") -> None:
-    """Refuse early when ``path`` cannot be created: its nearest existing ancestor must be a
-    writable directory."""
-    path = Path(path)
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OutputError(f"{option} {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {path}: cannot write in {parent} (permission denied)")
+from ubm.ownership import (OLD_SLOT, PNG_SIGNATURE, OutputError, Scratch, check_file_out, check_replaceable,  # noqa: F401
+                           check_writable_parent, clean_litter, is_temp_name, pid_alive, through_link,
+                           write_manifest, writing)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -61,12 +49,13 @@ def atomic_path(path: Path, option: str = "--out") -> Iterator[Path]:
     check_writable_parent(real, option)
     real.parent.mkdir(parents=True, exist_ok=True)
     clean_litter(real.parent)
-    scratch = Scratch.beside(real)
-    try:
-        yield scratch.slot
-        os.replace(scratch.slot, real)
-    finally:
-        scratch.remove()
+    with writing(path):  # a failure that names no file (a full disk) names this output
+        scratch = Scratch.beside(real)
+        try:
+            yield scratch.slot
+            os.replace(scratch.slot, real)
+        finally:
+            scratch.remove()
 
 
 @contextmanager
@@ -86,19 +75,22 @@ def atomic_dir(path: Path, kind: str, option: str = "--out") -> Iterator[Path]:
     check_writable_parent(real, option)
     real.parent.mkdir(parents=True, exist_ok=True)
     clean_litter(real.parent)
-    scratch = Scratch.beside(real)
+    with writing(path):  # a failure that names no file (a full disk) names this output
+        scratch = Scratch.beside(real)
     tmp = scratch.slot
-    tmp.mkdir()
     try:
-        yield tmp
-        write_manifest(tmp, kind)
+        with writing(path):
+            tmp.mkdir()
+            yield tmp
+            write_manifest(tmp, kind)
         check_replaceable(path, kind, option)  # nothing of the user's appeared meanwhile
-        if real.exists() and _exchange(tmp, real):
-            pass  # the scratch now holds the previous contents; removed below
-        else:
-            if real.exists():
-                os.replace(real, scratch.path / OLD_SLOT)
-            os.replace(tmp, real)
+        with writing(path):
+            if real.exists() and _exchange(tmp, real):
+                pass  # the scratch now holds the previous contents; removed below
+            else:
+                if real.exists():
+                    os.replace(real, scratch.path / OLD_SLOT)
+                os.replace(tmp, real)
     finally:
         scratch.remove()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 from click.testing import CliRunner
 
@@ -176,3 +178,97 @@ def test_cli_refuses_a_file_outside_sql(tmp_path):
             assert result.exit_code == 2, (command, result.output)
             assert result.output.count("error:") == 1 and "Traceback" not in result.output
             assert str(tmp_path / "d") not in result.output.split("error:")[0]
+
+
+# Structure values of the wrong shape or size: each is a TemplateError naming the variable,
+# never a Python error from inside the sandbox (range(2.5), range(10**20), inf days).
+BAD_STRUCTURE = [
+    ("features/baseline/query_mean", "dims", 2.5, "whole number"),
+    ("features/baseline/query_mean", "dims", True, "whole number"),
+    ("features/baseline/query_mean", "dims", "product_buy", "whole number"),
+    ("features/baseline/query_mean", "dims", float("inf"), "whole number"),
+    ("features/baseline/query_mean", "dims", -1, "outside 0.."),
+    ("features/baseline/query_mean", "dims", 10**20, "outside 0.."),
+    ("features/baseline/query_mean", "dims", 100_001, "MAX_RANGE"),  # the sandbox's range limit
+    ("features/baseline/slot_counts", "windows", [1.5, 7], "list of whole numbers"),
+    ("features/baseline/slot_counts", "windows", [[1]], "list of whole numbers"),
+    ("features/baseline/slot_counts", "windows", [1, 2**40], "outside 0.."),
+    ("features/baseline/slot_counts", "windows", {"a": 1}, "list"),
+    ("check/column_problems", "list_vectors", [[[["name"]]]], "nested"),
+]
+
+
+@pytest.mark.parametrize("name,key,value,says", BAD_STRUCTURE, ids=[f"{k}={v!r}"[:40] for _, k, v, _ in BAD_STRUCTURE])
+def test_bad_structure_values_are_template_errors(name, key, value, says):
+    with pytest.raises(sql.TemplateError, match=f"{name}.*'?{key}'?|{name}.*{key}=") as info:
+        sql.render(name, {key: value})
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize("body", ["{{ 1 // 0 }}", "{{ range(none_given) }}", "{{ [1][5] }}",
+                                  "{{ {}['x'] }}", "{% for i in range(3.5) %}{% endfor %}", "{{ x }"])
+def test_any_python_error_while_rendering_is_a_template_error(body, tmp_path):
+    tpl = sql.Template("evil/x", tmp_path / "x.sql", "Fails while rendering.", {}, {"none_given": "a"},
+                       f"-- Fails while rendering.\nSELECT {body}\n")
+    with pytest.raises(sql.TemplateError, match="template evil/x"):
+        sql.render(tpl)
+
+
+@pytest.mark.parametrize("value", ["2.5", "1e400", "NaN", "-1", "99999999999999999999", "[1]", "true",
+                                   "[" * 5000])
+def test_cli_set_bad_numbers_is_one_line_exit_2(value):
+    result = CliRunner().invoke(sql_main, ["show", "features/baseline/query_mean", "--set", f"dims={value}"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "dims" in lines[0], result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("value,says", [
+    ("99999999999999999999", "int64 range"), ("-9223372036854775809", "int64 range"),
+    ("9" * 5000, "expects BIGINT"), ("1e3", "expects BIGINT"), ("0x10", "expects BIGINT"), ("", "expects BIGINT")])
+def test_param_int_out_of_range_names_the_parameter(data, value, says):
+    with pytest.raises(sql.TemplateError, match=f"parameter 'limit' expects BIGINT.*{says}|{says}"):
+        sql.fetch_numpy(data, "lists/most_bought", {"limit": value}, {"column": "sku"})
+
+
+def test_param_int_at_the_edges_of_int64_binds():
+    tpl = sql.load("lists/most_bought")
+    text = sql.render(tpl, {"column": "sku"})
+    for value in (2**63 - 1, -2**63, np.int64(5), "+7", " 12 "):
+        assert sql.bind(tpl, text, {"limit": value})["limit"] == int(str(value).strip())
+
+
+def test_int32_and_double_and_text_ranges():
+    assert sql._to_int(2**31 - 1, bits=32) == 2**31 - 1
+    with pytest.raises(ValueError, match="int32 range"):
+        sql._CONVERTERS["INTEGER"](str(2**31))
+    for bad in ("1e400", "nan", "-inf"):
+        with pytest.raises(ValueError, match="finite"):
+            sql._CONVERTERS["DOUBLE"](bad)
+    with pytest.raises(ValueError, match="UTF-8"):
+        sql._CONVERTERS["VARCHAR"]("caf\udce9")  # a byte of Latin-1 on a UTF-8 command line
+
+
+@pytest.mark.parametrize("args", [["--param", "pattern=%", "--limit", "99999999999999999999"],
+                                  ["--param", "pattern=%", "--limit", "-1"],
+                                  ["--param", "pattern=\udcff"]])
+def test_cli_run_bad_values_are_one_line_exit_2(data, args):
+    result = CliRunner().invoke(sql_main, ["run", "summary/events", "--data-dir", str(data.root), *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+
+
+def test_ubm_sql_failures_take_the_one_error_path(data, monkeypatch):
+    """ubm-sql has no error handling of its own: GuardedGroup maps every failure, --debug included."""
+    args = ["run", "summary/events", "--data-dir", str(data.root / "missing"), "--param", "pattern=%"]
+    plain, debug = CliRunner().invoke(sql_main, args), CliRunner().invoke(sql_main, ["--debug", *args])
+    assert plain.exit_code == debug.exit_code == 1
+    assert "Traceback" not in plain.output and "Traceback" in debug.output
+    monkeypatch.setattr(sql, "run_standalone", lambda *a, **k: 1 // 0)
+    boom = CliRunner().invoke(sql_main, args[:3] + [str(data.root)] + args[4:])
+    assert boom.exit_code == 1 and boom.output.count("error:") == 1
+    assert "internal error (ZeroDivisionError" in boom.output
+    usage = CliRunner().invoke(sql_main, ["run", "summary/events", "--data-dir", str(data.root), "--format", "parquet"])
+    assert usage.exit_code == 2 and usage.output.strip() == "error: --format parquet needs --out FILE"

@@ -55,9 +55,13 @@ def test_bad_popularity_is_refused_by_name(tmp_path, make, message):
     assert str(path) in str(err.value) and message in str(err.value)
 
 
-def test_empty_popularity_for_zero_labels_is_refused(tmp_path):
+def test_empty_popularity_for_zero_labels_is_read_as_empty(tmp_path):
+    # An empty label list (docs/tasks.md §3) has an empty popularity; its task is refused where
+    # it is trained (targets.load_task, tests/test_lists.py), not where the files are read.
     path = tmp_path / "popularity_x.npy"
     np.save(path, np.array([], dtype=np.int64))
+    assert load_popularity(path, 0).shape == (0,)
+    np.save(path, np.array([1], dtype=np.int64))
     with pytest.raises(DataError, match="expected 0 popularity values"):
         load_popularity(path, 0)
 

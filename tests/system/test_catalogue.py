@@ -11,6 +11,7 @@ Placeholders in ``args``: {D} data dir, {E} entry dir, {T} labels dir, {W} scrat
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import shutil
@@ -80,6 +81,20 @@ def list_vectors(length: int, top: int = 9) -> Callable[[Path], None]:
     return setup
 
 
+def damage(path: Path, how: str) -> None:
+    """Damage a parquet file: cut it in half, overwrite it with garbage, or garble its data pages
+    (header magic and footer kept, so that it opens and fails only when its pages are read)."""
+    data = bytearray(path.read_bytes())
+    if how == "truncate":
+        data = data[: len(data) // 2]
+    elif how == "garbage":
+        data = bytearray(np.random.default_rng(0).integers(0, 256, len(data), dtype=np.uint8).tobytes())
+    else:
+        for i in range(8, len(data) // 2):
+            data[i] = (data[i] * 7 + 13) % 256
+    path.write_bytes(bytes(data))
+
+
 def file_at(rel: str, text: str = "mine\n") -> Callable[[Path], None]:
     def setup(w: Path) -> None:
         (w / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +137,16 @@ CASES: list[Case] = [
                              "--param", "pattern=x"], 2, ["--param", "pattern", "twice"], cli="ubm-sql"),
     Case("sql-structure-kind", ["show", "features/baseline/relevant_events", "--set", "event=[1,2]"], 2,
          ["event", "[1, 2]"], cli="ubm-sql"),
+    Case("sql-set-float-for-int", ["show", "features/baseline/query_mean", "--set", "dims=2.5"], 2,
+         ["dims", "whole number", "2.5"], cli="ubm-sql"),
+    Case("sql-set-range-too-big", ["show", "features/baseline/query_mean", "--set", "dims=100001"], 2,
+         ["query_mean", "dims=100001"], cli="ubm-sql"),
+    Case("sql-set-window-overflow", ["run", "features/baseline/slot_counts", "--data-dir", "{D}",
+                                     "--set", "windows=[1,99999999999]"], 2, ["windows", "99999999999"], cli="ubm-sql"),
+    Case("sql-param-huge-int", ["run", "lists/most_bought", "--data-dir", "{D}", "--set", "column=sku",
+                                "--param", "limit=99999999999999999999"], 2, ["'limit'", "int64 range"], cli="ubm-sql"),
+    Case("sql-limit-huge", ["run", "summary/events", "--data-dir", "{D}", "--param", "pattern=%",
+                                       "--limit", "99999999999999999999"], 2, ["--limit"], cli="ubm-sql"),
     Case("sql-input-before-split", ["run", "summary/events", "--data-dir", "{W}/raw", "--window", "input"], 1,
          ["input/product_buy.parquet", "ubm split"], cli="ubm-sql",
          setup=lambda w: _raw_copy(w)),
@@ -134,6 +159,19 @@ CASES: list[Case] = [
          setup=file_at("mine/notes.txt")),
     Case("leaderboard-json-is-dir", ["leaderboard", "{W}/run", "--json", "{W}/d"], 2, ["--json", "directory"],
          setup=run_dir_with('{"churn": 0.7}')),
+    Case("leaderboard-plot-is-dir", ["leaderboard", "{W}/run", "{W}/run", "--names", "a,b", "--ci",
+                                     "--plot", "{W}/d"], 2, ["--plot", "directory"], setup=run_dir_with('{"churn": 0.7}')),
+    Case("leaderboard-plot-not-png", ["leaderboard", "{W}/run", "{W}/run", "--names", "a,b", "--ci",
+                                      "--plot", "{W}/notes.txt"], 2, ["--plot", "notes.txt", "not a PNG"],
+         setup=lambda w: (run_dir_with('{"churn": 0.7}')(w), file_at("notes.txt")(w))),
+    Case("leaderboard-plot-under-a-file", ["leaderboard", "{W}/run", "{W}/run", "--names", "a,b", "--ci",
+                                           "--plot", "{D}/product_buy.parquet/p.png"], 2,
+         ["--plot", "not a directory"], setup=run_dir_with('{"churn": 0.7}')),
+    Case("leaderboard-json-into-labels", ["leaderboard", "{W}/run", "--json", "{T}/summary.json"], 2,
+         ["--json", "part of a labels directory"], setup=run_dir_with('{"churn": 0.7}')),
+    Case("sql-out-into-entry", ["run", "summary/events", "--data-dir", "{D}", "--param", "pattern=%",
+                                "--format", "json", "--out", "{E}/columns.json"], 2,
+         ["--out", "part of an entry"], cli="ubm-sql"),
     Case("leaderboard-malformed-scores", ["leaderboard", "{W}/run"], 1, ["run/scores.json", "JSON"],
          setup=run_dir_with('{"churn": 0.7')),
     Case("leaderboard-scores-not-numbers", ["leaderboard", "{W}/run"], 1, ["run/scores.json", "churn"],
@@ -182,6 +220,25 @@ CASES: list[Case] = [
     Case("validate-duplicates-without-relevant-check",
          ["validate", "--data-dir", "{D}", "--embeddings-dir", "{W}/e3", "--no-relevant-check"], 1,
          ["duplicate ids"], setup=lambda w: _entry_with_duplicate(w)),
+    # -- damaged files: one line naming the file, whatever the damage ---------------------------
+    Case("damaged-page-published", SPLIT, 1, ["{D}/page_visit.parquet", "damaged"],
+         setup=lambda w: damage(w / "d" / "page_visit.parquet", "page")),
+    Case("damaged-page-summary", ["summary", "--data-dir", "{D}"], 1, ["{D}/product_buy.parquet", "damaged"],
+         setup=lambda w: damage(w / "d" / "product_buy.parquet", "page")),
+    Case("damaged-page-sql", ["run", "summary/events", "--data-dir", "{D}", "--param", "pattern=%"], 1,
+         ["{D}/search_query.parquet", "damaged"], cli="ubm-sql",
+         setup=lambda w: damage(w / "d" / "search_query.parquet", "page")),
+    Case("truncated-published", SPLIT, 1, ["{D}/add_to_cart.parquet", "parquet"],
+         setup=lambda w: damage(w / "d" / "add_to_cart.parquet", "truncate")),
+    Case("garbage-published", FEATURES, 1, ["{D}/product_properties.parquet", "parquet"],
+         setup=lambda w: damage(w / "d" / "product_properties.parquet", "garbage")),
+    Case("truncated-input", FEATURES, 1, ["{D}/input/product_buy.parquet"],
+         setup=lambda w: damage(w / "d" / "input" / "product_buy.parquet", "truncate")),
+    Case("garbage-input", ["targets", "--data-dir", "{D}", "--out", "{W}/t2"], 1, ["{D}/input/page_visit.parquet"],
+         setup=lambda w: damage(w / "d" / "input" / "page_visit.parquet", "garbage")),
+    Case("garbage-input-sql", ["run", "summary/events", "--data-dir", "{D}", "--window", "input",
+                               "--param", "pattern=%"], 1, ["{D}/input/search_query.parquet"], cli="ubm-sql",
+         setup=lambda w: damage(w / "d" / "input" / "search_query.parquet", "garbage")),
     # -- stale derived data: refuse and say what to rerun ------------------------------------
     Case("stale-split", ["lists", "--data-dir", "{D}", "--force"], 1,
          ["product_buy.parquet", "changed since", "ubm split"], setup=touch_newer("product_buy.parquet")),
@@ -291,3 +348,108 @@ def test_every_failing_case_has_a_message(prepared: Path) -> None:
     assert len({c.id for c in CASES}) == len(CASES)
     assert all(c.says for c in CASES)
     assert json.dumps([c.id for c in CASES])  # ids are plain names
+
+
+# -- a full disk: the output named, nothing half-written, no scratch left ------------------------
+
+def _disk_full(how: str, real: Callable) -> Callable:
+    """``real`` (a writer taking (path or file, data, ...)) that writes part of its bytes, then
+    fails as a full disk does: ENOSPC, or numpy's short write that names no errno nor file."""
+    def write(target, *args, **kwargs):
+        if hasattr(target, "write"):
+            target.write(b"\x93NUMPY partial")
+        else:
+            Path(target).write_bytes(b"partial") if not isinstance(target, Path) else None
+        if how == "enospc":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        raise OSError("498000 requested and 77760 written")
+    return write
+
+
+def _copy(prepared: Path, tmp_path: Path) -> Path:
+    w = tmp_path / "w"
+    shutil.copytree(prepared, w, copy_function=shutil.copy2)
+    return w
+
+
+def _assert_full_disk(result, w: Path, before: dict, out: Path, how: str) -> None:
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    assert str(out) in errors[0] and ".ubm-" not in errors[0], errors[0]
+    assert ("no space left" if how == "enospc" else "498000 requested") in errors[0], errors[0]
+    assert snapshot(w) == before, "a full disk changed or left files"
+
+
+@pytest.mark.parametrize("how", ["enospc", "short-write"])
+def test_disk_full_writing_labels(prepared, tmp_path, monkeypatch, how):
+    w = _copy(prepared, tmp_path)
+    before = snapshot(w)
+    monkeypatch.setattr(np, "save", _disk_full(how, np.save))
+    result = CliRunner().invoke(ubm_main, ["targets", "--data-dir", str(w / "d"), "--out", str(w / "t")])
+    _assert_full_disk(result, w, before, w / "t", how)
+
+
+@pytest.mark.parametrize("how", ["enospc", "short-write"])
+def test_disk_full_writing_a_list(prepared, tmp_path, monkeypatch, how):
+    w = _copy(prepared, tmp_path)
+    before = snapshot(w)
+    monkeypatch.setattr(np, "save", _disk_full(how, np.save))
+    result = CliRunner().invoke(ubm_main, ["lists", "--data-dir", str(w / "d"), "--force"])
+    _assert_full_disk(result, w, before, w / "d" / "target" / "active_clients.npy", how)
+
+
+@pytest.mark.parametrize("how", ["enospc", "short-write"])
+def test_disk_full_writing_an_entry(prepared, tmp_path, monkeypatch, how):
+    w = _copy(prepared, tmp_path)
+    before = snapshot(w)
+    real = Path.write_text
+
+    def write_text(self, text, *args, **kwargs):
+        if self.name == "columns.json":
+            _disk_full(how, real)(self, text)
+        return real(self, text, *args, **kwargs)
+    monkeypatch.setattr(Path, "write_text", write_text)
+    result = CliRunner().invoke(ubm_main, ["features", "--data-dir", str(w / "d"), "--out", str(w / "e")])
+    _assert_full_disk(result, w, before, w / "e", how)
+
+
+@pytest.mark.parametrize("how", ["enospc", "short-write"])
+def test_disk_full_writing_sql_output(prepared, tmp_path, monkeypatch, how):
+    w = _copy(prepared, tmp_path)
+    (w / "old.json").write_text("[]\n")
+    before = snapshot(w)
+    real = Path.write_text
+
+    def write_text(self, text, *args, **kwargs):
+        if ".ubm-" in str(self.parent):  # the scratch's marker or the output itself: the disk is full
+            _disk_full(how, real)(self, text)
+        return real(self, text, *args, **kwargs)
+    monkeypatch.setattr(Path, "write_text", write_text)
+    result = CliRunner().invoke(sql_main, ["run", "summary/events", "--data-dir", str(w / "d"), "--param", "pattern=%",
+                                           "--format", "json", "--out", str(w / "old.json")])
+    _assert_full_disk(result, w, before, w / "old.json", how)
+
+
+def test_messages_name_the_users_path_never_a_scratch(tmp_path):
+    from ubm.clikit import explain
+    from ubm.ownership import writing
+
+    inside = tmp_path / ".E.ubm-0123456789abcdef" / "E" / "embeddings.npy"
+    code, message = explain(OSError(errno.EIO, "Input/output error", str(inside)))
+    assert code == 1 and message == f"Input/output error: {tmp_path / 'E' / 'embeddings.npy'}"
+    with pytest.raises(OSError) as info, writing(tmp_path / "out.csv"):
+        raise OSError("12 requested and 3 written")
+    code, message = explain(info.value)
+    assert code == 1 and f"could not write {tmp_path / 'out.csv'}" in message and "disk full" in message
+
+
+def test_a_damaged_file_is_found_among_the_opened_ones(prepared, tmp_path):
+    from ubm.data.damage import find_damaged
+
+    w = _copy(prepared, tmp_path)
+    good, bad = w / "d" / "product_buy.parquet", w / "d" / "page_visit.parquet"
+    damage(bad, "page")
+    assert find_damaged([good]) is None
+    path, reason = find_damaged([good, bad])
+    assert path == bad and reason

@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ubm.data.damage import note_opened
 from ubm.errors import DataError
 
 ENGINES = ("duckdb", "spark")
@@ -97,6 +98,7 @@ class DuckDBEngine:
     def register_parquet(self, name: str, path: str) -> dict[str, str]:
         """View ``name`` over a parquet file through the relation API (no path in SQL text);
         returns its column types."""
+        note_opened(Path(path))  # a page that fails to read later is traced back to its file
         try:
             rel = self.con.read_parquet(str(path))
         except duckdb.Error as exc:

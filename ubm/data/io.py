@@ -278,10 +278,11 @@ def _register_all(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> dic
 def load_label_list(path: Path, column: str) -> np.ndarray:
     """A label list (docs/tasks.md §3): distinct values, each in ``column``'s range."""
     try:
-        return load_id_array(path, unique=True, column=column)
+        values = load_id_array(path, unique=True, column=column)
     except DataError as exc:
         raise DataError(f"{exc}; a label list holds each value once, within its column's range "
                         f"(fix or delete it; `ubm lists --force` rebuilds it)") from None
+    return values
 
 
 def load_popularity(path: Path, n: int) -> np.ndarray:
@@ -294,7 +295,7 @@ def load_popularity(path: Path, n: int) -> np.ndarray:
         raise DataError(f"{path}: not a numeric .npy popularity array ({exc})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "iuf":
         raise DataError(f"{path}: popularity must be numeric, found {getattr(array, 'dtype', type(array))}")
-    if array.shape != (n,) or n == 0:
+    if array.shape != (n,):  # an empty list has an empty popularity (docs/tasks.md §3)
         raise DataError(f"{path}: expected {n} popularity values, found shape {array.shape}")
     if not np.isfinite(array).all():
         raise DataError(f"{path}: popularity holds NaN or infinite values")

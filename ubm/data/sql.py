@@ -21,22 +21,23 @@ transpiled for other engines (:mod:`ubm.data.dialect`); shared shapes are Jinja 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import math
 import re
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import duckdb
-import jinja2
 import numpy as np
 
 from ubm.contract import BINARY_TASKS, EVENT_TYPES, PROPENSITY_TASKS, TABLE_COLUMNS
 from ubm.data.engine import Engine, array_table, temp_arrays
 from ubm.data.io import Data, DataError, explain_conversion_error
-from ubm.data.templating import ENV, MACRO_DIR, SQL_DIR
+from ubm.data.templating import MACRO_DIR, SQL_DIR, render_source
+# The converters of bound values; _to_int and _CONVERTERS keep their old names for callers.
+from ubm.data.values import CONVERTERS as _CONVERTERS, OutOfRange as _OutOfRange, _to_int  # noqa: F401
 from ubm.errors import TemplateError
 
 ALLOWED_IDENTIFIERS: frozenset[str] = frozenset(
@@ -126,32 +127,72 @@ def list_templates(sql_dir: Path = SQL_DIR) -> list[Template]:
     return [load(n, sql_dir) for n in template_names(sql_dir)]
 
 
-def _check_identifiers(value: Any, key: str) -> None:
+# Whole numbers are pasted into the SQL text as INTEGER literals (window days, vector lengths),
+# so they must fit one; no structure value is negative. Structure values are flat: a name, a
+# number, a flag, or a list or mapping of those (one level of nesting to spare).
+MAX_STRUCTURE_INT = 2**31 - 1
+MAX_STRUCTURE_DEPTH = 3
+
+
+def _check_identifiers(value: Any, key: str, depth: int = 0) -> None:
+    """Every leaf of a structure value is an allowed identifier, a finite number in range or a flag."""
+    if depth > MAX_STRUCTURE_DEPTH:
+        raise TemplateError(f"structure '{key}': nested more than {MAX_STRUCTURE_DEPTH} levels deep")
     if isinstance(value, str):
         if value not in ALLOWED_IDENTIFIERS:
             raise TemplateError(f"structure '{key}': '{value}' is not an allowed identifier")
     elif isinstance(value, (list, tuple)):
         for item in value:
-            _check_identifiers(item, key)
+            _check_identifiers(item, key, depth + 1)
     elif isinstance(value, dict):
         for k, item in value.items():
-            _check_identifiers(k, key)
-            _check_identifiers(item, key)
-    elif not isinstance(value, (int, float, bool)) or value is None:
+            _check_identifiers(k, key, depth + 1)
+            _check_identifiers(item, key, depth + 1)
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        if not 0 <= value <= MAX_STRUCTURE_INT:
+            raise TemplateError(f"structure '{key}': {value} is outside 0..{MAX_STRUCTURE_INT}")
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not 0 <= value <= MAX_STRUCTURE_INT:
+            raise TemplateError(f"structure '{key}': {value} is not a finite number in 0..{MAX_STRUCTURE_INT}")
+    else:
         raise TemplateError(f"structure '{key}': unsupported value {value!r}")
 
 
 def _kind(value: Any) -> str:
-    """The JSON kind of a structure value: a name, a list, a mapping, a number or a flag."""
+    """The JSON kind of a structure value: a name, a list, a mapping, a whole number, a number
+    or a flag (a whole number where the default is one: range(2.5) has no meaning)."""
     if isinstance(value, bool):
         return "a flag (true/false)"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
         return "a number"
     if isinstance(value, str):
         return "a name"
     if isinstance(value, (list, tuple)):
         return "a list"
     return "a mapping" if isinstance(value, dict) else type(value).__name__
+
+
+def _conforms(value: Any, default: Any) -> bool:
+    """Whether ``value`` has the shape of the template's ``default``: the same kind (a whole
+    number also where a number is declared) and, for a list with a declared element, elements
+    of that element's kind."""
+    want, got = _kind(default), _kind(value)
+    if want != got and not (want == "a number" and got == "a whole number"):
+        return False
+    if isinstance(default, (list, tuple)) and default:
+        return all(_conforms(item, default[0]) for item in value)
+    return True
+
+
+def _described(default: Any) -> str:
+    kind = _kind(default)
+    if isinstance(default, (list, tuple)) and default:
+        kind = f"a list of {_kind(default[0]).removeprefix('a ')}s"
+    return f"{kind} like {json.dumps(default)}"
 
 
 def render(template: Template | str, structure: dict[str, Any] | None = None,
@@ -166,23 +207,29 @@ def render(template: Template | str, structure: dict[str, Any] | None = None,
                 f"template {tpl.name}: unknown structure variable '{key}'"
                 f" (declared: {', '.join(tpl.structure) or 'none'})"
             )
-        if _kind(value) != _kind(tpl.structure[key]):
+        if not _conforms(value, tpl.structure[key]):
             raise TemplateError(
-                f"template {tpl.name}: structure '{key}' takes {_kind(tpl.structure[key])} "
-                f"like {json.dumps(tpl.structure[key])}, got {json.dumps(value)}"
+                f"template {tpl.name}: structure '{key}' takes {_described(tpl.structure[key])}, "
+                f"got {_shown(value)}"
             )
         context[key] = value
-    for key, value in context.items():
-        _check_identifiers(value, key)
     try:
-        text = ENV.from_string(tpl.source).render(**context)
-    except jinja2.UndefinedError as exc:
-        raise TemplateError(f"template {tpl.name}: {exc}") from exc
-    except jinja2.exceptions.SecurityError as exc:
-        raise TemplateError(f"template {tpl.name}: refused by the template sandbox ({exc})") from exc
+        for key, value in context.items():
+            _check_identifiers(value, key)
+    except TemplateError as exc:
+        raise TemplateError(f"template {tpl.name}: {exc}") from None
+    text = render_source(tpl.source, context, tpl.name)
     if dialect == "duckdb":
         return text
     return _transpile(text, dialect, tpl.name)
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text[:120] + ("..." if len(text) > 120 else "")
 
 
 def _transpile(text: str, dialect: str, name: str) -> str:
@@ -193,60 +240,6 @@ def _transpile(text: str, dialect: str, name: str) -> str:
     return transpile(text, dialect, name)
 
 
-def _to_int(v: Any) -> int:
-    if isinstance(v, bool):
-        raise ValueError("boolean")
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, str) and re.fullmatch(r"-?\d+", v.strip()):
-        return int(v)
-    raise ValueError(v)
-
-
-def _to_timestamp(v: Any) -> dt.datetime:
-    if isinstance(v, dt.datetime):
-        return v
-    if isinstance(v, dt.date):
-        return dt.datetime(v.year, v.month, v.day)
-    if isinstance(v, str):
-        return dt.datetime.fromisoformat(v.strip())
-    raise ValueError(v)
-
-
-def _to_bool(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, str) and v.lower() in {"true", "false", "1", "0"}:
-        return v.lower() in {"true", "1"}
-    raise ValueError(v)
-
-
-def _to_list(conv: Callable[[Any], Any]) -> Callable[[Any], list]:
-    def convert(v: Any) -> list:
-        if isinstance(v, str):
-            v = [x for x in v.split(",") if x.strip()]
-        if isinstance(v, np.ndarray):
-            v = v.tolist()
-        return [conv(x) for x in v]
-    return convert
-
-
-def _to_float(v: Any) -> float:
-    if isinstance(v, bool):
-        raise ValueError(v)
-    return float(v)
-
-
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "BIGINT": _to_int,
-    "INTEGER": _to_int,
-    "DOUBLE": _to_float,
-    "VARCHAR": lambda v: v if isinstance(v, str) else str(v),
-    "TIMESTAMP": _to_timestamp,
-    "DATE": lambda v: _to_timestamp(v).date(),
-    "BOOLEAN": _to_bool,
-    "BIGINT[]": _to_list(_to_int),
-}
 
 
 def bind(tpl: Template, sql: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -270,11 +263,17 @@ def bind(tpl: Template, sql: str, params: dict[str, Any]) -> dict[str, Any]:
         ptype = tpl.params[key].type
         try:
             bound[key] = _CONVERTERS[ptype](params[key])
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
+            why = f": {exc}" if isinstance(exc, _OutOfRange) else ""
             raise TemplateError(
-                f"template {tpl.name}: parameter '{key}' expects {ptype}, got {params[key]!r}"
+                f"template {tpl.name}: parameter '{key}' expects {ptype}, got {_shown_param(params[key])}{why}"
             ) from exc
     return bound
+
+
+def _shown_param(value: Any) -> str:
+    text = repr(value)
+    return text[:120] + ("..." if len(text) > 120 else "")
 
 
 def _strip_comments(sql: str) -> str:
@@ -417,7 +416,10 @@ def explained(data: Data) -> Iterator[None]:
     try:
         yield
     except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-        raise explain_conversion_error(data, exc) from exc
+        found = explain_conversion_error(data, exc)
+        if str(found) == str(exc):  # no unparseable value found: DuckDB's own error goes on to the
+            raise                   # command line, which traces a damaged file (ubm.data.damage)
+        raise found from exc
     except Exception as exc:
         if data.engine.name == "duckdb" or isinstance(exc, (DataError, TemplateError)):
             raise

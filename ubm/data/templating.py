@@ -18,6 +18,8 @@ from typing import Any, Callable
 import jinja2
 import jinja2.sandbox
 
+from ubm.errors import TemplateError
+
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -53,8 +55,38 @@ ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(
 )
 
 
+# What a template's Jinja can raise while it renders from given values: its own errors
+# (undefined names, the sandbox's refusals, syntax) and Python's, from a value the template did
+# not expect (range(2.5) is a TypeError, range(10**20) an OverflowError, the sandbox's range
+# limit too). Each one is the template's and its values' fault, never an internal error.
+RENDER_ERRORS = (jinja2.TemplateError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError)
+
+
+def render_source(source: str, context: dict[str, Any], name: str) -> str:
+    """The template text ``source`` rendered in the sandbox; any failure is a TemplateError
+    naming the template ``name``."""
+    try:
+        return ENV.from_string(source).render(**context)
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateError(f"template {name}: refused by the template sandbox ({exc})") from exc
+    except RENDER_ERRORS as exc:
+        raise TemplateError(f"template {name}: cannot render with {_given(context)} "
+                            f"({type(exc).__name__}: {exc})") from exc
+
+
+def _given(context: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in context.items())
+    return text[:200] + ("..." if len(text) > 200 else "") if text else "no structure values"
+
+
 def macro(file: str, name: str) -> Callable[..., Any]:
     """A macro of ``sql/macros/<file>.sql`` as a Python function returning SQL text."""
     module = ENV.get_template(f"{MACRO_DIR}/{file}.sql").module
     fn = getattr(module, name)
-    return lambda *args, **kwargs: str(fn(*args, **kwargs))
+
+    def call(*args: Any, **kwargs: Any) -> str:
+        try:
+            return str(fn(*args, **kwargs))
+        except RENDER_ERRORS as exc:
+            raise TemplateError(f"macro {file}.{name}: cannot render ({type(exc).__name__}: {exc})") from exc
+    return call

@@ -167,6 +167,10 @@ def _check_arrays(root: Path, report: CheckReport) -> None:
         except DataError as exc:
             report.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
             continue
+        if ids.size == 0 and path.name != "relevant_clients.npy":
+            task = "churn" if column == "client_id" else path.stem
+            report.problems.append(Problem(path, f"empty: {task} would have nothing to evaluate"))
+            continue
         popularity = root / popularity_file(path.stem)
         if column != "client_id" and popularity.is_file():
             report.files += 1

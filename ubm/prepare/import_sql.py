@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from ubm.data import sql as templates
-from ubm.data.templating import ENV
+from ubm.data.templating import render_source
 from ubm.prepare.import_config import ConfigError
 
 _ALLOWED_CLASSES = frozenset({"COLUMN_REF", "CONSTANT", "COMPARISON", "CONJUNCTION", "OPERATOR", "FUNCTION",
@@ -103,7 +103,7 @@ def render(name: str, structure: dict[str, Any]) -> tuple[templates.Template, st
     unknown = set(structure) - set(tpl.structure)
     if unknown:
         raise templates.TemplateError(f"template {tpl.name}: unknown structure {sorted(unknown)}")
-    return tpl, ENV.from_string(tpl.source).render(**(tpl.structure | structure))
+    return tpl, render_source(tpl.source, tpl.structure | structure, tpl.name)
 
 
 def bind(tpl: templates.Template, text: str, params: dict[str, Any]) -> dict[str, Any]:

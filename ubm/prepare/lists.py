@@ -47,6 +47,7 @@ class ListsResult:
     kept: list[str] = field(default_factory=list)  # file names given and left alone
     sizes: dict[str, int] = field(default_factory=dict)  # list name -> entries
     empty: dict[str, str] = field(default_factory=dict)  # list name -> why it was not written
+    warnings: list[str] = field(default_factory=list)  # empty lists built: their tasks cannot be trained
 
     def describe(self) -> str:
         lines = [f"{name:<24}{size:>10,} entries  ("
@@ -75,6 +76,10 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
         active = root / ACTIVE_CLIENTS
         if force or not active.is_file() or active in stale:
             ids = sql.fetch_numpy(data, "lists/active_clients")["client_id"].astype(np.int64)
+            if ids.size == 0:
+                result.warnings.append(f"{active} is empty: no relevant client bought anything in the input "
+                                       "window, so churn has no client to evaluate; `ubm train` refuses churn "
+                                       "(leave it out with --tasks; docs/tasks.md §4)")
             writes.append((active, ids))
             result.built.append(active.name)
         else:

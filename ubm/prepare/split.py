@@ -46,6 +46,7 @@ from ubm.data.opener import open_data
 from ubm.guards import out_of_memory
 from ubm.layout import INPUT_DIR, TARGET_DIR, TARGET_TABLES, event_file, target_file
 from ubm.prepare.check import missing_target_skus, require_clean
+from ubm.ownership import note_writing
 from ubm.util import Scratch, Timer, clean_litter
 
 OUTLIER_CHOICES: tuple[str, ...] = ("refuse", "drop")
@@ -360,6 +361,9 @@ def split(data_dir: Path | str, settings: Settings = Settings(),
             provenance.commit_split(root, [(temps[n], p) for n, p in outputs.items()], sources)
         except duckdb.OutOfMemoryException as exc:
             raise DataError(out_of_memory(exc)) from exc
+        except Exception as exc:
+            note_writing(exc, root)  # a full disk names no file: the message names the data directory
+            raise
         finally:
             # Once the journal exists the temporaries belong to it: the next run finishes the renames.
             for sc in ([] if provenance.journal_path(root).exists() else scratch.values()):

@@ -31,7 +31,7 @@ from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTas
 from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity
 from ubm.data.opener import open_data
 from ubm.data.templating import SQL_DIR
-from ubm.layout import TARGET_TABLES, popularity_file
+from ubm.layout import ACTIVE_CLIENTS, TARGET_TABLES, label_list_file, popularity_file
 from ubm.ownership import check_out
 from ubm.util import atomic_dir, long_to_dense
 
@@ -81,15 +81,32 @@ class TargetsResult:
 
 
 def left_out_tasks(root: Path, tasks: tuple[str, ...]) -> dict[str, str]:
-    """Propensity tasks whose label list `ubm lists` left out (it had nothing to predict on this
-    data: docs/tasks.md §3), -> why; they are skipped rather than refusing every other task.
-    Lists have run when active_clients.npy is there: ubm lists always writes it."""
-    target = root / "target"
-    if not (target / "active_clients.npy").is_file():
+    """Tasks with nothing to predict on this data (docs/tasks.md §3-§4), -> why; they are
+    skipped rather than refusing every other task: a propensity list `ubm lists` left out, a
+    list given empty, or churn when active_clients.npy is empty. Lists have run when
+    active_clients.npy is there: ubm lists always writes it."""
+    active = root / ACTIVE_CLIENTS
+    if not active.is_file():
         return {}
-    return {t: f"no label list target/{t}.npy (`ubm lists` leaves out a list with nothing to predict, "
-               "e.g. no new sku in the train target window); this task cannot be evaluated on this data"
-            for t in tasks if t in PROPENSITY_TASKS and not (target / f"{t}.npy").is_file()}
+    out = {}
+    for task in tasks:
+        path = active if task == "churn" else root / label_list_file(task) if task in PROPENSITY_TASKS else None
+        if path is None:
+            continue
+        if not path.is_file():
+            out[task] = (f"no label list {path.relative_to(root)} (`ubm lists` leaves out a list with nothing "
+                         "to predict, e.g. no new sku in the train target window); this task cannot be "
+                         "evaluated on this data")
+        elif _is_empty_npy(path):
+            out[task] = f"{path} is empty: the task has nothing to predict on this data (docs/tasks.md §3-§4)"
+    return out
+
+
+def _is_empty_npy(path: Path) -> bool:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False).size == 0
+    except (OSError, ValueError):
+        return False  # unreadable: the stage that reads it names the problem
 
 
 def _task_kind(task: str) -> Kind:
@@ -206,6 +223,9 @@ def load_task(targets_dir: Path | str, task: str) -> TaskLabels:
     client_ids = load("client_ids")
     train, validation, labels = load("train"), load("validation"), load("labels")
     popularity = load("popularity") if kind == "propensity" else None
+    if len(labels) == 0:  # nothing to predict nor score: refused by name, never a score of 0 or NaN
+        raise DataError(f"{task_dir / 'labels.npy'}: task {task} has no labels (its label list, "
+                        f"target/{task}.npy, is empty); leave it out with --tasks (docs/tasks.md §3)")
     shape = (len(client_ids), len(labels))
     for name, matrix in (("train", train), ("validation", validation)):
         if matrix.shape != shape or matrix.dtype != np.uint8:

@@ -29,7 +29,8 @@ from ubm.data.generate.sessions import EventColumns, chunk_events
 from ubm.data.generate.world import World, build_world
 from ubm.layout import INPUT_DIR, PRODUCT_PROPERTIES, RELEVANT_CLIENTS, event_file
 from ubm.provenance import remove_derived
-from ubm.ownership import KINDS, MANIFEST, OutputError, contents, read_manifest, through_link, write_manifest
+from ubm.ownership import (KINDS, MANIFEST, OutputError, contents, note_writing, read_manifest, through_link,
+                           write_manifest)
 from ubm.util import Scratch, clean_litter, save_npy
 
 MIN_DAYS = 29  # two 14-day target windows and some input
@@ -235,8 +236,9 @@ def generate(out_dir: Path, size: str = "small", *, clients: int | None = None,
         save_npy(out / RELEVANT_CLIENTS,
                   client_id(relevant.order).astype(np.int64))
         write_manifest(out, "data", PUBLISHED, scan=False)  # files beside stay the user's
-    except BaseException:
+    except BaseException as exc:
         _abandon(bg, writers)
+        note_writing(exc, out)  # a full disk names no file: the message names the output
         raise
     finally:
         for sc in scratch:
