@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from ubm.cli import main
 from ubm.ownership import is_temp_name
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _snapshot(root: Path) -> dict[str, str]:
