@@ -167,10 +167,12 @@ def test_engine_options_reach_a_command_as_one_settings_value(tmp_path, monkeypa
     seen: list[Settings] = []
 
     class Done:
+        warnings: list[str] = []
+
         def describe(self) -> str:
             return "done"
 
-    monkeypatch.setattr("ubm.prepare.lists.build_lists", lambda d, s, force: seen.append(s) or Done())
+    monkeypatch.setattr("ubm.prepare.lists.build_lists", lambda d, s, force, **_: seen.append(s) or Done())
     monkeypatch.setattr("ubm.prepare.importer.run_command", lambda c, o, s: seen.append(s))
     (tmp_path / "d").mkdir()
     runner = CliRunner()

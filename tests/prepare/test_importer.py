@@ -234,7 +234,7 @@ def test_json_lines_queries_become_the_same_vector_whatever_the_case(tmp_path):
 
 def test_the_daily_file_example_reads_iso_times_and_float_customer_ids(tmp_path):
     # examples/import/online_retail_by_day.toml on two hand-made daily files of its layout
-    shutil.copy(Path(__file__).parents[1] / "examples/import/online_retail_by_day.toml", tmp_path / "m.toml")
+    shutil.copy(Path(__file__).parents[2] / "examples/import/online_retail_by_day.toml", tmp_path / "m.toml")
     (tmp_path / "by-day").mkdir()
     head = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     (tmp_path / "by-day/2010-12-01.csv").write_text(

@@ -115,17 +115,17 @@ def test_cli_lists(split_root):
     assert "(given)" in result.output and "(built)" not in result.output
 
 
-# -- empty lists (docs/tasks.md §3-4): written and said, refused by name where a task is trained --
+# -- empty lists (docs/tasks.md §3-4): left out and said, skipped by name where a task is trained --
 
-def test_no_new_sku_in_the_train_window_gives_an_empty_list_and_a_warning(tmp_path):
+def test_no_new_sku_in_the_train_window_leaves_the_list_out_and_says_why(tmp_path):
     # sku 4, the only new one in the worked example, was also bought in the input window here
     root = fx.make(tmp_path / "d", product_buy=[*fx.PRODUCT_BUY, (99, "2022-09-01 10:00:00", 4)])
     split(root)
     result = CliRunner().invoke(main, ["lists", "--data-dir", str(root)])
     assert result.exit_code == 0, result.output
-    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "propensity_new_sku.npy is empty" in warnings[0], result.output
-    assert load(root, "propensity_new_sku") == [] and load(root, "popularity_propensity_new_sku") == []
+    line = next(l for l in result.output.splitlines() if l.startswith("propensity_new_sku"))
+    assert "not written" in line and "new" in line, result.output
+    assert not (root / "target" / "propensity_new_sku.npy").exists()
     assert load(root, "propensity_sku") == fx.LIST_SKU[0]  # the others as in the worked example
 
 
@@ -138,17 +138,20 @@ def test_no_active_client_gives_an_empty_active_list_and_a_warning(tmp_path):
 
 
 @pytest.mark.parametrize("task", ["propensity_sku", "propensity_category", "propensity_new_sku", "propensity_price"])
-def test_an_empty_label_list_is_labelled_and_refused_when_trained(split_root, tmp_path, task):
-    from ubm.prepare.targets import build_targets, load_task
+def test_an_empty_given_label_list_is_skipped_by_name_and_reported(split_root, tmp_path, task):
+    import json
+
+    from ubm.prepare.targets import build_targets, left_out_tasks, load_task
 
     build_lists(split_root)
     for name in (task, f"popularity_{task}"):
         np.save(split_root / "target" / f"{name}.npy", np.array([], dtype=np.int64))
+    assert set(left_out_tasks(split_root, ("churn", task))) == {task}
+    assert f"{task}.npy is empty" in left_out_tasks(split_root, (task,))[task]
     result = CliRunner().invoke(main, ["targets", "--data-dir", str(split_root), "--out", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
-    assert np.load(tmp_path / "t" / task / "train.npy").shape == (len(fx.RELEVANT), 0)
-    with pytest.raises(DataError, match=f"{task}/labels.npy: task {task} has no labels.*--tasks"):
-        load_task(tmp_path / "t", task)
+    assert not (tmp_path / "t" / task).exists()
+    assert task in json.loads((tmp_path / "t" / "summary.json").read_text())["skipped"]
     load_task(tmp_path / "t", "churn")  # the other tasks load as before
     check = CliRunner().invoke(main, ["check", "--data-dir", str(split_root)])
     assert check.exit_code == 1 and f"{task}.npy: empty" in check.output

@@ -105,7 +105,7 @@ def left_out_tasks(root: Path, tasks: tuple[str, ...]) -> dict[str, str]:
 def _is_empty_npy(path: Path) -> bool:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False).size == 0
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):
         return False  # unreadable: the stage that reads it names the problem
 
 
