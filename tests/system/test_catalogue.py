@@ -188,6 +188,12 @@ CASES: list[Case] = [
     Case("features-out-is-file", [*FEATURES[:-1], "{W}/f1"], 2, ["f1", "not a directory"], setup=file_at("f1")),
     Case("features-option-malformed", [*FEATURES, "-o", "epochs"], 2, ["--option", "epochs", "key=value"]),
     Case("features-option-twice", [*FEATURES, "-o", "top_n=3", "-o", "top_n=4"], 2, ["--option", "top_n", "twice"]),
+    # a huge width or count option is refused by name before anything is built (was: killed, out of memory)
+    Case("features-top-n-huge", [*FEATURES, "--top-n", "99999999999999999999"], 2, ["--top-n", "top_n", "<="]),
+    Case("universal-list-size-huge", [*FEATURES, "--recipe", "universal", "-o", "list_size=100000"], 2,
+         ["--option list_size", "2,048"]),
+    Case("learned-epochs-huge", [*FEATURES, "--recipe", "learned", "-o", "epochs=99999999999"], 2,
+         ["--option epochs", "<="]),
     Case("spark-conf-twice", [*SPLIT, "--spark-conf", "a=1", "--spark-conf", "a=2"], 2,
          ["--spark-conf", "'a'", "twice"]),
     Case("sql-out-is-dir", ["run", "summary/events", "--data-dir", "{D}", "--param", "pattern=%",

@@ -68,8 +68,14 @@ class OptionError(ValueError):
         self.key = key
 
 
-def whole(value: Any, key: str, recipe: str, low: int | None = None) -> int:
-    """An option that takes a whole number (text such as "3" too); 2.5, "x" or True are refused by name."""
+WHOLE_MAX = 2**31 - 1  # any whole-number option: what SQL's INTEGER and torch's sizes hold
+SEED_MAX = 2**63 - 1
+
+
+def whole(value: Any, key: str, recipe: str, low: int | None = None, high: int = WHOLE_MAX) -> int:
+    """An option that takes a whole number (text such as "3" too); 2.5, "x" or True are refused by
+    name, and so is a number above ``high``: a width option's ``high`` is the entry's most
+    columns, so a huge one is refused before anything is built (not an out-of-memory kill)."""
     if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
         raise OptionError(f"{recipe}: option {key} takes a whole number, got {value!r}", key)
     try:
@@ -78,6 +84,8 @@ def whole(value: Any, key: str, recipe: str, low: int | None = None) -> int:
         raise OptionError(f"{recipe}: option {key} takes a whole number, got {value!r}", key) from None
     if low is not None and number < low:
         raise OptionError(f"{recipe}: option {key} must be >= {low}, got {number}", key)
+    if number > high:
+        raise OptionError(f"{recipe}: option {key} must be <= {high:,}, got {number:,}", key)
     return number
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ubm.data import sql
-from ubm.contract import VECTOR_LEN
+from ubm.contract import MAX_COLUMNS, VECTOR_LEN
 from ubm.data.io import Data
 from ubm.profiles import state
 from ubm.profiles.recipes import Options, Recipe, register, whole, window_days
@@ -28,7 +28,7 @@ BASELINE_COUNTED: dict[str, tuple[str, ...]] = {
 
 def _baseline_check(options: Options) -> Options:
     windows = window_days(options["windows"], "baseline")
-    return {"windows": windows, "top_n": whole(options["top_n"], "top_n", "baseline", low=1)}
+    return {"windows": windows, "top_n": whole(options["top_n"], "top_n", "baseline", low=1, high=MAX_COLUMNS)}
 
 
 def _baseline_columns(options: Options) -> list[str]:

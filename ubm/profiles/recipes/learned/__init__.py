@@ -53,7 +53,8 @@ from ubm.contract import EVENT_TYPES, LIST_SIZE, MAX_COLUMNS
 from ubm.data import sql
 from ubm.data.io import Data, DataError
 from ubm.profiles import state
-from ubm.profiles.recipes import FALSE_WORDS, TRUE_WORDS, MAX_WINDOW_DAYS, OptionError, Recipe, comma_list, flag, real, register, whole
+from ubm.profiles.recipes import (FALSE_WORDS, TRUE_WORDS, MAX_WINDOW_DAYS, SEED_MAX, WHOLE_MAX, OptionError, Recipe,
+                                  comma_list, flag, real, register, whole)
 from ubm.profiles.writer import ColumnWriter
 from ubm.util import Timer
 
@@ -88,13 +89,14 @@ DEFAULTS: dict[str, Any] = {
 }
 INTS = ("top_urls", "url_dim", "dim", "cut_days", "train_clients", "length", "vocabulary", "candidates",
         "embed", "hidden", "epochs", "batch", "chunk", "threads", "seed")
+_HIGH = {"top_urls": MAX_COLUMNS, "url_dim": MAX_COLUMNS, "dim": MAX_COLUMNS, "seed": SEED_MAX}  # widths: columns
 FLOATS = ("lr", "dropout", "weight_decay", "validation", "std_floor", "clip")
 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
     opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     for key in INTS:
-        opts[key] = whole(opts[key], key, "learned")
+        opts[key] = whole(opts[key], key, "learned", high=_HIGH.get(key, WHOLE_MAX))
     for key in FLOATS:
         opts[key] = real(opts[key], key, "learned")
     heads = comma_list(opts["heads"])

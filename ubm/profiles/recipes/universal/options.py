@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ubm.contract import EVENT_VALUE, LIST_SIZE, PROPENSITY_TASKS
-from ubm.profiles.recipes import MAX_WINDOW_DAYS, OptionError, flag, real, whole, window_days
+from ubm.contract import EVENT_VALUE, LIST_SIZE, MAX_COLUMNS, PROPENSITY_TASKS
+from ubm.profiles.recipes import MAX_WINDOW_DAYS, SEED_MAX, WHOLE_MAX, OptionError, flag, real, whole, window_days
 from ubm.profiles.recipes.als import DEFAULT_BLOCKS
 
 DEFAULTS: dict[str, Any] = {
@@ -45,12 +45,16 @@ VECTOR_SOURCES = (("buy", "product_buy", "name"), ("cart", "add_to_cart", "name"
 VALUE_BLOCKS = ("list.", "new_sku", "top_urls")  # one column per listed value: wide and sparse
 
 
+_HIGH = {**{k: MAX_COLUMNS for k in ("list_size", "top_urls", "category_dim", "sku_dim", "url_dim")},
+         "seed": SEED_MAX}  # widths: at most the entry's columns
+
+
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
     opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     opts["windows"] = sorted(window_days(opts["windows"], "universal"))
     for key in ("recent", "list_size", "top_urls", "learned_iterations", "category_dim",
                 "sku_dim", "url_dim", "seed"):
-        opts[key] = whole(opts[key], key, "universal")
+        opts[key] = whole(opts[key], key, "universal", high=_HIGH.get(key, WHOLE_MAX))
     for key in ("std_floor", "clip", "value_weight"):
         opts[key] = real(opts[key], key, "universal")
     if opts["recent"] > MAX_WINDOW_DAYS:
