@@ -102,7 +102,7 @@ def real(value: Any, key: str, recipe: str) -> float:
 
 def window_days(value: Any, recipe: str, key: str = "windows") -> list[int]:
     """Window lengths: distinct whole days in 1..MAX_WINDOW_DAYS, in the order given."""
-    days = [whole(w, key, recipe) for w in comma_list(value)]
+    days = [whole(w, key, recipe, high=SEED_MAX) for w in comma_list(value)]  # the range is checked below
     if not days or len(set(days)) != len(days) or not all(1 <= d <= MAX_WINDOW_DAYS for d in days):
         raise OptionError(f"{recipe}: {key} must be distinct whole days in 1..{MAX_WINDOW_DAYS}, "
                           f"got {','.join(map(str, days)) or repr(value)}", key)
