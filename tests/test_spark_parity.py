@@ -118,7 +118,9 @@ def _assert_float16_close(spark: np.ndarray, duck: np.ndarray) -> None:
 
 # The learned recipe small enough for a test; its encoder trains seeded on the same SQL output.
 LEARNED = {"cut_days": 3, "epochs": 2, "train_clients": 400, "candidates": 20, "embed": 8, "hidden": 16, "dim": 4,
-           "heads": "binary,sku,new_sku", "chunk": 17, "progress": False}
+           "heads": "binary,sku,new_sku", "chunk": 17, "progress": False,
+           # the sequence block too: its SQL (seq_events, seq_urls) on both engines
+           "sequence": "on", "seq_len": 12, "seq_dim": 4, "seq_embed": 8, "seq_epochs": 1}
 
 
 @pytest.mark.parametrize("recipe", ["baseline", "universal", "learned"])
