@@ -123,8 +123,9 @@ def test_options_checked_by_name():
     assert err.value.key == "seq_len"
     with pytest.raises(OptionError, match="seq_dim takes a whole number, got '2.5'"):
         check_options({"seq_dim": "2.5"})
-    with pytest.raises(OptionError, match="2080 columns"):  # the default heads leave no room
+    with pytest.raises(OptionError, match="2080 columns") as err:  # the default heads leave no room
         check_options({"sequence": "on"})
+    assert "need room: e.g. -o heads=binary,sku" in str(err.value)
 
 
 def test_bad_option_on_the_command_line_is_a_usage_error(data_dir, tmp_path):

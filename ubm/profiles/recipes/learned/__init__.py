@@ -120,7 +120,9 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     opts = sequence.check_options(opts)
     names = learned_columns(opts)
     if len(names) > MAX_COLUMNS:
-        raise OptionError(f"learned: {len(names)} columns with {opts}; at most {MAX_COLUMNS}")
+        room = (f" (the sequence block's {opts['seq_dim']} columns need room: e.g. -o heads=binary,sku)"
+                if sequence.enabled(opts) else "")
+        raise OptionError(f"learned: {len(names)} columns with {opts}; at most {MAX_COLUMNS}{room}")
     return opts
 
 
