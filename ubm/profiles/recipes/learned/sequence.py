@@ -153,11 +153,15 @@ def build(data: Data, catalog: Catalog, end: dt.datetime, n: int, opts: dict[str
     scale_timer = Timer()
     mean = raw.sum(axis=0, dtype=np.float64) / max(n, 1)  # inactive clients count as the zero output
     std = np.sqrt(np.maximum((raw.astype(np.float64) ** 2).sum(axis=0) / max(n, 1) - mean * mean, 0.0))
-    x = (raw - mean.astype(np.float32)) / np.maximum(std, opts["std_floor"]).astype(np.float32)
-    x[~active] = 0.0
-    block = np.zeros_like(x)
-    block[rows_of] = x  # client-id order back to the entry's row order
-    out.write(col, np.clip(block, -opts["clip"], opts["clip"]))
+    # in place: at 1 M clients x 32 columns each float32 copy is 128 MB
+    raw -= mean.astype(np.float32)
+    raw /= np.maximum(std, opts["std_floor"]).astype(np.float32)
+    raw[~active] = 0.0
+    np.clip(raw, -opts["clip"], opts["clip"], out=raw)
+    block = np.empty_like(raw)
+    block[rows_of] = raw  # client-id order back to the entry's row order
+    del raw
+    out.write(col, block)
     seconds["scale"] = round(scale_timer.seconds, 2)
     return {**fitted.facts, "epochs": fitted.history, "export_seconds": seconds,
             "column_std": {"min": float(std.min()), "max": float(std.max())}, "seconds": round(timer.seconds, 2)}
