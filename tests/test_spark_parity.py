@@ -210,3 +210,29 @@ def test_summary_reads_the_same_on_both_engines(both, spark_session):
     duck = summarise(both["duckdb"], "all", DUCK).splitlines()
     spark = summarise(both["duckdb"], "all", SPARK).splitlines()
     assert spark[1:] == duck[1:] and "relevant clients: 50" in "\n".join(duck)
+
+
+def test_sequence_events_on_spark(tmp_path, spark_session):
+    """The learned sequence block's SQL on a hand-made case: the same rows on both engines."""
+    import datetime as dt
+    from tests.fixtures import write_dataset
+    from ubm.data import sql
+    from ubm.data.opener import open_data
+    from ubm.profiles.recipes.learned.prep import use_clients
+    root = write_dataset(tmp_path / "d", relevant=[1, 2], properties=[(10, 5, 7)],
+                         page_visit=[(1, "2022-06-01 10:00:00", 33), (2, "2022-06-01 09:00:00", 33)],
+                         search_query=[(1, "2022-06-01 10:00:30", [200] * 3 + [0] * 13)],
+                         product_buy=[(1, "2022-06-01 10:01:30", 10)],
+                         add_to_cart=[(1, "2022-06-01 10:01:30", 99), (2, "2022-06-03 00:00:00", 10)])
+    got = {}
+    for name, settings in (("duckdb", DUCK), ("spark", SPARK)):
+        data = open_data(root, settings=settings)
+        try:
+            use_clients(data, np.array([1, 2], dtype=np.int64))
+            rows = sql.fetch_numpy(data, "features/learned/seq_events",
+                                   {"end": dt.datetime(2022, 6, 2), "lo": 0, "hi": 2, "length": 3})
+            got[name] = {k: np.ma.filled(np.ma.asarray(v).astype(float), -9).tolist() for k, v in rows.items()}
+        finally:
+            data.close()
+    assert got["spark"] == got["duckdb"]
+    assert got["spark"]["event"] == [1, 2, 5, 4] and got["spark"]["gap"] == [0, 60, 30, -9]
