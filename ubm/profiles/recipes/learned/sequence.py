@@ -10,8 +10,8 @@ cut), the url vocabulary the most visited urls of the window (``seq_urls.sql``).
 clients in chunks of ``chunk`` and scales each column as the encoder's are (centred on the
 mean over relevant clients, divided by the spread, clipped; a client without events is 0).
 
-Off by default: on generated data it gained +0.003 on churn for about 4 minutes of build,
-the other tasks not yet measured (BENCHMARKS.md, "The sequence block"). The hook into the recipe is four calls: :data:`DEFAULTS`,
+Off by default: on generated data it gained +0.003 on churn and nothing on sku propensity
+for about 4 minutes of build, the other tasks not yet measured (BENCHMARKS.md, "The sequence block"). The hook into the recipe is four calls: :data:`DEFAULTS`,
 :func:`check_options`, :func:`columns`, :func:`build`.
 """
 
