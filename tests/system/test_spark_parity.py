@@ -118,7 +118,9 @@ def _assert_float16_close(spark: np.ndarray, duck: np.ndarray) -> None:
 
 # The learned recipe small enough for a test; its encoder trains seeded on the same SQL output.
 LEARNED = {"cut_days": 3, "epochs": 2, "train_clients": 400, "candidates": 20, "embed": 8, "hidden": 16, "dim": 4,
-           "heads": "binary,sku,new_sku", "chunk": 17, "progress": False}
+           "heads": "binary,sku,new_sku", "chunk": 17, "progress": False,
+           # the sequence block too: its SQL (seq_events, seq_urls) on both engines
+           "sequence": "on", "seq_len": 12, "seq_dim": 4, "seq_embed": 8, "seq_epochs": 1}
 
 
 @pytest.mark.parametrize("recipe", ["baseline", "universal", "learned"])
@@ -224,3 +226,29 @@ def test_model_fitted_on_duckdb_applies_on_spark(both, recipe, tmp_path):
     _, reference, _ = _entry(both["duckdb"], recipe, DUCK)
     assert duck.tobytes() == reference.tobytes()
     _assert_float16_close(spark, duck)
+
+
+def test_sequence_events_on_spark(tmp_path, spark_session):
+    """The learned sequence block's SQL on a hand-made case: the same rows on both engines."""
+    import datetime as dt
+    from tests.fixtures import write_dataset
+    from ubm.data import sql
+    from ubm.data.opener import open_data
+    from ubm.profiles.recipes.learned.prep import use_clients
+    root = write_dataset(tmp_path / "d", relevant=[1, 2], properties=[(10, 5, 7)],
+                         page_visit=[(1, "2022-06-01 10:00:00", 33), (2, "2022-06-01 09:00:00", 33)],
+                         search_query=[(1, "2022-06-01 10:00:30", [200] * 3 + [0] * 13)],
+                         product_buy=[(1, "2022-06-01 10:01:30", 10)],
+                         add_to_cart=[(1, "2022-06-01 10:01:30", 99), (2, "2022-06-03 00:00:00", 10)])
+    got = {}
+    for name, settings in (("duckdb", DUCK), ("spark", SPARK)):
+        data = open_data(root, settings=settings)
+        try:
+            use_clients(data, np.array([1, 2], dtype=np.int64))
+            rows = sql.fetch_numpy(data, "features/learned/seq_events",
+                                   {"end": dt.datetime(2022, 6, 2), "lo": 0, "hi": 2, "length": 3})
+            got[name] = {k: np.ma.filled(np.ma.asarray(v).astype(float), -9).tolist() for k, v in rows.items()}
+        finally:
+            data.close()
+    assert got["spark"] == got["duckdb"]
+    assert got["spark"]["event"] == [1, 2, 5, 4] and got["spark"]["gap"] == [0, 60, 30, -9]

@@ -55,6 +55,7 @@ from ubm.data.io import Data, DataError
 from ubm.profiles import state
 from ubm.profiles.recipes import (FALSE_WORDS, TRUE_WORDS, MAX_WINDOW_DAYS, SEED_MAX, WHOLE_MAX, OptionError, Recipe,
                                   comma_list, flag, real, register, whole)
+from ubm.profiles.recipes.learned import sequence
 from ubm.profiles.writer import ColumnWriter
 from ubm.util import Timer
 
@@ -86,6 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "level": "true",              # listed heads exported as their mean over the list ("level"), then each slot minus it
     "progress": True,
     "seed": 0,
+    **sequence.DEFAULTS,          # the optional sequence block (off by default; learned/sequence.py)
 }
 INTS = ("top_urls", "url_dim", "dim", "cut_days", "train_clients", "length", "vocabulary", "candidates",
         "embed", "hidden", "epochs", "batch", "chunk", "threads", "seed")
@@ -118,9 +120,12 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
         raise OptionError(f"learned: cut_days must be at most {MAX_WINDOW_DAYS}, got {opts['cut_days']}", "cut_days")
     if not 0 <= opts["dropout"] < 1 or not 0 <= opts["validation"] < 1 or opts["std_floor"] <= 0 or opts["clip"] <= 0:
         raise OptionError("learned: dropout and validation must be in [0, 1), std_floor and clip > 0")
+    opts = sequence.check_options(opts)
     names = learned_columns(opts)
     if len(names) > MAX_COLUMNS:
-        raise OptionError(f"learned: {len(names)} columns with {opts}; at most {MAX_COLUMNS}")
+        room = (f" (the sequence block's {opts['seq_dim']} columns need room: e.g. -o heads=binary,sku)"
+                if sequence.enabled(opts) else "")
+        raise OptionError(f"learned: {len(names)} columns with {opts}; at most {MAX_COLUMNS}{room}")
     return opts
 
 
@@ -164,7 +169,7 @@ def learned_columns(opts: dict[str, Any]) -> list[str]:
         from ubm.profiles.recipes.universal.plan import universal_columns
 
         base = universal_columns(universal_options(opts))
-    return base + encoder_columns(opts)
+    return base + encoder_columns(opts) + sequence.columns(opts)
 
 
 def _say(opts: dict[str, Any]):
@@ -215,6 +220,9 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
         export_facts = encode_relevant(data, fitted, catalog, end, len(clients), opts, out, col, say)
     info["encoder"] = {**fitted.facts, "epochs": fitted.history, **export_facts,
                        "ref_ts": str(ref), "seconds": round(timer.seconds, 2)}
+    if sequence.enabled(opts):
+        info["sequence"] = sequence.build(data, catalog, end, len(clients), opts, out,
+                                          col + len(encoder_columns(opts)), say)
     return info
 
 
