@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import ubm.evaluation.workers as workers_mod
 from tests.fixtures import prepare_tiny
 from ubm.evaluation.store import TaskStore
 from ubm.evaluation.train import evaluate
@@ -20,20 +19,6 @@ TINY = (32, 64)
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     return prepare_tiny(tmp_path_factory.mktemp("resume") / "data", labels=True)
-
-
-@pytest.fixture
-def trained(monkeypatch):
-    """Calls of the one-task loop, by task."""
-    calls: list[str] = []
-    real = workers_mod.train_task
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs["label"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(workers_mod, "train_task", counting)
-    return calls
 
 
 def _run(prepared, out, log):

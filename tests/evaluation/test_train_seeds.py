@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import ubm.evaluation.workers as workers_mod
 from tests.fixtures import prepare_tiny
 from ubm.cli import main
 from ubm.errors import DataError
@@ -45,19 +44,6 @@ def test_unit_names_round_trip():
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     return prepare_tiny(tmp_path_factory.mktemp("seeds") / "data", labels=True)
-
-
-@pytest.fixture
-def trained(monkeypatch):
-    calls: list[str] = []
-    real = workers_mod.train_task
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs["label"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(workers_mod, "train_task", counting)
-    return calls
 
 
 def _run(prepared, out, seeds=None, **kwargs):

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fixtures import write_dataset
-from tests.profiles.test_learned import FAST, SETTINGS, _remove_target_windows
+from tests.profiles.test_learned import FAST, SETTINGS, _remove_target_windows, data_dir  # noqa: F401
 from ubm.cli import main as ubm_main
 from ubm.data import sql
 from ubm.data.opener import open_data
@@ -27,17 +27,6 @@ from ubm.profiles.recipes.learned.sequence import QUERY_BITS
 
 SEQ = {"sequence": "on", "seq_len": 12, "seq_dim": 4, "seq_embed": 8, "seq_epochs": 2, "seq_vocab": 50,
        "seq_urls": 50}
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("sequence") / "data"
-    runner = CliRunner()
-    for args in (["generate", "--out", str(root), "--size", "tiny", "--days", "60", "--seed", "5"],
-                 ["split", "--data-dir", str(root)], ["lists", "--data-dir", str(root)]):
-        result = runner.invoke(ubm_main, args, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-    return root
 
 
 def build(data_dir: Path, out: Path, **options) -> tuple[np.ndarray, dict]:

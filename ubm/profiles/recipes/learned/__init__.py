@@ -221,7 +221,9 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
     info["encoder"] = {**fitted.facts, "epochs": fitted.history, **export_facts,
                        "ref_ts": str(ref), "seconds": round(timer.seconds, 2)}
     if sequence.enabled(opts):
-        info["sequence"] = sequence.build(data, catalog, end, len(clients), opts, out,
+        from ubm.profiles.recipes.learned import seq_block  # torch: only when the block is on
+
+        info["sequence"] = seq_block.build(data, catalog, end, len(clients), opts, out,
                                           col + len(encoder_columns(opts)), say)
     return info
 

@@ -42,17 +42,33 @@ def _save(learnt: state.ModelState, fitted: Fitted) -> None:
     learnt.value("groups", lambda: {g: distinct[id(fitted.models[g])] for g in GROUPS})
     for model_id, k in distinct.items():
         model = next(m for m in fitted.models.values() if id(m) == model_id)
-        for name, tensor in model.state_dict().items():
-            learnt.array(f"model{k}.{name}", lambda t=tensor: t.detach().cpu().numpy())
+        save_weights(learnt, f"model{k}", model)
     learnt.array("stats_mean", lambda: fitted.mean)
     learnt.array("stats_std", lambda: fitted.std)
     learnt.value("history", lambda: fitted.history)
     learnt.value("facts", lambda: fitted.facts)
 
 
-def _load(learnt: state.ModelState, catalog: Catalog, opts: dict[str, Any]) -> Fitted:
+def save_weights(learnt: state.ModelState, prefix: str, model: Any) -> None:
+    """A torch module's ``state_dict`` as learnt arrays ``<prefix>.<parameter>``."""
+    for name, tensor in model.state_dict().items():
+        learnt.array(f"{prefix}.{name}", lambda t=tensor: t.detach().cpu().numpy())
+
+
+def load_weights(learnt: state.ModelState, prefix: str, model: Any, what: str) -> Any:
+    """``model`` with the weights :func:`save_weights` kept; a shape that does not fit is a ModelError."""
     import torch
 
+    weights = {name: torch.from_numpy(np.array(learnt.array(f"{prefix}.{name}", lambda: None)))
+               for name in model.state_dict()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise state.ModelError(f"the profile model's {what} does not fit this recipe's: {exc}") from None
+    return model
+
+
+def _load(learnt: state.ModelState, catalog: Catalog, opts: dict[str, Any]) -> Fitted:
     from ubm.profiles.recipes.learned.model import Encoder
 
     groups = learnt.value("groups", lambda: None)
@@ -63,12 +79,6 @@ def _load(learnt: state.ModelState, catalog: Catalog, opts: dict[str, Any]) -> F
         for k in sorted(set(groups.values())):
             model = Encoder(cfg["n_stats"], catalog, embed=cfg["embed"], hidden=cfg["hidden"], dim=cfg["dim"],
                             dropout=cfg["dropout"])
-            weights = {name: torch.from_numpy(np.array(learnt.array(f"model{k}.{name}", lambda: None)))
-                       for name in model.state_dict()}
-            try:
-                model.load_state_dict(weights)
-            except RuntimeError as exc:
-                raise state.ModelError(f"the profile model's encoder does not fit this recipe's: {exc}") from None
-            models[k] = model
+            models[k] = load_weights(learnt, f"model{k}", model, "encoder")
     return Fitted({g: models[k] for g, k in groups.items()}, mean, std,
                   learnt.value("history", lambda: None), learnt.value("facts", lambda: None))
