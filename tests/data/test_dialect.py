@@ -15,7 +15,7 @@ from ubm.data.dialect import functions_used, transpile, transpile_expression  # 
 # Spark SQL functions the templates may call: each has the same meaning as the DuckDB
 # function it comes from (checked against DuckDB by tests/system/test_spark_parity.py).
 ALLOWED = {
-    "AVG", "CAST", "COALESCE", "COUNT", "DATEDIFF", "FILTER", "HOUR", "LAG", "LENGTH", "MAX",
+    "AVG", "CAST", "COALESCE", "COUNT", "DATEDIFF", "FILTER", "HOUR", "LAG", "LEAD", "LENGTH", "MAX",
     "MAX_BY", "MIN", "NULLIF", "ROW_NUMBER", "STDDEV_POP", "SUM", "TO_TIMESTAMP",
     "UNIX_TIMESTAMP", "WEEKDAY",
 }

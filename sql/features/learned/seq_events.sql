@@ -6,7 +6,8 @@
 -- @events ["product_buy", "add_to_cart", "remove_from_cart", "page_visit", "search_query"]  event views; event code = 1-based index here
 -- @sku_events ["product_buy", "add_to_cart", "remove_from_cart"]  views whose events carry a sku
 -- @bits 8  query summary: the high bit of the query vector's first `bits` numbers
--- requires: features/learned/profile_clients (or a registered learned_clients(pos, client_id))
+-- requires: features/learned/profile_clients
+--   (the learned_clients(pos, client_id) view it registers, or one registered like it)
 -- returns: (pos, rank, event, sku, category, price, url, query, age, gap) for clients with lo <= pos < hi
 --   and rank < length; rank 0 = latest event; sku -1 unless an sku event (category and price NULL for
 --   a sku without properties); url -1 unless a page visit; query 0 unless a search, else 1 + the
