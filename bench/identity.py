@@ -31,6 +31,8 @@ def fingerprint(root: Path) -> dict[str, str]:
             continue
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
+        if path.parent.name == "tasks" and path.suffix == ".json":  # a task record: timings, finish time, key
+            continue  # (its logits, tasks/<task>.best_logits.npy, are compared)
         data = path.read_bytes()
         if path.suffix == ".json":  # records paths under the scratch directory, which differs per run
             data = data.replace(str(root).encode(), b"<work>")
