@@ -69,29 +69,31 @@ class ModelState:
 
     def array(self, key: str, compute: Callable[[], np.ndarray], *, scoped: bool = True) -> np.ndarray:
         full = self.key(key) if scoped else key
-        if self.applying:
-            if full not in self.arrays:
-                raise ModelError(f"the profile model has no learnt array {full!r}: it was fitted by another "
-                                 "version of the recipe; refit it with `ubm fit`")
-            return self.arrays[full]
-        got = compute()
-        if self.keep:
+
+        def record(got: np.ndarray) -> None:
             if full in self.arrays:
                 raise AssertionError(f"learnt array {full!r} recorded twice")
             self.arrays[full] = np.asarray(got)  # not copied (item factors are large): recipes never write to it
-        return got
+
+        return self._learnt(self.arrays, "array", full, compute, record)
 
     def value(self, key: str, compute: Callable[[], Any]) -> Any:
         """A JSON-able learnt value (a list, a number, a dict)."""
         full = self.key(key)
+        return self._learnt(self.values, "value", full, compute, lambda got: self.values.__setitem__(full, got))
+
+    def _learnt(self, stored: dict[str, Any], what: str, full: str, compute: Callable[[], Any],
+                record: Callable[[Any], None]) -> Any:
+        """Applying: the stored ``full`` (a model without it was fitted by other code); fitting:
+        ``compute()``, recorded when the model is kept."""
         if self.applying:
-            if full not in self.values:
-                raise ModelError(f"the profile model has no learnt value {full!r}: it was fitted by another "
+            if full not in stored:
+                raise ModelError(f"the profile model has no learnt {what} {full!r}: it was fitted by another "
                                  "version of the recipe; refit it with `ubm fit`")
-            return self.values[full]
+            return stored[full]
         got = compute()
         if self.keep:
-            self.values[full] = got
+            record(got)
         return got
 
     def has(self, key: str) -> bool:

@@ -15,13 +15,14 @@
 --   gap: seconds since the client's previous event (NULL for its first). Ties in timestamp are broken
 --   by event code, sku, url, query (rows still tied are equal in every column returned but gap, and
 --   their gaps are then 0 and the one older gap, in either order); ordered by pos, rank.
+{% import "macros/shapes.sql" as m %}
 {% set order %}ev.timestamp DESC, ev.event, ev.sku, ev.url, ev.query{% endset %}
 WITH chunk AS (
     SELECT pos, client_id FROM learned_clients WHERE pos >= $lo AND pos < $hi
 ),
 ev AS (
-{% for event in events %}
-    SELECT client_id, timestamp, {{ loop.index }} AS event,
+{% call(event, code) m.union_all(events) %}
+    SELECT client_id, timestamp, {{ code }} AS event,
            {{ "sku" if event in sku_events else "CAST(-1 AS BIGINT)" }} AS sku,
            {{ "url" if event == "page_visit" else "CAST(-1 AS BIGINT)" }} AS url,
 {% if event == "search_query" %}
@@ -31,10 +32,7 @@ ev AS (
 {% endif %}
     FROM {{ event }}
     WHERE timestamp < $end AND client_id IN (SELECT client_id FROM chunk)
-{% if not loop.last %}
-    UNION ALL
-{% endif %}
-{% endfor %}
+{% endcall %}
 ),
 ranked AS (
     SELECT c.pos, ev.event, ev.sku, ev.url, ev.query,

@@ -7,17 +7,15 @@
 -- requires: features/learned/profile_clients
 -- returns: (pos, rank, event, sku, age) for clients with lo <= pos < hi, rank 0 = latest event, age in days
 --   before end; ties in timestamp broken by event code then sku; ordered by pos, rank.
+{% import "macros/shapes.sql" as m %}
 WITH chunk AS (
     SELECT pos, client_id FROM learned_clients WHERE pos >= $lo AND pos < $hi
 ),
 ev AS (
-{% for event in events %}
-    SELECT client_id, timestamp, {{ loop.index }} AS event, sku FROM {{ event }}
+{% call(event, code) m.union_all(events) %}
+    SELECT client_id, timestamp, {{ code }} AS event, sku FROM {{ event }}
     WHERE timestamp < $end AND client_id IN (SELECT client_id FROM chunk)
-{% if not loop.last %}
-    UNION ALL
-{% endif %}
-{% endfor %}
+{% endcall %}
 ),
 ranked AS (
     SELECT c.pos, ev.event, ev.sku, (epoch($end) - epoch(ev.timestamp)) / 86400.0 AS age,
