@@ -28,6 +28,7 @@ from ubm.data.io import DataError, Settings, connect
 from ubm.layout import INPUT_DIR, RELEVANT_CLIENTS
 from ubm.prepare.import_config import ConfigError, Mapping, Source, load_mapping
 from ubm.prepare.import_sql import check_predicate, query, quote, resolve_column
+from ubm.ownership import check_out
 from ubm.util import OutputError, Timer, atomic_dir, save_npy
 
 RECORD = ".ubm/import.json"  # what a previous import was made from (digest of its mapping)
@@ -299,9 +300,10 @@ def _write_clients(con: duckdb.DuckDBPyConnection, mapping: Mapping, tmp: Path) 
 
 
 def _check_out(out: Path, mapping: Mapping) -> None:
-    """Refuse an existing non-empty --out, unless it is a previous import of this same mapping."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} exists and is not a directory")
+    """Refuse, before any work, an --out that ubm may not replace with a data directory (the
+    one output guard, :func:`ubm.ownership.check_out`), and one that is not a previous import
+    of this same mapping (a generated or other data directory is not replaced by an import)."""
+    check_out(out, "data")
     if not out.is_dir() or not any(out.iterdir()):
         return
     try:
