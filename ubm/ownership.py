@@ -259,6 +259,17 @@ def check_writable_parent(path: Path, option: str = "--out") -> None:
         raise OutputError(f"{option} {path}: cannot write in {parent} (permission denied)")
 
 
+def file_target(path: Path, option: str = "--out") -> Path:
+    """Where a single-file output lands (through a link): refused (OutputError) when it is a
+    directory or a place that cannot be created."""
+    path = Path(path)
+    real = through_link(path, option)
+    if real.is_dir():
+        raise OutputError(f"{option} {path} is a directory; give a file name")
+    check_writable_parent(real, option)
+    return real
+
+
 def check_file_out(path: Path, option: str = "--out", signature: bytes | None = None,
                    what: str = "") -> None:
     """Refuse (OutputError, nothing touched) a single-file output before any work is done: a
@@ -266,11 +277,7 @@ def check_file_out(path: Path, option: str = "--out", signature: bytes | None = 
     (listed in its manifest: a run's scores.json, an entry's columns.json) and, with
     ``signature``, an existing file that does not start with it (``what`` names the format):
     ``--plot`` replaces a PNG image, never a user's notes that happen to sit at that path."""
-    path = Path(path)
-    real = through_link(path, option)
-    if real.is_dir():
-        raise OutputError(f"{option} {path} is a directory; give a file name")
-    check_writable_parent(real, option)
+    real = file_target(path, option)
     manifest = read_manifest(real.parent)
     if manifest is not None and real.name in manifest["files"]:
         raise OutputError(f"{option} {path} is part of {KINDS[manifest['kind']]} in {real.parent}; "
@@ -325,6 +332,6 @@ def check_out(out: Path, kind: str, data_root: Path | None = None, option: str =
     check_replaceable(out, kind, option)
 
 
-__all__ = ["MANIFEST", "MARKER", "WRITING", "note_writing", "unscratch", "writing", "OutputError", "PNG_SIGNATURE", "Scratch", "check_file_out", "check_out", "check_replaceable",
+__all__ = ["MANIFEST", "MARKER", "WRITING", "file_target", "note_writing", "unscratch", "writing", "OutputError", "PNG_SIGNATURE", "Scratch", "check_file_out", "check_out", "check_replaceable",
            "check_writable_parent", "clean_litter", "contents",
            "is_temp_name", "pid_alive", "read_manifest", "scratch_marker", "through_link", "write_manifest"]

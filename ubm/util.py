@@ -16,7 +16,7 @@ import numpy as np
 
 # Re-exported: the ownership marks are what every atomic write below relies on.
 from ubm.ownership import (OLD_SLOT, PNG_SIGNATURE, OutputError, Scratch, check_file_out, check_replaceable,  # noqa: F401
-                           check_writable_parent, clean_litter, is_temp_name, pid_alive, through_link,
+                           check_writable_parent, clean_litter, file_target, is_temp_name, pid_alive, through_link,
                            write_manifest, writing)
 
 
@@ -43,10 +43,7 @@ def atomic_path(path: Path, option: str = "--out") -> Iterator[Path]:
     is written; a symlink is written through to its target, the link kept.
     """
     path = Path(path)
-    real = through_link(path, option)
-    if real.is_dir():
-        raise OutputError(f"{option} {path} is a directory; give a file name")
-    check_writable_parent(real, option)
+    real = file_target(path, option)
     real.parent.mkdir(parents=True, exist_ok=True)
     clean_litter(real.parent)
     with writing(path):  # a failure that names no file (a full disk) names this output
