@@ -134,3 +134,31 @@ def test_a_profile_model_keeps_the_block(data_dir, with_sequence, tmp_path):
     assert any(k.startswith("sequence/gru.") for k in arrays) and "sequence/urls" in arrays
     apply_model(tmp_path / "m", data_dir, tmp_path / "e", settings=SETTINGS)
     assert np.load(tmp_path / "e" / "embeddings.npy").tobytes() == with_sequence[0].tobytes()
+
+
+def test_export_batches_cut_to_their_longest_sequence_give_the_full_width_bytes():
+    # the export sorts a chunk's clients by length and cuts each batch to its longest sequence;
+    # the GRU reads left to right and padding is on the right, so the state after each client's
+    # last event must be bit for bit the state of the full-width batch in chunk order
+    import torch
+
+    from ubm.profiles.recipes.learned.seq_model import FIELDS, SequenceEncoder
+    from ubm.profiles.recipes.learned.seq_train import BATCH, _encode_chunk
+    from ubm.profiles.recipes.learned.sequence import Sequences
+
+    rng = np.random.default_rng(3)
+    n, width = BATCH * 4 + 300, 12  # two batches, the second part-full
+    lengths = rng.integers(0, width + 1, n)
+    lengths[:5] = [0, 1, width, 3, 0]
+    sizes = {f: 7 for f in FIELDS}
+    tokens = {f: np.where(np.arange(width) < lengths[:, None], rng.integers(1, 7, (n, width)), 0) for f in FIELDS}
+    torch.manual_seed(0)
+    model = SequenceEncoder(sizes, embed=4, dim=3).eval()
+    cut = np.full((n, 3), np.nan, dtype=np.float32)
+    with torch.no_grad():
+        _encode_chunk(model, Sequences(tokens, lengths), cut)
+        whole = torch.cat([model.encode({f: torch.from_numpy(v[s:s + BATCH * 4]) for f, v in tokens.items()},
+                                        torch.from_numpy(lengths[s:s + BATCH * 4]))
+                           for s in range(0, n, BATCH * 4)]).numpy()
+    assert cut.tobytes() == whole.tobytes()
+    assert not cut[lengths == 0].any() and cut[lengths > 0].any(axis=1).all()
