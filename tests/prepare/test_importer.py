@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from ubm.cli import main
 
 DATA = Path(__file__).parents[1] / "files" / "import"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "import"
 
 
 def ubm(*args: str) -> object:
@@ -86,18 +87,78 @@ def test_layout_passes_check_summary_and_the_chain(invoices, tmp_path):
     assert result.exit_code == 0 and "relevant clients: 5" in result.output
 
 
-def test_clickstream_mixed_events_epoch_ms(tmp_path):
+def _example(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
+    """examples/import/<name> copied unchanged into tmp_path, with hand-made source files
+    (relative path -> bytes) where the mapping looks for them; the copied mapping's path."""
+    config = tmp_path / name
+    shutil.copy(EXAMPLES / name, config)
+    for relative, data in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(data)
+    return config
+
+
+def _record(out: Path) -> dict:
+    return json.loads((out / ".ubm/import.json").read_text())["result"]
+
+
+def test_the_clickstream_example_splits_one_mixed_file_by_event(tmp_path):
+    # examples/import/retailrocket.toml on clicks.csv (its layout, as events.csv): 7 lines,
+    # views 3, addtocart 2, transaction 2; 5 visitors, 257597 with 3 events
+    config = _example(tmp_path, "retailrocket.toml", {"events.csv": (DATA / "clicks.csv").read_bytes()})
     out = tmp_path / "clicks"
-    result = ubm("import", "--config", DATA / "clicks.toml", "--out", out)
+    result = ubm("import", "--config", config, "--out", out)
     assert result.exit_code == 0, result.output
+    report = _record(out)
+    assert report["rows"] == {"product_buy": 2, "add_to_cart": 2, "remove_from_cart": 0, "page_visit": 3,
+                              "search_query": 0}
+    assert report["dropped"] == {"product_buy": {}, "add_to_cart": {}, "page_visit": {}}
+    # 100,000 most active of 5 visitors: all; skus of transactions and carts, urls of views
+    assert (report["clients"], report["relevant"], report["skus"], report["urls"]) == (5, 5, 3, 3)
     clients = dict((o, i) for i, o in rows(out / ".ubm/maps/client_id.parquet"))
     assert list(clients) == ["111016", "257597", "483574", "951259", "992329"]
+    assert rows(out / ".ubm/maps/url.parquet") == [(0, "248676"), (1, "253185"), (2, "355908")]
     assert rows(out / "product_buy.parquet", "SELECT client_id, timestamp FROM t ORDER BY 1") == [
         (1, "2015-06-02 05:35:00"), (3, "2015-06-02 05:02:17")]
-    assert rows(out / "page_visit.parquet", "SELECT count(*) FROM t") == [(3,)]
+    assert rows(out / "add_to_cart.parquet", "SELECT client_id, sku FROM t ORDER BY 1") == [(0, 0), (1, 1)]
     # the report's range is in the tables' terms: epoch ms truncated to the second
     assert "events 2015-06-02 05:02:12 .. 2015-06-02 05:50:14 UTC" in result.output
     assert rows(out / "search_query.parquet", "SELECT count(*) FROM t") == [(0,)]
+    assert ubm("check", "--data-dir", out).exit_code == 0
+    # the example's rule, with n = 1: the visitor with most events of all types
+    config.write_text(config.read_text().replace("n = 100000", "n = 1"))
+    assert ubm("import", "--config", config, "--out", tmp_path / "one").exit_code == 0
+    assert np.load(tmp_path / "one/input/relevant_clients.npy").tolist() == [clients["257597"]]
+
+
+def test_the_invoice_example_reads_daily_latin1_files(tmp_path):
+    # examples/import/online_retail.toml on invoices.csv (its layout) cut into two daily
+    # files of data/ and written in latin-1, with one description holding an accented letter
+    head, *lines = (DATA / "invoices.csv").read_text().splitlines()
+    lines = [l.replace("POPPY'S PLAYHOUSE BEDROOM", "POPPY'S PLAYHOUSE CAF\u00c9") for l in lines]
+    winter = [l for l in lines if ",12/01/2010 " in l]
+    summer = [l for l in lines if ",12/01/2010 " not in l]
+    assert (len(winter), len(summer)) == (18, 2)
+    config = _example(tmp_path, "online_retail.toml", {
+        "data/2010-12-01.csv": "\n".join([head, *winter, ""]).encode("latin-1"),
+        "data/2011-06-01.csv": "\n".join([head, *summer, ""]).encode("latin-1")})
+    out = tmp_path / "retail"
+    result = ubm("import", "--config", config, "--out", out)
+    assert result.exit_code == 0, result.output
+    report = _record(out)
+    # 20 lines: 2 cancellations, 1 zero price (event filter), 2 without a customer -> 15
+    assert report["rows"]["product_buy"] == 15 and sum(report["rows"].values()) == 15
+    assert report["dropped"]["product_buy"] == {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 2,
+                                                "filter 'UnitPrice > 0'": 1, "missing client id": 2}
+    # products: the source's filters only (the zero-price line gives 22632 its latest price)
+    assert report["dropped"]["products"] == {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 2}
+    # 13 skus bought + 22086 and 22423 (lines without a customer); every client relevant
+    assert (report["clients"], report["relevant"], report["skus"], report["skus_without_properties"]) == (5, 5, 15, 0)
+    assert (report["first_ts"], report["last_ts"]) == ("2010-12-01 08:26:00", "2011-06-02 11:30:00")
+    assert np.load(out / "input/relevant_clients.npy").tolist() == [0, 1, 2, 3, 4]
+    prices = dict(rows(out / "product_properties.parquet", "SELECT m.original, t.price FROM t JOIN read_parquet("
+                       f"'{out}/.ubm/maps/sku.parquet') m ON m.id = t.sku"))
+    assert (prices["22632"], prices["85123A"], prices["POST"]) == (0, 33, 93)  # as with invoices.toml
     assert ubm("check", "--data-dir", out).exit_code == 0
 
 
@@ -197,10 +258,10 @@ def test_split_lists_and_every_recipe_run_on_an_imported_purchase_log(tmp_path):
 
 def test_a_log_without_purchases_is_refused_by_check_and_split_by_name(tmp_path):
     lines = (DATA / "clicks.csv").read_text().splitlines()
-    (tmp_path / "clicks.csv").write_text("\n".join(l for l in lines if "transaction," not in l) + "\n")
-    (tmp_path / "m.toml").write_text((DATA / "clicks.toml").read_text())
+    kept = "\n".join(l for l in lines if "transaction," not in l) + "\n"
+    config = _example(tmp_path, "retailrocket.toml", {"events.csv": kept.encode()})
     data = tmp_path / "d"
-    assert ubm("import", "--config", tmp_path / "m.toml", "--out", data).exit_code == 0
+    assert ubm("import", "--config", config, "--out", data).exit_code == 0
     for command in ("check", "split"):
         result = ubm(command, "--data-dir", data)
         assert result.exit_code == 1, (command, result.output)
@@ -234,7 +295,7 @@ def test_json_lines_queries_become_the_same_vector_whatever_the_case(tmp_path):
 
 def test_the_daily_file_example_reads_iso_times_and_float_customer_ids(tmp_path):
     # examples/import/online_retail_by_day.toml on two hand-made daily files of its layout
-    shutil.copy(Path(__file__).parents[2] / "examples/import/online_retail_by_day.toml", tmp_path / "m.toml")
+    shutil.copy(EXAMPLES / "online_retail_by_day.toml", tmp_path / "m.toml")
     (tmp_path / "by-day").mkdir()
     head = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     (tmp_path / "by-day/2010-12-01.csv").write_text(
@@ -251,3 +312,9 @@ def test_the_daily_file_example_reads_iso_times_and_float_customer_ids(tmp_path)
                                                         (1, "2010-12-01 08:26:00", 1)]
     assert rows(tmp_path / "d/.ubm/maps/sku.parquet") == [(0, "22633"), (1, "85123A")]
     assert rows(tmp_path / "d/.ubm/maps/client_id.parquet") == [(0, "12583"), (1, "17850")]
+    report = _record(tmp_path / "d")
+    assert report["rows"] == {"product_buy": 2, "add_to_cart": 0, "remove_from_cart": 0, "page_visit": 0,
+                              "search_query": 0}
+    assert report["dropped"] == {"product_buy": {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 1, "missing client id": 1},
+                                 "products": {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 1}}
+    assert (report["clients"], report["relevant"], report["skus"], report["skus_without_properties"]) == (2, 2, 2, 0)
