@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import duckdb
@@ -318,3 +320,27 @@ def test_the_daily_file_example_reads_iso_times_and_float_customer_ids(tmp_path)
     assert report["dropped"] == {"product_buy": {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 1, "missing client id": 1},
                                  "products": {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 1}}
     assert (report["clients"], report["relevant"], report["skus"], report["skus_without_properties"]) == (2, 2, 2, 0)
+
+
+def test_the_sample_log_of_make_import_example_is_repeatable_and_accounted_for(tmp_path, monkeypatch):
+    # examples/import/make_sample.py (make import-example) at a tenth of its size
+    spec = importlib.util.spec_from_file_location("make_sample", EXAMPLES / "make_sample.py")
+    sample = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "make_sample", sample)  # its dataclasses look themselves up there
+    spec.loader.exec_module(sample)
+    lines = sample.write(tmp_path / "data", 40, 60, 50, 0, dt.date(2011, 1, 3))
+    again = sample.write(tmp_path / "again", 40, 60, 50, 0, dt.date(2011, 1, 3))
+    files = sorted(p.name for p in (tmp_path / "data").iterdir())
+    assert lines == again and len(files) == 60 and files[0] == "2011-01-03.csv"
+    assert all((tmp_path / "data" / f).read_bytes() == (tmp_path / "again" / f).read_bytes() for f in files)
+    shutil.rmtree(tmp_path / "again")
+    shutil.copy(EXAMPLES / "online_retail.toml", tmp_path / "m.toml")
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "d")
+    assert result.exit_code == 0, result.output
+    report = _record(tmp_path / "d")
+    dropped = report["dropped"]["product_buy"]
+    # every line written is kept or dropped for one named reason, and each reason occurs
+    assert report["rows"]["product_buy"] + sum(dropped.values()) == lines
+    assert set(dropped) == {"filter \"NOT starts_with(InvoiceNo, 'C')\"", "filter 'UnitPrice > 0'", "missing client id"}
+    assert 0 < report["clients"] <= 40 and report["relevant"] == report["clients"]
+    assert ubm("check", "--data-dir", tmp_path / "d").exit_code == 0
