@@ -13,17 +13,24 @@ read_parquet($paths)
 {%- endmacro %}
 
 {#- An original id as a map key: trimmed text; a number whose fraction is only zeros
-    (17850.0, as float columns print) is the same id as the integer; empty text is no id. -#}
+    (17850.0, as float columns print) is the same id as the integer; empty text is no id. The
+    regular expression runs only on text with a dot: most ids have none, and it is the cost. -#}
 {% macro key(column) -%}
-nullif(regexp_replace(trim(CAST({{ column }} AS VARCHAR)), '^(-?[0-9]+)\.0+$', '\1'), '')
+{% set text = "trim(CAST(" ~ column ~ " AS VARCHAR))" -%}
+nullif(CASE WHEN contains({{ text }}, '.') THEN regexp_replace({{ text }}, '^(-?[0-9]+)\.0+$', '\1') ELSE {{ text }} END, '')
 {%- endmacro %}
 
 {#- A source time in UTC. ts_unit 0: text parsed with $ts_format; -1: a timestamp or date
     column, or ISO text; 1 / 1000 / 1000000: epoch seconds / ms / us (UTC by definition).
-    Text and native times are wall times of $timezone, converted to UTC. -#}
-{% macro utc(column, ts_unit) -%}
-{% if ts_unit == 0 -%}
+    Text and native times are wall times of $timezone, converted to UTC; in_utc: the zone is
+    UTC, so they are taken as they are (the two conversions cost more than the parse). -#}
+{% macro utc(column, ts_unit, in_utc) -%}
+{% if ts_unit == 0 and in_utc -%}
+try_strptime(CAST({{ column }} AS VARCHAR), $ts_format)
+{%- elif ts_unit == 0 -%}
 timezone('UTC', timezone($timezone, try_strptime(CAST({{ column }} AS VARCHAR), $ts_format)))
+{%- elif ts_unit == -1 and in_utc -%}
+TRY_CAST({{ column }} AS TIMESTAMP)
 {%- elif ts_unit == -1 -%}
 timezone('UTC', timezone($timezone, TRY_CAST({{ column }} AS TIMESTAMP)))
 {%- else -%}

@@ -344,3 +344,16 @@ def test_the_sample_log_of_make_import_example_is_repeatable_and_accounted_for(t
     assert set(dropped) == {"filter \"NOT starts_with(InvoiceNo, 'C')\"", "filter 'UnitPrice > 0'", "missing client id"}
     assert 0 < report["clients"] <= 40 and report["relevant"] == report["clients"]
     assert ubm("check", "--data-dir", tmp_path / "d").exit_code == 0
+
+
+@pytest.mark.parametrize("zone,expected", [("UTC", "2011-06-01 09:02:00"), ("Europe/London", "2011-06-01 08:02:00"),
+                                           ("America/New_York", "2011-06-01 13:02:00")])
+def test_a_text_time_is_a_wall_time_of_the_source_zone(tmp_path, zone, expected):
+    # UTC takes the text as it is (no conversion); other zones move it by their summer offset
+    (tmp_path / "b.csv").write_text("c,t,s\n7.0,06/01/2011 09:02,x\n")
+    (tmp_path / "m.toml").write_text(f'[sources.b]\npath = "b.csv"\ntimestamp_format = "%m/%d/%Y %H:%M"\n'
+                                     f'timezone = "{zone}"\n[events.product_buy]\nsource = "b"\n'
+                                     'client_id = "c"\ntimestamp = "t"\nsku = "s"\n')
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "d")
+    assert result.exit_code == 0, result.output
+    assert rows(tmp_path / "d/product_buy.parquet") == [(0, expected, 0)]
