@@ -11,6 +11,7 @@ LABELS ?= $(DATA)/labels
 BENCH_SIZE ?= medium
 BENCH_DATA ?= data/bench-$(BENCH_SIZE)
 BOOT_CLIENTS ?= 1000000
+IMPORT_THREADS ?= 1
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup test demo data summary split lists targets features validate train bench bench-engines import-example clean
@@ -52,10 +53,14 @@ validate: $(STAMP)
 # Time split, lists and targets on generated data (BENCH_SIZE=full for the real scale);
 # each stage appends wall time and peak RSS to bench/results.jsonl. The bootstrap stage
 # resamples one 100-label task of BOOT_CLIENTS synthetic clients 1,000 times.
+# The import stage writes the generated events as one mixed Parquet file in time order
+# (bench/import_timing.py) and times `ubm import` of it against `ubm split` of what it
+# wrote, both at IMPORT_THREADS threads and --memory-limit 4GB (issue 22's goal: 2x, 4 GiB).
 bench: $(STAMP)
 	test -f $(BENCH_DATA)/product_buy.parquet || $(BIN)/python bench/measure.py --label generate --size $(BENCH_SIZE) -- $(BIN)/ubm generate --out $(BENCH_DATA) --size $(BENCH_SIZE) --seed $(SEED)
 	$(BIN)/python bench/measure.py --label check --size $(BENCH_SIZE) -- $(BIN)/ubm check --data-dir $(BENCH_DATA) || true
 	$(BIN)/python bench/measure.py --label split --size $(BENCH_SIZE) -- $(BIN)/ubm split --data-dir $(BENCH_DATA)
+	$(BIN)/python bench/import_timing.py --data $(BENCH_DATA) --size $(BENCH_SIZE) --threads $(IMPORT_THREADS)
 	$(BIN)/python bench/measure.py --label lists --size $(BENCH_SIZE) -- $(BIN)/ubm lists --force --data-dir $(BENCH_DATA)
 	$(BIN)/python bench/measure.py --label targets --size $(BENCH_SIZE) -- $(BIN)/ubm targets --data-dir $(BENCH_DATA) --out $(BENCH_DATA)/labels
 	$(BIN)/python bench/measure.py --label features-baseline --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe baseline --out $(BENCH_DATA)/entries/baseline
