@@ -357,3 +357,26 @@ def test_a_text_time_is_a_wall_time_of_the_source_zone(tmp_path, zone, expected)
     result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "d")
     assert result.exit_code == 0, result.output
     assert rows(tmp_path / "d/product_buy.parquet") == [(0, expected, 0)]
+
+
+def test_a_new_import_of_the_same_mapping_replaces_what_the_chain_derived_but_not_an_entry(tmp_path):
+    config = _purchase_log(tmp_path)
+    data = tmp_path / "d"
+    for args in (["import", "--config", config, "--out", data], ["split", "--data-dir", data],
+                 ["lists", "--data-dir", data]):
+        assert ubm(*args).exit_code == 0, args[0]
+    (data / ".cache/labels-x").mkdir(parents=True)  # as train's label cache
+    assert (data / "target/active_clients.npy").exists() and (data / ".ubm/split.json").exists()
+    result = ubm("import", "--config", config, "--out", data)
+    assert result.exit_code == 0, result.output
+    # split outputs, built lists, stamps and the cache go with the files they came from
+    assert not (data / "target").exists() and not (data / "input/product_buy.parquet").exists()
+    assert not (data / ".cache").exists() and not (data / ".ubm/split.json").exists()
+    # a file no stage of the chain writes there (an entry, a list given by hand) is refused
+    for extra in ("entries/e/embeddings.npy", "target/propensity_sku.npy"):
+        (data / extra).parent.mkdir(parents=True, exist_ok=True)
+        (data / extra).write_bytes(b"mine")
+        result = ubm("import", "--config", config, "--out", data)
+        assert result.exit_code == 2 and "which ubm did not write" in result.output, result.output
+        assert (data / extra).read_bytes() == b"mine"
+        (data / extra).unlink()
