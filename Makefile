@@ -103,20 +103,22 @@ demo: $(STAMP)
 	$(BIN)/ubm leaderboard $(RUNS)/demo-baseline $(RUNS)/demo-universal $(RUNS)/demo-learned --names baseline,universal,learned --ci --json $(RUNS)/demo-leaderboard.json --plot $(RUNS)/demo-comparison.png
 	@echo "reports: $(RUNS)/demo-baseline/report.png $(RUNS)/demo-universal/report.png $(RUNS)/demo-learned/report.png; leaderboard: $(RUNS)/demo-leaderboard.json; paired differences: $(RUNS)/demo-comparison.png"
 
-# Your own logs to a scored entry (docs/import.md): a synthetic invoice-line log of 380
+# Your own logs to a scored entry (docs/import.md): a synthetic invoice-line log of 400
 # customers over 150 days (examples/import/make_sample.py writes its daily CSV files beside
 # the mapping), then import, split, lists (train needs its label lists), features, train
 # (churn only, about a minute on 2 cores) and the profiles keyed by the log's own customer ids.
-IMPORT_DATA ?= data/import-example
+# The entry lies beside the data directory, not in it, so that a rerun may replace the import.
+IMPORT_DATA  ?= data/import-example
+IMPORT_ENTRY ?= $(IMPORT_DATA)-entry
 import-example: $(STAMP)
 	$(BIN)/python examples/import/make_sample.py --out examples/import/data
 	$(BIN)/ubm import --config examples/import/online_retail.toml --out $(IMPORT_DATA)
 	$(BIN)/ubm split --data-dir $(IMPORT_DATA)
 	$(BIN)/ubm lists --data-dir $(IMPORT_DATA)
-	$(BIN)/ubm features --data-dir $(IMPORT_DATA) --recipe baseline --out $(IMPORT_DATA)/entries/baseline
-	$(BIN)/ubm train --data-dir $(IMPORT_DATA) --embeddings-dir $(IMPORT_DATA)/entries/baseline --tasks churn --out $(RUNS)/import-example
-	$(BIN)/ubm export-ids --data-dir $(IMPORT_DATA) --embeddings-dir $(IMPORT_DATA)/entries/baseline --out $(IMPORT_DATA)/entries/baseline.ids.parquet
-	@echo "scores: $(RUNS)/import-example/scores.json; profiles by your customer ids: $(IMPORT_DATA)/entries/baseline.ids.parquet"
+	$(BIN)/ubm features --data-dir $(IMPORT_DATA) --recipe baseline --out $(IMPORT_ENTRY)
+	$(BIN)/ubm train --data-dir $(IMPORT_DATA) --embeddings-dir $(IMPORT_ENTRY) --tasks churn --out $(RUNS)/import-example
+	$(BIN)/ubm export-ids --data-dir $(IMPORT_DATA) --embeddings-dir $(IMPORT_ENTRY) --out $(IMPORT_ENTRY).ids.parquet
+	@echo "scores: $(RUNS)/import-example/scores.json; profiles by your customer ids: $(IMPORT_ENTRY).ids.parquet"
 
 clean:
 	rm -rf data runs .pytest_cache examples/import/data
