@@ -26,7 +26,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Collection, Iterable, Iterator
 
 from ubm.errors import OutputError
 
@@ -296,10 +296,11 @@ def check_file_out(path: Path, option: str = "--out", signature: bytes | None = 
                           "(give a new file name, or remove it first)")
 
 
-def check_replaceable(path: Path, kind: str, option: str = "--out") -> None:
+def check_replaceable(path: Path, kind: str, option: str = "--out", derived: Collection[str] = ()) -> None:
     """Refuse (OutputError, nothing touched) an existing ``path`` that ubm may not replace with
     an output of ``kind``: anything but an empty directory, or one whose manifest is of that
-    kind and lists every file and folder in it."""
+    kind and lists every file and folder in it but the ``derived`` ones (what later stages
+    made from it, named by the caller, that go with it)."""
     path = Path(path)
     if not os.path.lexists(path):
         return
@@ -315,13 +316,14 @@ def check_replaceable(path: Path, kind: str, option: str = "--out") -> None:
         return
     if manifest["kind"] != kind:
         raise OutputError(f"{option} {path} is {KINDS[manifest['kind']]}, not {KINDS[kind]}; not replacing it")
-    foreign = sorted(set(found) - set(manifest["files"]))
+    foreign = sorted(set(found) - set(manifest["files"]) - set(derived))
     if foreign:
         raise OutputError(f"{option} {path} holds {foreign[0]}, which ubm did not write; not replacing it "
                           "(move it out, or give a new or empty directory)")
 
 
-def check_out(out: Path, kind: str, data_root: Path | None = None, option: str = "--out") -> None:
+def check_out(out: Path, kind: str, data_root: Path | None = None, option: str = "--out",
+              derived: Collection[str] = ()) -> None:
     """The one guard of a command's output directory, called before any work: refuse
     (OutputError, a usage error, exit 2; nothing touched) an ``out`` that is or holds the data
     directory ``data_root`` (a typo must not wipe the data), or that ubm may not replace with
@@ -329,7 +331,7 @@ def check_out(out: Path, kind: str, data_root: Path | None = None, option: str =
     out = Path(out)
     if data_root is not None and out.exists() and Path(data_root).resolve().is_relative_to(out.resolve()):
         raise OutputError(f"{option} {out} would replace the data directory")
-    check_replaceable(out, kind, option)
+    check_replaceable(out, kind, option, derived)
 
 
 __all__ = ["MANIFEST", "MARKER", "WRITING", "file_target", "note_writing", "unscratch", "writing", "OutputError", "PNG_SIGNATURE", "Scratch", "check_file_out", "check_out", "check_replaceable",

@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Collection, Iterator
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def atomic_path(path: Path, option: str = "--out") -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(path: Path, kind: str, option: str = "--out") -> Iterator[Path]:
+def atomic_dir(path: Path, kind: str, option: str = "--out", derived: Collection[str] = ()) -> Iterator[Path]:
     """Yield a temporary directory; it replaces ``path`` as a whole only on success, with a
     manifest of ``kind`` listing what it holds (:mod:`ubm.ownership`).
 
@@ -65,9 +65,10 @@ def atomic_dir(path: Path, kind: str, option: str = "--out") -> Iterator[Path]:
     its target directory is replaced, the link kept. The swap is one atomic exchange where the
     system offers it; elsewhere the old directory is first moved into the marked scratch, and
     :func:`clean_litter` puts it back if the process dies between the two renames.
+    ``derived``: what later stages made inside ``path`` that goes with it (check_replaceable).
     """
     path = Path(path)
-    check_replaceable(path, kind, option)
+    check_replaceable(path, kind, option, derived)
     real = through_link(path, option)
     check_writable_parent(real, option)
     real.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,7 @@ def atomic_dir(path: Path, kind: str, option: str = "--out") -> Iterator[Path]:
             tmp.mkdir()
             yield tmp
             write_manifest(tmp, kind)
-        check_replaceable(path, kind, option)  # nothing of the user's appeared meanwhile
+        check_replaceable(path, kind, option, derived)  # nothing of the user's appeared meanwhile
         with writing(path):
             if real.exists() and _exchange(tmp, real):
                 pass  # the scratch now holds the previous contents; removed below

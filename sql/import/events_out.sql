@@ -9,11 +9,12 @@
 SELECT c.id AS client_id,
        strftime(date_trunc('second', s.ts), '%Y-%m-%d %H:%M:%S') AS timestamp,
 {% if vector %}
-       {{ m.vector_text(m.text_vector("s.value_key")) }} AS {{ value }}
+       {{ m.codes_text("s.codes") }} AS {{ value }}
+FROM (SELECT *, {{ m.text_codes("value_key") }} AS codes FROM {{ stage }} WHERE dropped IS NULL) AS s
 {% else %}
        v.id AS {{ value }}
-{% endif %}
 FROM {{ stage }} AS s
+{% endif %}
 JOIN map_client_id AS c ON c.original = s.client_key
 {% if not vector %}
 JOIN {{ value_map }} AS v ON v.original = s.value_key

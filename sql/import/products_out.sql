@@ -22,12 +22,13 @@ WITH pick_category AS (
     LEFT JOIN pick_price AS p ON p.sku_key = s.original
     LEFT JOIN pick_name AS n ON n.sku_key = s.original
 ), ranked AS (
-    SELECT *, rank() OVER (ORDER BY price NULLS LAST) AS price_rank, count(price) OVER () AS priced
+    SELECT *, rank() OVER (ORDER BY price NULLS LAST) AS price_rank, count(price) OVER () AS priced,
+           {{ m.text_codes("name_text") }} AS name_codes
     FROM props
 )
 SELECT r.sku,
        c.id AS category,
        CAST(CASE WHEN r.price IS NULL THEN 0 ELSE floor(100 * (r.price_rank - 1) / r.priced) END AS BIGINT) AS price,
-       {{ m.vector_text(m.text_vector("r.name_text")) }} AS name
+       {{ m.codes_text("r.name_codes") }} AS name
 FROM ranked AS r
 JOIN map_category AS c ON c.original IS NOT DISTINCT FROM r.category_key

@@ -16,9 +16,11 @@
 -- @value "sku"          the column of the event's value (sku, url or query text)
 -- @vector false         the value is free text turned into 16 integers (search_query), not an id
 -- @ts_unit 0            0 text with $ts_format, -1 native or ISO, 1/1000/1000000 epoch s/ms/us
+-- @in_utc false         the source's time zone is UTC: text and native times need no conversion
 -- @event_column false   the column whose values select the event type (false: every row)
 -- @filters []           row filters: checked boolean expressions over the source's columns
--- returns: one row per selected source row (client_key, ts, value_key, dropped, bad_time, file);
+-- returns: one row per selected source row (client_key, ts, value_key, dropped, bad_time, file:
+--   the source file of a time that does not parse, else NULL);
 --   dropped is NULL for a kept row, else 1..n for the filter that failed, or 'client_id',
 --   'timestamp', 'value' for a missing one, 'bad_time' for a time that does not parse
 {% import "macros/import.sql" as m %}
@@ -33,11 +35,11 @@ SELECT client_key, ts, value_key,
          WHEN ts IS NULL THEN 'bad_time'
        END AS dropped,
        CASE WHEN ts IS NULL THEN ts_raw END AS bad_time,
-       file
+       CASE WHEN ts IS NULL THEN file END AS file
 FROM (
     SELECT {{ m.key(client) }} AS client_key,
            nullif(trim(CAST({{ ts }} AS VARCHAR)), '') AS ts_raw,
-           {{ m.utc(ts, ts_unit) }} AS ts,
+           {{ m.utc(ts, ts_unit, in_utc) }} AS ts,
 {% if vector %}
            nullif(trim(CAST({{ value }} AS VARCHAR)), '') AS value_key,
 {% else %}

@@ -16,6 +16,7 @@
 -- @name false           the free-text name column (false: none)
 -- @ts false             the time column ordering rows for pick = latest (false: none)
 -- @ts_unit 0            as in import/stage_events
+-- @in_utc false         the source's time zone is UTC: text and native times need no conversion
 -- @filters []           row filters: checked boolean expressions over the source's columns
 -- returns: one row per source row (sku_key, category_key, price DOUBLE, name_text, ts, dropped)
 {% import "macros/import.sql" as m %}
@@ -31,7 +32,7 @@ FROM (
            {% if category %}{{ m.key(category) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS category_key,
            {% if price %}TRY_CAST({{ price }} AS DOUBLE){% else %}CAST(NULL AS DOUBLE){% endif %} AS price,
            {% if name %}nullif(trim(CAST({{ name }} AS VARCHAR)), ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS name_text,
-           {% if ts %}{{ m.utc(ts, ts_unit) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
+           {% if ts %}{{ m.utc(ts, ts_unit, in_utc) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
 {% for f in filters %}
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},
 {% endfor %}

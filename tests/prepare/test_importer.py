@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import duckdb
@@ -15,6 +17,7 @@ from click.testing import CliRunner
 from ubm.cli import main
 
 DATA = Path(__file__).parents[1] / "files" / "import"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "import"
 
 
 def ubm(*args: str) -> object:
@@ -86,18 +89,78 @@ def test_layout_passes_check_summary_and_the_chain(invoices, tmp_path):
     assert result.exit_code == 0 and "relevant clients: 5" in result.output
 
 
-def test_clickstream_mixed_events_epoch_ms(tmp_path):
+def _example(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
+    """examples/import/<name> copied unchanged into tmp_path, with hand-made source files
+    (relative path -> bytes) where the mapping looks for them; the copied mapping's path."""
+    config = tmp_path / name
+    shutil.copy(EXAMPLES / name, config)
+    for relative, data in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(data)
+    return config
+
+
+def _record(out: Path) -> dict:
+    return json.loads((out / ".ubm/import.json").read_text())["result"]
+
+
+def test_the_clickstream_example_splits_one_mixed_file_by_event(tmp_path):
+    # examples/import/retailrocket.toml on clicks.csv (its layout, as events.csv): 7 lines,
+    # views 3, addtocart 2, transaction 2; 5 visitors, 257597 with 3 events
+    config = _example(tmp_path, "retailrocket.toml", {"events.csv": (DATA / "clicks.csv").read_bytes()})
     out = tmp_path / "clicks"
-    result = ubm("import", "--config", DATA / "clicks.toml", "--out", out)
+    result = ubm("import", "--config", config, "--out", out)
     assert result.exit_code == 0, result.output
+    report = _record(out)
+    assert report["rows"] == {"product_buy": 2, "add_to_cart": 2, "remove_from_cart": 0, "page_visit": 3,
+                              "search_query": 0}
+    assert report["dropped"] == {"product_buy": {}, "add_to_cart": {}, "page_visit": {}}
+    # 100,000 most active of 5 visitors: all; skus of transactions and carts, urls of views
+    assert (report["clients"], report["relevant"], report["skus"], report["urls"]) == (5, 5, 3, 3)
     clients = dict((o, i) for i, o in rows(out / ".ubm/maps/client_id.parquet"))
     assert list(clients) == ["111016", "257597", "483574", "951259", "992329"]
+    assert rows(out / ".ubm/maps/url.parquet") == [(0, "248676"), (1, "253185"), (2, "355908")]
     assert rows(out / "product_buy.parquet", "SELECT client_id, timestamp FROM t ORDER BY 1") == [
         (1, "2015-06-02 05:35:00"), (3, "2015-06-02 05:02:17")]
-    assert rows(out / "page_visit.parquet", "SELECT count(*) FROM t") == [(3,)]
+    assert rows(out / "add_to_cart.parquet", "SELECT client_id, sku FROM t ORDER BY 1") == [(0, 0), (1, 1)]
     # the report's range is in the tables' terms: epoch ms truncated to the second
     assert "events 2015-06-02 05:02:12 .. 2015-06-02 05:50:14 UTC" in result.output
     assert rows(out / "search_query.parquet", "SELECT count(*) FROM t") == [(0,)]
+    assert ubm("check", "--data-dir", out).exit_code == 0
+    # the example's rule, with n = 1: the visitor with most events of all types
+    config.write_text(config.read_text().replace("n = 100000", "n = 1"))
+    assert ubm("import", "--config", config, "--out", tmp_path / "one").exit_code == 0
+    assert np.load(tmp_path / "one/input/relevant_clients.npy").tolist() == [clients["257597"]]
+
+
+def test_the_invoice_example_reads_daily_latin1_files(tmp_path):
+    # examples/import/online_retail.toml on invoices.csv (its layout) cut into two daily
+    # files of data/ and written in latin-1, with one description holding an accented letter
+    head, *lines = (DATA / "invoices.csv").read_text().splitlines()
+    lines = [l.replace("POPPY'S PLAYHOUSE BEDROOM", "POPPY'S PLAYHOUSE CAF\u00c9") for l in lines]
+    winter = [l for l in lines if ",12/01/2010 " in l]
+    summer = [l for l in lines if ",12/01/2010 " not in l]
+    assert (len(winter), len(summer)) == (18, 2)
+    config = _example(tmp_path, "online_retail.toml", {
+        "data/2010-12-01.csv": "\n".join([head, *winter, ""]).encode("latin-1"),
+        "data/2011-06-01.csv": "\n".join([head, *summer, ""]).encode("latin-1")})
+    out = tmp_path / "retail"
+    result = ubm("import", "--config", config, "--out", out)
+    assert result.exit_code == 0, result.output
+    report = _record(out)
+    # 20 lines: 2 cancellations, 1 zero price (event filter), 2 without a customer -> 15
+    assert report["rows"]["product_buy"] == 15 and sum(report["rows"].values()) == 15
+    assert report["dropped"]["product_buy"] == {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 2,
+                                                "filter 'UnitPrice > 0'": 1, "missing client id": 2}
+    # products: the source's filters only (the zero-price line gives 22632 its latest price)
+    assert report["dropped"]["products"] == {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 2}
+    # 13 skus bought + 22086 and 22423 (lines without a customer); every client relevant
+    assert (report["clients"], report["relevant"], report["skus"], report["skus_without_properties"]) == (5, 5, 15, 0)
+    assert (report["first_ts"], report["last_ts"]) == ("2010-12-01 08:26:00", "2011-06-02 11:30:00")
+    assert np.load(out / "input/relevant_clients.npy").tolist() == [0, 1, 2, 3, 4]
+    prices = dict(rows(out / "product_properties.parquet", "SELECT m.original, t.price FROM t JOIN read_parquet("
+                       f"'{out}/.ubm/maps/sku.parquet') m ON m.id = t.sku"))
+    assert (prices["22632"], prices["85123A"], prices["POST"]) == (0, 33, 93)  # as with invoices.toml
     assert ubm("check", "--data-dir", out).exit_code == 0
 
 
@@ -197,10 +260,10 @@ def test_split_lists_and_every_recipe_run_on_an_imported_purchase_log(tmp_path):
 
 def test_a_log_without_purchases_is_refused_by_check_and_split_by_name(tmp_path):
     lines = (DATA / "clicks.csv").read_text().splitlines()
-    (tmp_path / "clicks.csv").write_text("\n".join(l for l in lines if "transaction," not in l) + "\n")
-    (tmp_path / "m.toml").write_text((DATA / "clicks.toml").read_text())
+    kept = "\n".join(l for l in lines if "transaction," not in l) + "\n"
+    config = _example(tmp_path, "retailrocket.toml", {"events.csv": kept.encode()})
     data = tmp_path / "d"
-    assert ubm("import", "--config", tmp_path / "m.toml", "--out", data).exit_code == 0
+    assert ubm("import", "--config", config, "--out", data).exit_code == 0
     for command in ("check", "split"):
         result = ubm(command, "--data-dir", data)
         assert result.exit_code == 1, (command, result.output)
@@ -234,7 +297,7 @@ def test_json_lines_queries_become_the_same_vector_whatever_the_case(tmp_path):
 
 def test_the_daily_file_example_reads_iso_times_and_float_customer_ids(tmp_path):
     # examples/import/online_retail_by_day.toml on two hand-made daily files of its layout
-    shutil.copy(Path(__file__).parents[2] / "examples/import/online_retail_by_day.toml", tmp_path / "m.toml")
+    shutil.copy(EXAMPLES / "online_retail_by_day.toml", tmp_path / "m.toml")
     (tmp_path / "by-day").mkdir()
     head = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     (tmp_path / "by-day/2010-12-01.csv").write_text(
@@ -251,3 +314,69 @@ def test_the_daily_file_example_reads_iso_times_and_float_customer_ids(tmp_path)
                                                         (1, "2010-12-01 08:26:00", 1)]
     assert rows(tmp_path / "d/.ubm/maps/sku.parquet") == [(0, "22633"), (1, "85123A")]
     assert rows(tmp_path / "d/.ubm/maps/client_id.parquet") == [(0, "12583"), (1, "17850")]
+    report = _record(tmp_path / "d")
+    assert report["rows"] == {"product_buy": 2, "add_to_cart": 0, "remove_from_cart": 0, "page_visit": 0,
+                              "search_query": 0}
+    assert report["dropped"] == {"product_buy": {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 1, "missing client id": 1},
+                                 "products": {"filter \"NOT starts_with(InvoiceNo, 'C')\"": 1}}
+    assert (report["clients"], report["relevant"], report["skus"], report["skus_without_properties"]) == (2, 2, 2, 0)
+
+
+def test_the_sample_log_of_make_import_example_is_repeatable_and_accounted_for(tmp_path, monkeypatch):
+    # examples/import/make_sample.py (make import-example) at a tenth of its size
+    spec = importlib.util.spec_from_file_location("make_sample", EXAMPLES / "make_sample.py")
+    sample = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "make_sample", sample)  # its dataclasses look themselves up there
+    spec.loader.exec_module(sample)
+    lines = sample.write(tmp_path / "data", 40, 60, 50, 0, dt.date(2011, 1, 3))
+    again = sample.write(tmp_path / "again", 40, 60, 50, 0, dt.date(2011, 1, 3))
+    files = sorted(p.name for p in (tmp_path / "data").iterdir())
+    assert lines == again and len(files) == 60 and files[0] == "2011-01-03.csv"
+    assert all((tmp_path / "data" / f).read_bytes() == (tmp_path / "again" / f).read_bytes() for f in files)
+    shutil.rmtree(tmp_path / "again")
+    shutil.copy(EXAMPLES / "online_retail.toml", tmp_path / "m.toml")
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "d")
+    assert result.exit_code == 0, result.output
+    report = _record(tmp_path / "d")
+    dropped = report["dropped"]["product_buy"]
+    # every line written is kept or dropped for one named reason, and each reason occurs
+    assert report["rows"]["product_buy"] + sum(dropped.values()) == lines
+    assert set(dropped) == {"filter \"NOT starts_with(InvoiceNo, 'C')\"", "filter 'UnitPrice > 0'", "missing client id"}
+    assert 0 < report["clients"] <= 40 and report["relevant"] == report["clients"]
+    assert ubm("check", "--data-dir", tmp_path / "d").exit_code == 0
+
+
+@pytest.mark.parametrize("zone,expected", [("UTC", "2011-06-01 09:02:00"), ("Europe/London", "2011-06-01 08:02:00"),
+                                           ("America/New_York", "2011-06-01 13:02:00")])
+def test_a_text_time_is_a_wall_time_of_the_source_zone(tmp_path, zone, expected):
+    # UTC takes the text as it is (no conversion); other zones move it by their summer offset
+    (tmp_path / "b.csv").write_text("c,t,s\n7.0,06/01/2011 09:02,x\n")
+    (tmp_path / "m.toml").write_text(f'[sources.b]\npath = "b.csv"\ntimestamp_format = "%m/%d/%Y %H:%M"\n'
+                                     f'timezone = "{zone}"\n[events.product_buy]\nsource = "b"\n'
+                                     'client_id = "c"\ntimestamp = "t"\nsku = "s"\n')
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "d")
+    assert result.exit_code == 0, result.output
+    assert rows(tmp_path / "d/product_buy.parquet") == [(0, expected, 0)]
+
+
+def test_a_new_import_of_the_same_mapping_replaces_what_the_chain_derived_but_not_an_entry(tmp_path):
+    config = _purchase_log(tmp_path)
+    data = tmp_path / "d"
+    for args in (["import", "--config", config, "--out", data], ["split", "--data-dir", data],
+                 ["lists", "--data-dir", data]):
+        assert ubm(*args).exit_code == 0, args[0]
+    (data / ".cache/labels-x").mkdir(parents=True)  # as train's label cache
+    assert (data / "target/active_clients.npy").exists() and (data / ".ubm/split.json").exists()
+    result = ubm("import", "--config", config, "--out", data)
+    assert result.exit_code == 0, result.output
+    # split outputs, built lists, stamps and the cache go with the files they came from
+    assert not (data / "target").exists() and not (data / "input/product_buy.parquet").exists()
+    assert not (data / ".cache").exists() and not (data / ".ubm/split.json").exists()
+    # a file no stage of the chain writes there (an entry, a list given by hand) is refused
+    for extra in ("entries/e/embeddings.npy", "target/propensity_sku.npy"):
+        (data / extra).parent.mkdir(parents=True, exist_ok=True)
+        (data / extra).write_bytes(b"mine")
+        result = ubm("import", "--config", config, "--out", data)
+        assert result.exit_code == 2 and "which ubm did not write" in result.output, result.output
+        assert (data / extra).read_bytes() == b"mine"
+        (data / extra).unlink()

@@ -25,10 +25,11 @@ import pyarrow.parquet as pq
 
 from ubm.contract import EVENT_TYPES, EVENT_VALUE, SKU_EVENTS
 from ubm.data.io import DataError, Settings, connect
-from ubm.layout import INPUT_DIR, RELEVANT_CLIENTS
+from ubm.layout import INPUT_DIR, RELEVANT_CLIENTS, TARGET_DIR, split_files
 from ubm.prepare.import_config import ConfigError, Mapping, Source, load_mapping
 from ubm.prepare.import_sql import check_predicate, query, quote, resolve_column
-from ubm.ownership import check_out
+from ubm.ownership import check_out, contents
+from ubm.provenance import STAMP_DIR, read_json, stamp_path
 from ubm.util import OutputError, Timer, atomic_dir, save_npy
 
 RECORD = ".ubm/import.json"  # what a previous import was made from (digest of its mapping)
@@ -163,6 +164,7 @@ def _stage_events(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> dict[str,
         structure = reader.structure | {
             "client": reader.column(em.client_id, where), "ts": reader.column(em.timestamp, where),
             "value": reader.column(em.value, where), "vector": event == "search_query", "ts_unit": ts_unit,
+            "in_utc": mapping.sources[em.source].timezone == "UTC",
             "event_column": reader.column(em.event_column, where) if em.event_column else False,
             "filters": [f"({f})" for f in filters.values()]}
         params = reader.params | time_values | {"event_values": list(em.event_values)}
@@ -197,6 +199,7 @@ def _stage_products(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     structure = reader.structure | {"sku": col["sku"], "category": col.get("category", False),
                                     "price": col.get("price", False), "name": col.get("name", False),
                                     "ts": col.get("timestamp", False), "ts_unit": ts_unit,
+                                    "in_utc": source.timezone == "UTC",
                                     "filters": [f"({f})" for f in filters.values()]}
     _create(con, "stage_products", "stage_products", structure, reader.params | time_values,
             f"source {p.source!r} (products)")
@@ -299,20 +302,37 @@ def _write_clients(con: duckdb.DuckDBPyConnection, mapping: Mapping, tmp: Path) 
     return int(ids.size)
 
 
-def _check_out(out: Path, mapping: Mapping) -> None:
+def _derived(out: Path) -> set[str]:
+    """What the later stages made inside a data directory from its files (the split's outputs,
+    the lists ``ubm lists`` built, the label cache, their stamps), as ownership.contents names
+    them: a new import of the same mapping replaces them with the files (docs/import.md §1)."""
+    lists = read_json(stamp_path(out, "lists")) or {}
+    names = set(split_files()) | set(lists.get("built", [])) | {f"{STAMP_DIR}/{s}.json" for s in ("split", "lists")}
+    found = contents(out)
+    names |= {f for f in found if f.startswith(".cache/")}
+    inside = [f for f in found if f.startswith(f"{TARGET_DIR}/") and f != f"{TARGET_DIR}/"]
+    if all(f in names for f in inside):
+        names.add(f"{TARGET_DIR}/")
+    return names
+
+
+def _check_out(out: Path, mapping: Mapping) -> set[str]:
     """Refuse, before any work, an --out that ubm may not replace with a data directory (the
     one output guard, :func:`ubm.ownership.check_out`), and one that is not a previous import
-    of this same mapping (a generated or other data directory is not replaced by an import)."""
-    check_out(out, "data")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
+    of this same mapping (a generated or other data directory is not replaced by an import).
+    A previous import of it may hold what split, lists and train derived from it, not more:
+    those paths are returned, for the output's swap to check again."""
     try:
         record = json.loads((out / RECORD).read_text())
     except (OSError, ValueError):
         record = {}
-    if record.get("mapping_sha256") != mapping.digest:
+    same = record.get("mapping_sha256") == mapping.digest
+    derived = _derived(out) if same and out.is_dir() else set()
+    check_out(out, "data", derived=derived)
+    if out.is_dir() and any(out.iterdir()) and not same:
         raise OutputError(f"--out {out} exists and is not empty (nor a previous import of {mapping.path}); "
                           "give a new directory or remove it")
+    return derived
 
 
 def import_data(config: Path, out: Path, settings: Settings = Settings(),
@@ -321,10 +341,10 @@ def import_data(config: Path, out: Path, settings: Settings = Settings(),
     timer = Timer()
     mapping = load_mapping(config)
     out = Path(out)
-    _check_out(out, mapping)
+    derived = _check_out(out, mapping)
     con = connect(settings)
     try:
-        with atomic_dir(out, "data") as tmp:
+        with atomic_dir(out, "data", derived=derived) as tmp:
             progress("staging events")
             _stage_events(con, mapping)
             _stage_products(con, mapping)
