@@ -122,7 +122,6 @@ import-example: $(STAMP)
 	$(BIN)/python examples/import/make_sample.py --out examples/import/data
 	$(BIN)/ubm import --config examples/import/online_retail.toml --out $(IMPORT_DATA)
 	$(BIN)/ubm split --data-dir $(IMPORT_DATA)
-	$(BIN)/ubm lists --data-dir $(IMPORT_DATA)
 	$(BIN)/ubm features --data-dir $(IMPORT_DATA) --recipe baseline --out $(IMPORT_ENTRY)
 	$(BIN)/ubm train --data-dir $(IMPORT_DATA) --embeddings-dir $(IMPORT_ENTRY) --tasks churn --out $(RUNS)/import-example
 	$(BIN)/ubm export-ids --data-dir $(IMPORT_DATA) --embeddings-dir $(IMPORT_ENTRY) --out $(IMPORT_ENTRY).ids.parquet

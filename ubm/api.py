@@ -107,12 +107,22 @@ def parse_end(text: str) -> dt.datetime:
 
 
 def split(data_dir: str | Path, *, end: str | dt.datetime | None = None, outliers: str = "refuse",
-          settings: Settings | None = None, progress: Progress = None) -> SplitResult:
-    """Cut the events in time (``ubm split``, docs/split.md): ``D/input`` and ``D/target``."""
+          settings: Settings | None = None, progress: Progress = None,
+          with_lists: bool | None = None) -> SplitResult:
+    """Cut the events in time (``ubm split``, docs/split.md): ``D/input`` and ``D/target``.
+
+    ``with_lists``: also build the absent label lists (``ubm lists``) from the new split; by
+    default only for a directory ``ubm import`` made, which has no organiser lists to wait for
+    (docs/import.md §9). The lists' result is the split result's ``lists``."""
     from ubm.prepare.split import split as run_split
+    from ubm.provenance import made_by_import
 
     when = parse_end(end) if isinstance(end, str) else end
-    return run_split(Path(data_dir), _settings(settings), progress=progress, end=when, outliers=outliers)
+    root = Path(data_dir)
+    result = run_split(root, _settings(settings), progress=progress, end=when, outliers=outliers)
+    if with_lists if with_lists is not None else made_by_import(root):
+        result.lists = lists(root, settings=settings, progress=progress)
+    return result
 
 
 def lists(data_dir: str | Path, *, force: bool = False, settings: Settings | None = None,

@@ -113,8 +113,12 @@ def check(data_dir: Path, settings: Settings) -> None:
                    "docs/split.md §5)")
 @click.option("--outliers", type=click.Choice(["refuse", "drop"]), default="refuse", show_default=True,
               help="latest purchases far after all others: refuse to split, or leave them out of the targets")
+@click.option("--lists/--no-lists", "with_lists", default=None,
+              help="also build the absent label lists, as `ubm lists` (default: only for a directory "
+                   "`ubm import` made)")
 @settings_options
-def split(data_dir: Path, end_text: str | None, outliers: str, settings: Settings) -> None:
+def split(data_dir: Path, end_text: str | None, outliers: str, with_lists: bool | None,
+          settings: Settings) -> None:
     end = None
     if end_text is not None:
         try:
@@ -122,8 +126,10 @@ def split(data_dir: Path, end_text: str | None, outliers: str, settings: Setting
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--end") from None
     result = api.split(data_dir, end=end, outliers=outliers, settings=settings,
-                       progress=echo)
+                       progress=echo, with_lists=with_lists)
     click.echo(result.describe())
+    for warning in result.lists.warnings if result.lists is not None else ():
+        echo(f"warning: {warning}")
 
 
 @main.command(help="Build the label lists of docs/tasks.md §3 in D/target (only absent files unless --force).")

@@ -32,10 +32,16 @@ from ubm.ownership import scratch_marker
 from ubm.util import atomic_path, pid_alive
 
 STAMP_DIR = ".ubm"
+IMPORT_RECORD = f"{STAMP_DIR}/import.json"  # written by `ubm import`: what the directory was made from
 SMALL_FILE = 64 << 20  # bytes: files up to this size are also identified by their content
 SPLIT_VERSION = 1  # bump when the split's outputs change for the same inputs
 LISTS_VERSION = 1
 LABELS_VERSION = 1
+
+
+def made_by_import(root: Path) -> bool:
+    """A data directory `ubm import` wrote: it can have no organiser label lists."""
+    return (Path(root) / IMPORT_RECORD).is_file()
 
 
 def file_id(path: Path) -> dict[str, Any]:

@@ -230,12 +230,13 @@ def _purchase_log(tmp_path: Path) -> Path:
 def test_split_lists_and_every_recipe_run_on_an_imported_purchase_log(tmp_path):
     config = _purchase_log(tmp_path)
     data = tmp_path / "d"
-    for args in (["import", "--config", config, "--out", data], ["check", "--data-dir", data],
-                 ["split", "--data-dir", data]):
+    for args in (["import", "--config", config, "--out", data], ["check", "--data-dir", data]):
         result = ubm(*args)
         assert result.exit_code == 0, (args[0], result.output)
-    result = ubm("lists", "--data-dir", data)
+    # an imported directory has no organiser lists: the split builds them (import, split, features, train)
+    result = ubm("split", "--data-dir", data)
     assert result.exit_code == 0, result.output
+    assert "label lists (ubm lists):" in result.output
     # no sku is new in the train target window: that list is not written, and the reason is said
     assert "propensity_new_sku               0 entries  (not written: no sku bought" in result.output
     assert not (data / "target/propensity_new_sku.npy").exists()
@@ -380,3 +381,29 @@ def test_a_new_import_of_the_same_mapping_replaces_what_the_chain_derived_but_no
         assert result.exit_code == 2 and "which ubm did not write" in result.output, result.output
         assert (data / extra).read_bytes() == b"mine"
         (data / extra).unlink()
+
+
+def test_split_builds_the_lists_only_of_an_imported_directory_unless_told(tmp_path):
+    config = _purchase_log(tmp_path)
+    data = tmp_path / "d"
+    assert ubm("import", "--config", config, "--out", data).exit_code == 0
+    result = ubm("split", "--data-dir", data, "--no-lists")
+    assert result.exit_code == 0 and "label lists" not in result.output, result.output
+    assert not (data / "target/active_clients.npy").exists()
+    result = ubm("split", "--data-dir", data)
+    assert result.exit_code == 0, result.output
+    built = sorted(p.name for p in (data / "target").glob("*.npy"))
+    assert "active_clients.npy" in built and "propensity_sku.npy" in built
+    # a rerun rebuilds the lists it built from the split it replaces, to the same bytes, and
+    # `ubm lists` then finds nothing to do
+    before = {name: (data / "target" / name).read_bytes() for name in built}
+    assert "built: active_clients.npy" in ubm("split", "--data-dir", data).output
+    assert {name: (data / "target" / name).read_bytes() for name in built} == before
+    assert "built: nothing" in ubm("lists", "--data-dir", data).output
+    # a directory not made by `ubm import` (organiser lists may come): only with --lists
+    (data / ".ubm/import.json").unlink()
+    shutil.rmtree(data / "target")
+    result = ubm("split", "--data-dir", data)
+    assert result.exit_code == 0 and not (data / "target/active_clients.npy").exists(), result.output
+    result = ubm("split", "--data-dir", data, "--lists")
+    assert result.exit_code == 0 and (data / "target/active_clients.npy").exists(), result.output

@@ -29,10 +29,9 @@ from ubm.layout import INPUT_DIR, RELEVANT_CLIENTS, TARGET_DIR, split_files
 from ubm.prepare.import_config import ConfigError, Mapping, Source, load_mapping
 from ubm.prepare.import_sql import check_predicate, query, quote, resolve_column
 from ubm.ownership import check_out, contents
-from ubm.provenance import STAMP_DIR, read_json, stamp_path
+from ubm.provenance import IMPORT_RECORD as RECORD, STAMP_DIR, read_json, stamp_path
 from ubm.util import OutputError, Timer, atomic_dir, save_npy
 
-RECORD = ".ubm/import.json"  # what a previous import was made from (digest of its mapping)
 MAPS = ".ubm/maps"
 EPOCH_UNITS = {"epoch_s": 1, "epoch_ms": 1000, "epoch_us": 1_000_000, "auto": -1}
 REASONS = {"client_id": "missing client id", "timestamp": "missing timestamp", "value": "missing value",

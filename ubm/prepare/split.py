@@ -32,7 +32,7 @@ import os
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import duckdb
 import numpy as np
@@ -72,6 +72,7 @@ class SplitResult:
     rows: dict[str, int] = field(default_factory=dict)  # output name -> rows written
     paths: dict[str, Path] = field(default_factory=dict)  # output name -> final path
     seconds: float = 0.0
+    lists: Any = None  # the label lists built right after the split (ubm.prepare.lists.ListsResult), if any
 
     def describe(self) -> str:
         b = self.boundaries
@@ -84,6 +85,8 @@ class SplitResult:
         for name, rows in self.rows.items():
             lines.append(f"{name:<24}{rows:>14,} rows  {self.paths[name]}")
         lines.append(f"split done in {self.seconds:.1f}s")
+        if self.lists is not None:
+            lines += ["", "label lists (ubm lists):", self.lists.describe()]
         return "\n".join(lines)
 
 
