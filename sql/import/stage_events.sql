@@ -16,11 +16,13 @@
 -- @value "sku"          the column of the event's value (sku, url or query text)
 -- @vector false         the value is free text turned into 16 integers (search_query), not an id
 -- @ts_unit 0            0 text with $ts_format, -1 native or ISO, 1/1000/1000000 epoch s/ms/us
+-- @ts_aware false       ts_unit 0: the format reads an offset or zone (%z, %Z)
 -- @event_column false   the column whose values select the event type (false: every row)
 -- @filters []           row filters: checked boolean expressions over the source's columns
 -- returns: one row per selected source row (client_key, ts, value_key, dropped, bad_time, file);
 --   dropped is NULL for a kept row, else 1..n for the filter that failed, or 'client_id',
---   'timestamp', 'value' for a missing one, 'bad_time' for a time that does not parse
+--   'timestamp', 'value' for a missing one, 'bad_time' for a time that does not parse or
+--   lies outside 1980..2099 (a unit mistake)
 {% import "macros/import.sql" as m %}
 SELECT client_key, ts, value_key,
        CASE
@@ -37,7 +39,7 @@ SELECT client_key, ts, value_key,
 FROM (
     SELECT {{ m.key(client) }} AS client_key,
            nullif(trim(CAST({{ ts }} AS VARCHAR)), '') AS ts_raw,
-           {{ m.utc(ts, ts_unit) }} AS ts,
+           {{ m.plausible(m.utc(ts, ts_unit, ts_aware)) }} AS ts,
 {% if vector %}
            nullif(trim(CAST({{ value }} AS VARCHAR)), '') AS value_key,
 {% else %}

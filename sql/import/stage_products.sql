@@ -13,13 +13,17 @@
 -- @sku "sku"            the sku column (a quoted identifier checked against the source)
 -- @category false       the category column (false: none)
 -- @price false          the price column (false: none)
+-- @price_text false     the price column is text: currency signs and separators are read (macros/import.sql price)
+-- @price_comma false    price text has ',' as its decimal point (products.price_decimal)
 -- @name false           the free-text name column (false: none)
 -- @ts false             the time column ordering rows for pick = latest (false: none)
 -- @ts_unit 0            as in import/stage_events
+-- @ts_aware false       as in import/stage_events
 -- @filters []           row filters: checked boolean expressions over the source's columns
--- returns: one row per source row (sku_key, category_key, price DOUBLE, name_text, ts, dropped)
+-- returns: one row per source row (sku_key, category_key, price DOUBLE, name_text, ts, dropped,
+--   bad_price: the price text when it is not a number, else NULL)
 {% import "macros/import.sql" as m %}
-SELECT sku_key, category_key, price, name_text, ts,
+SELECT sku_key, category_key, price, name_text, ts, CASE WHEN price IS NULL THEN price_raw END AS bad_price,
        CASE
 {% for f in filters %}
          WHEN NOT keep_{{ loop.index }} THEN '{{ loop.index }}'
@@ -29,9 +33,10 @@ SELECT sku_key, category_key, price, name_text, ts,
 FROM (
     SELECT {{ m.key(sku) }} AS sku_key,
            {% if category %}{{ m.key(category) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS category_key,
-           {% if price %}TRY_CAST({{ price }} AS DOUBLE){% else %}CAST(NULL AS DOUBLE){% endif %} AS price,
+           {% if price %}{{ m.price(price, price_text, price_comma) }}{% else %}CAST(NULL AS DOUBLE){% endif %} AS price,
+           {% if price %}nullif(trim(CAST({{ price }} AS VARCHAR)), ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS price_raw,
            {% if name %}nullif(trim(CAST({{ name }} AS VARCHAR)), ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS name_text,
-           {% if ts %}{{ m.utc(ts, ts_unit) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
+           {% if ts %}{{ m.utc(ts, ts_unit, ts_aware) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
 {% for f in filters %}
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},
 {% endfor %}

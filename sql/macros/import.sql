@@ -18,16 +18,48 @@ read_parquet($paths)
 nullif(regexp_replace(trim(CAST({{ column }} AS VARCHAR)), '^(-?[0-9]+)\.0+$', '\1'), '')
 {%- endmacro %}
 
-{#- A source time in UTC. ts_unit 0: text parsed with $ts_format; -1: a timestamp or date
+{#- A source time in UTC. ts_unit 0: text parsed with $ts_format (aware: the format reads an
+    offset or zone, %z / %Z, so the text names its own instant); -1: a timestamp or date
     column, or ISO text; 1 / 1000 / 1000000: epoch seconds / ms / us (UTC by definition).
-    Text and native times are wall times of $timezone, converted to UTC. -#}
-{% macro utc(column, ts_unit) -%}
-{% if ts_unit == 0 -%}
+    Text and native times without an offset are wall times of $timezone, converted to UTC;
+    ISO text that ends in an offset or zone ('Z', '+02:00', '-0500', ' UTC', ' Europe/Paris'),
+    and a TIMESTAMP WITH TIME ZONE column (cast to text with its offset), name their instant. -#}
+{% macro utc(column, ts_unit, aware=false) -%}
+{% if ts_unit == 0 and aware -%}
+timezone('UTC', try_strptime(CAST({{ column }} AS VARCHAR), $ts_format))
+{%- elif ts_unit == 0 -%}
 timezone('UTC', timezone($timezone, try_strptime(CAST({{ column }} AS VARCHAR), $ts_format)))
 {%- elif ts_unit == -1 -%}
-timezone('UTC', timezone($timezone, TRY_CAST({{ column }} AS TIMESTAMP)))
+CASE WHEN regexp_matches(trim(CAST({{ column }} AS VARCHAR)), '[0-9]:[0-9]{2}(\.[0-9]*)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?|[A-Za-z][A-Za-z_]*(/[A-Za-z_+-]+)*)$')
+     THEN timezone('UTC', TRY_CAST(trim(CAST({{ column }} AS VARCHAR)) AS TIMESTAMPTZ))
+     ELSE timezone('UTC', timezone($timezone, TRY_CAST({{ column }} AS TIMESTAMP))) END
 {%- else -%}
 timezone('UTC', to_timestamp(TRY_CAST({{ column }} AS DOUBLE) / {{ ts_unit }}))
+{%- endif %}
+{%- endmacro %}
+
+{#- A time that parsed but lies outside 1980-01-01 .. 2100-01-01 is a unit or format mistake
+    (epoch ms read as seconds land in the year 47000, seconds read as ms in January 1970): NULL,
+    so that it is counted as a time that does not parse (docs/import.md §4). -#}
+{% macro plausible(ts) -%}
+CASE WHEN {{ ts }} >= TIMESTAMP '1980-01-01' AND {{ ts }} < TIMESTAMP '2100-01-01' THEN {{ ts }} END
+{%- endmacro %}
+
+{#- A price as a number. A number column is used as it is; text (price_text) loses every
+    character but digits, '.', ',' and '-' (currency signs, spaces: '$3.10', '7,50 EUR'), then
+    with comma false '.' is the decimal point and ',' may only group thousands ('1,234.50');
+    with comma true ',' is the decimal point and '.' may only group thousands ('1.234,50').
+    What is still not a number is NULL, counted in the report (docs/import.md §5). -#}
+{% macro price(column, price_text, comma) -%}
+{% if not price_text -%}
+TRY_CAST({{ column }} AS DOUBLE)
+{%- else -%}
+{% set t = "regexp_replace(CAST(" ~ column ~ " AS VARCHAR), '[^0-9.,-]', '', 'g')" -%}
+{% if comma -%}
+TRY_CAST(replace(CASE WHEN regexp_matches({{ t }}, '^-?[0-9]{1,3}([.][0-9]{3})+(,[0-9]*)?$') THEN replace({{ t }}, '.', '') ELSE {{ t }} END, ',', '.') AS DOUBLE)
+{%- else -%}
+TRY_CAST(CASE WHEN regexp_matches({{ t }}, '^-?[0-9]{1,3}(,[0-9]{3})+([.][0-9]*)?$') THEN replace({{ t }}, ',', '') ELSE {{ t }} END AS DOUBLE)
+{%- endif %}
 {%- endif %}
 {%- endmacro %}
 

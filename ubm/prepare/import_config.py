@@ -65,6 +65,7 @@ class Products:
     timestamp: str | None = None
     pick: str = "most_frequent"
     filters: tuple[str, ...] = ()
+    price_decimal: str = "."  # the decimal point of prices given as text ('.' or ',')
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,8 @@ def _products(table: Any, sources: dict[str, Source]) -> Products:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
     t = _take(table, where, {"source": str, "sku": str, "category": str, "price": str, "name": str,
-                             "timestamp": str, "pick": str, "filter": (str, list)}, ("source", "sku"))
+                             "timestamp": str, "pick": str, "filter": (str, list), "price_decimal": str},
+              ("source", "sku"))
     if t["source"] not in sources:
         raise ConfigError(f"{where}.source: no source named {t['source']!r} (sources: {', '.join(sources)})")
     pick = t.get("pick", "latest" if "timestamp" in t else "most_frequent")
@@ -190,8 +192,11 @@ def _products(table: Any, sources: dict[str, Source]) -> Products:
     if pick == "latest" and "timestamp" not in t:
         raise ConfigError(f"{where}.pick: 'latest' needs products.timestamp (the column that orders the rows)")
     filters = _texts(t["filter"], f"{where}.filter") if "filter" in t else ()
+    decimal = t.get("price_decimal", ".")
+    if decimal not in (".", ","):
+        raise ConfigError(f"{where}.price_decimal: {decimal!r} is not '.' or ','")
     return Products(t["source"], t["sku"], t.get("category"), t.get("price"), t.get("name"),
-                    t.get("timestamp"), pick, filters)
+                    t.get("timestamp"), pick, filters, decimal)
 
 
 def _clients(table: Any, base: Path) -> Clients:

@@ -26,7 +26,9 @@ import pyarrow.parquet as pq
 from ubm.contract import EVENT_TYPES, EVENT_VALUE, SKU_EVENTS
 from ubm.data.io import DataError, Settings, connect
 from ubm.layout import INPUT_DIR, RELEVANT_CLIENTS
+from ubm.prepare.import_checks import event_value_warnings, id_warnings, price_warnings
 from ubm.prepare.import_config import ConfigError, Mapping, Source, load_mapping
+from ubm.prepare.import_errors import check_not_empty, read_error
 from ubm.prepare.import_sql import check_predicate, query, quote, resolve_column
 from ubm.ownership import check_out
 from ubm.util import OutputError, Timer, atomic_dir, save_npy
@@ -34,6 +36,7 @@ from ubm.util import OutputError, Timer, atomic_dir, save_npy
 RECORD = ".ubm/import.json"  # what a previous import was made from (digest of its mapping)
 MAPS = ".ubm/maps"
 EPOCH_UNITS = {"epoch_s": 1, "epoch_ms": 1000, "epoch_us": 1_000_000, "auto": -1}
+FIRST_YEAR, LAST_YEAR = 1980, 2099  # times outside are unit or format mistakes (macros/import.sql plausible)
 REASONS = {"client_id": "missing client id", "timestamp": "missing timestamp", "value": "missing value",
            "bad_time": "time that does not parse", "sku": "missing sku"}
 
@@ -75,9 +78,13 @@ class Reader:
     columns: list[str]
     structure: dict[str, Any]
     params: dict[str, Any]
+    types: dict[str, str] = field(default_factory=dict)  # column -> DuckDB type as the reader sees it
 
     def column(self, name: str, where: str) -> str:
         return quote(resolve_column(name, self.columns, where, self.source.name))
+
+    def is_text(self, name: str) -> bool:
+        return self.types.get(resolve_column(name, self.columns, "", self.source.name)) == "VARCHAR"
 
 
 def _reader_values(source: Source, text_columns: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -89,23 +96,25 @@ def _reader_values(source: Source, text_columns: list[str]) -> tuple[dict[str, A
 
 
 def _columns(con: duckdb.DuckDBPyConnection, source: Source, where: str,
-             text_columns: list[str] = (), filters: list[str] = ()) -> list[str]:
+             text_columns: list[str] = (), filters: list[str] = ()) -> dict[str, str]:
+    """The source's columns and their types as its reader sees them (zero rows read)."""
     structure, params = _reader_values(source, list(text_columns))
     sql, values = query("columns", structure | {"filters": list(filters)}, params)
     try:
-        return [d[0] for d in con.execute(sql, values).description]
+        return {d[0]: str(d[1]) for d in con.execute(sql, values).description}
     except duckdb.Error as exc:
         if filters:
             raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from exc
-        raise DataError(f"source {source.name!r} ({', '.join(source.paths[:3])}): not readable as "
-                        f"{source.format} ({str(exc).splitlines()[0]})") from exc
+        raise read_error(source, exc) from exc
 
 
 def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str], filters: dict[str, str],
           text: set[str]) -> Reader:
     """Check a source against what the mapping wants of it: every column there, every filter
     a valid boolean expression over its columns; the wanted ``text`` columns are read as text."""
-    columns = _columns(con, source, f"sources.{source.name}")
+    check_not_empty(source)
+    types = _columns(con, source, f"sources.{source.name}")
+    columns = list(types)
     for where, name in wanted.items():
         resolve_column(name, columns, where, source.name)
     text_columns = sorted({resolve_column(n, columns, "", source.name) for n in text}) if source.format == "csv" else []
@@ -113,11 +122,12 @@ def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]
     for where, predicate in zip(filters, checked):
         _columns(con, source, where, text_columns, [predicate])
     structure, params = _reader_values(source, text_columns)
-    return Reader(source, columns, structure, params)
+    return Reader(source, columns, structure, params, types | {c: "VARCHAR" for c in text_columns})
 
 
-def _time(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[int, dict[str, Any]]:
-    """(ts_unit, values) of a source's time settings, each checked by DuckDB itself."""
+def _time(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[int, bool, dict[str, Any]]:
+    """(ts_unit, aware, values) of a source's time settings, each checked by DuckDB itself;
+    aware: the strptime format reads an offset or zone (%z, %Z), so each text names its instant."""
     where = f"sources.{source.name}"
     try:
         con.execute("SELECT timezone($tz, TIMESTAMP '2000-01-01 00:00:00')", {"tz": source.timezone})
@@ -126,7 +136,7 @@ def _time(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[int, dict[str
                           "Europe/London or UTC)") from exc
     fmt = source.timestamp_format
     if fmt in EPOCH_UNITS:
-        return EPOCH_UNITS[fmt], {"timezone": source.timezone, "ts_format": ""}
+        return EPOCH_UNITS[fmt], False, {"timezone": source.timezone, "ts_format": ""}
     if "%" not in fmt:
         raise ConfigError(f"{where}.timestamp_format: {fmt!r} is neither a strptime format (like "
                           f"'%m/%d/%Y %H:%M') nor one of {', '.join(EPOCH_UNITS)}")
@@ -134,7 +144,7 @@ def _time(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[int, dict[str
         con.execute("SELECT try_strptime('', $f)", {"f": fmt})
     except duckdb.Error as exc:
         raise ConfigError(f"{where}.timestamp_format: {str(exc).splitlines()[0]}") from exc
-    return 0, {"timezone": source.timezone, "ts_format": fmt}
+    return 0, "%z" in fmt or "%Z" in fmt, {"timezone": source.timezone, "ts_format": fmt}
 
 
 def _filters(mapping: Mapping, source: Source, extra: tuple[str, ...], where: str) -> dict[str, str]:
@@ -151,44 +161,49 @@ def _stage_events(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> dict[str,
         wanted = {f"{where}.client_id": em.client_id, f"{where}.timestamp": em.timestamp, f"{where}.{value}": em.value}
         if em.event_column:
             wanted[f"{where}.event_column"] = em.event_column
-        ts_unit, time_values = _time(con, source)
+        ts_unit, aware, time_values = _time(con, source)
         text = {em.client_id, em.value} | ({em.event_column} if em.event_column else set())
         text |= {em.timestamp} if ts_unit <= 0 else set()
         filters = _filters(mapping, source, em.filters, where)
         reader = _open(con, source, wanted, filters, text)
-        plans.append((event, em, reader, ts_unit, time_values, filters))
+        plans.append((event, em, reader, ts_unit, aware, time_values, filters))
     readers = {}
-    for event, em, reader, ts_unit, time_values, filters in plans:  # all checked: now the work
+    for event, em, reader, ts_unit, aware, time_values, filters in plans:  # all checked: now the work
         where = f"events.{event}"
         structure = reader.structure | {
             "client": reader.column(em.client_id, where), "ts": reader.column(em.timestamp, where),
             "value": reader.column(em.value, where), "vector": event == "search_query", "ts_unit": ts_unit,
+            "ts_aware": aware,
             "event_column": reader.column(em.event_column, where) if em.event_column else False,
             "filters": [f"({f})" for f in filters.values()]}
         params = reader.params | time_values | {"event_values": list(em.event_values)}
-        _create(con, f"stage_{event}", "stage_events", structure, params, f"source {em.source!r} ({where})")
+        _create(con, f"stage_{event}", "stage_events", structure, params, reader.source)
         readers[event] = reader
     return readers
 
 
 def _create(con: duckdb.DuckDBPyConnection, table: str, name: str, structure: dict[str, Any],
-            params: dict[str, Any], what: str) -> None:
+            params: dict[str, Any], source: Source | str) -> None:
+    """Create a temp table from a template; a source that fails to read is named by file and line."""
     sql, values = query(name, structure, params)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", values)
     except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException) as exc:
-        raise DataError(f"{what}: {str(exc).splitlines()[0]}") from exc
+        if isinstance(source, Source):
+            raise read_error(source, exc) from exc
+        raise DataError(f"{source}: {str(exc).splitlines()[0]}") from exc
 
 
 def _stage_products(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     p = mapping.products
     if p is None:  # no product information: every sku gets the "nothing known" properties
         con.execute("CREATE OR REPLACE TEMP TABLE stage_products (sku_key VARCHAR, category_key VARCHAR, "
-                    "price DOUBLE, name_text VARCHAR, ts TIMESTAMP, dropped VARCHAR)")
+                    "price DOUBLE, name_text VARCHAR, ts TIMESTAMP, bad_price VARCHAR, dropped VARCHAR)")
         return
     source = mapping.sources[p.source]
     named = {k: getattr(p, k) for k in ("sku", "category", "price", "name", "timestamp") if getattr(p, k)}
-    ts_unit, time_values = _time(con, source) if p.timestamp else (0, {"timezone": "UTC", "ts_format": ""})
+    ts_unit, aware, time_values = _time(con, source) if p.timestamp else (0, False, {"timezone": "UTC",
+                                                                                     "ts_format": ""})
     text = {named[k] for k in ("sku", "category", "name") if k in named}
     text |= {p.timestamp} if p.timestamp and ts_unit <= 0 else set()
     filters = _filters(mapping, source, p.filters, "products")
@@ -196,10 +211,11 @@ def _stage_products(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     col = {k: reader.column(v, f"products.{k}") for k, v in named.items()}
     structure = reader.structure | {"sku": col["sku"], "category": col.get("category", False),
                                     "price": col.get("price", False), "name": col.get("name", False),
-                                    "ts": col.get("timestamp", False), "ts_unit": ts_unit,
+                                    "ts": col.get("timestamp", False), "ts_unit": ts_unit, "ts_aware": aware,
+                                    "price_text": bool(p.price) and reader.is_text(p.price),
+                                    "price_comma": p.price_decimal == ",",
                                     "filters": [f"({f})" for f in filters.values()]}
-    _create(con, "stage_products", "stage_products", structure, reader.params | time_values,
-            f"source {p.source!r} (products)")
+    _create(con, "stage_products", "stage_products", structure, reader.params | time_values, reader.source)
 
 
 def _stage_clients(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
@@ -208,7 +224,7 @@ def _stage_clients(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         return
     reader = _open(con, c.file, {"clients.column": c.column}, {}, {c.column})
     structure = reader.structure | {"client": reader.column(c.column, "clients.column")}
-    _create(con, "stage_clients", "stage_clients", structure, reader.params, "clients.file")
+    _create(con, "stage_clients", "stage_clients", structure, reader.params, reader.source)
 
 
 def _staged(con: duckdb.DuckDBPyConnection, event: str, mapping: Mapping) -> dict[Any, tuple]:
@@ -219,9 +235,27 @@ def _staged(con: duckdb.DuckDBPyConnection, event: str, mapping: Mapping) -> dic
         source = mapping.sources[em.source]
         n, _, _, value, file = rows["bad_time"]
         raise DataError(f"{file}: column {em.timestamp!r} (events.{event}.timestamp) has {n:,} value(s) that do "
-                        f"not parse as sources.{em.source}.timestamp_format = {source.timestamp_format!r}, "
-                        f"e.g. {value!r}")
+                        f"not parse as sources.{em.source}.timestamp_format = {source.timestamp_format!r} "
+                        f"to a time in {FIRST_YEAR}..{LAST_YEAR}, e.g. {value!r}{_epoch_hint(value)}")
     return rows
+
+
+def _epoch_hint(value: str) -> str:
+    """A hint naming the epoch unit a whole number's digit count suggests (10: s, 13: ms, 16: us)."""
+    digits = value.lstrip("-").split(".")[0]
+    unit = {9: "epoch_s", 10: "epoch_s", 12: "epoch_ms", 13: "epoch_ms", 15: "epoch_us", 16: "epoch_us"}.get(len(digits))
+    return f"; {len(digits)} digits look like {unit}" if digits.isdigit() and unit else ""
+
+
+def _check_kept(mapping: Mapping, staged: dict[str, dict], notes: list[str]) -> None:
+    """Refuse a directory without a single event: every row of every mapped type was dropped."""
+    if any(r.get(None) for r in staged.values()):
+        return
+    why = "; ".join(f"{e}: " + (", ".join(f"{n:,} {r}" for r, n in _reasons(
+        staged[e], list(mapping.sources[em.source].filters) + list(em.filters)).items()) or "no row")
+        for e, em in mapping.events.items())
+    also = "".join(f"; {n.removeprefix('warning: ')}" for n in notes)  # why a type selected no row
+    raise DataError(f"nothing to import: no event of any mapped type was kept ({why}){also}")
 
 
 def _reasons(rows: dict[Any, tuple], filters: list[str]) -> dict[str, int]:
@@ -326,10 +360,12 @@ def import_data(config: Path, out: Path, settings: Settings = Settings(),
     try:
         with atomic_dir(out, "data") as tmp:
             progress("staging events")
-            _stage_events(con, mapping)
+            readers = _stage_events(con, mapping)
             _stage_products(con, mapping)
             _stage_clients(con, mapping)
             staged = {e: _staged(con, e, mapping) for e in mapping.events}
+            notes = event_value_warnings(con, mapping, staged, readers)
+            _check_kept(mapping, staged, notes)
             progress("building id maps")
             sizes = _maps(con, mapping, tmp)
             progress("writing tables")
@@ -338,6 +374,7 @@ def import_data(config: Path, out: Path, settings: Settings = Settings(),
             relevant = _write_clients(con, mapping, tmp)
             result = _result(con, mapping, out, staged, sizes, without, relevant)
             result.seconds = timer.seconds
+            result.notes = notes + price_warnings(con, mapping) + id_warnings(con)
             record = {"mapping": str(mapping.path.resolve()), "mapping_sha256": mapping.digest,
                       "result": asdict(result) | {"out": str(out)}}
             (tmp / RECORD).write_text(json.dumps(record, indent=1, default=str) + "\n")

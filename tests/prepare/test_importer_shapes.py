@@ -1,0 +1,161 @@
+"""ubm import on real-data shapes (docs/import.md §4, §5, §8): zone suffixes and offsets, epoch
+unit mistakes, prices as text, event values that match nothing, ids from spreadsheets, the
+REES46 multi-category store layout. Hand-made rows, answers computed on paper."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from ubm.cli import main
+
+DATA = Path(__file__).parents[1] / "files" / "import"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "import"
+
+
+def ubm(*args: str) -> object:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def rows(path: Path, sql: str = "SELECT * FROM t ORDER BY ALL") -> list[tuple]:
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{path}')")
+    return con.execute(sql).fetchall()
+
+
+def imported(tmp_path: Path, csv: str, source: str = "", products: str = "", event: str = "") -> object:
+    """Import one CSV of columns u, ts, s (and more) as purchases; the result of the command."""
+    (tmp_path / "e.csv").write_text(csv)
+    (tmp_path / "m.toml").write_text(f'[sources.e]\npath = "e.csv"\n{source}\n'
+                                     f'[events.product_buy]\nsource = "e"\nclient_id = "u"\ntimestamp = "ts"\n'
+                                     f'sku = "s"\n{event}\n{products}')
+    return ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "D")
+
+
+def times(tmp_path: Path) -> list[str]:
+    return [r[0] for r in rows(tmp_path / "D/product_buy.parquet", "SELECT timestamp FROM t ORDER BY sku")]
+
+
+def test_iso_times_with_an_offset_or_zone_name_their_instant_the_others_are_local(tmp_path):
+    result = imported(tmp_path, "u,ts,s\n"
+                      "1,2019-10-01 00:00:00 UTC,1\n"        # zone name: UTC whatever the source's zone
+                      "1,2019-10-01T02:00:00+02:00,2\n"      # offset: 00:00 UTC
+                      "1,2014-04-07T10:51:09.277Z,3\n"       # Z (Yoochoose clicks)
+                      "1,2019-10-01 05:00:00-0500,4\n"       # offset without colon: 10:00 UTC
+                      "1,2019-10-01 09:00:00,5\n",           # no zone: London wall time, BST: 08:00 UTC
+                      source='timezone = "Europe/London"')
+    assert result.exit_code == 0, result.output
+    assert times(tmp_path) == ["2019-10-01 00:00:00", "2019-10-01 00:00:00", "2014-04-07 10:51:09",
+                               "2019-10-01 10:00:00", "2019-10-01 08:00:00"]
+
+
+def test_a_strptime_format_with_an_offset_reads_the_offset(tmp_path):
+    result = imported(tmp_path, "u,ts,s\n1,01.10.2019 02:30 +0200,1\n1,01.10.2019 02:30 -0130,2\n",
+                      source='timestamp_format = "%d.%m.%Y %H:%M %z"\ntimezone = "Asia/Tokyo"')
+    assert result.exit_code == 0, result.output
+    assert times(tmp_path) == ["2019-10-01 00:30:00", "2019-10-01 04:00:00"]
+
+
+def test_a_parquet_time_with_time_zone_is_an_instant_whatever_the_source_zone(tmp_path):
+    duckdb.sql("SELECT 1 AS u, TIMESTAMPTZ '2019-10-01 00:00:00+02' AS ts, 7 AS s").write_parquet(
+        str(tmp_path / "e.parquet"))
+    (tmp_path / "m.toml").write_text('[sources.e]\npath = "e.parquet"\ntimezone = "America/New_York"\n'
+                                     '[events.product_buy]\nsource = "e"\nclient_id = "u"\ntimestamp = "ts"\nsku = "s"\n')
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "D")
+    assert result.exit_code == 0, result.output
+    assert times(tmp_path) == ["2019-09-30 22:00:00"]
+
+
+@pytest.mark.parametrize("fmt,value,hint", [
+    ("epoch_s", "1433221332117", "13 digits look like epoch_ms"),   # RetailRocket ms read as s: year 47386
+    ("epoch_ms", "1433221332", "10 digits look like epoch_s"),      # seconds read as ms: January 1970
+    ("%Y-%m-%d", "0019-10-01", ""),                                 # a two-digit year read by %Y
+])
+def test_times_outside_1980_2099_are_unit_mistakes_refused_with_the_value(tmp_path, fmt, value, hint):
+    result = imported(tmp_path, f"u,ts,s\n1,{value},1\n", source=f'timestamp_format = "{fmt}"')
+    assert result.exit_code == 1, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "e.csv" in error[0] and f"'{value}'" in error[0] and "1980..2099" in error[0]
+    assert hint in error[0]
+    assert not (tmp_path / "D").exists()
+
+
+PRICES = ("u,ts,s,p\n1,2019-10-01,1,$3.10\n1,2019-10-01,2,\"1,234.00\"\n1,2019-10-01,3, 7.5 EUR\n"
+          "1,2019-10-01,4,\"12,50\"\n1,2019-10-01,5,N/A\n1,2019-10-01,6,\n")
+PRODUCTS = '[products]\nsource = "e"\nsku = "s"\nprice = "p"\n'
+
+
+def test_prices_as_text_lose_currency_signs_and_thousands_commas(tmp_path):
+    result = imported(tmp_path, PRICES, products=PRODUCTS)
+    assert result.exit_code == 0, result.output
+    # priced: 3.10, 1234, 7.5 (ranks 1, 3, 2 of 3: buckets 0, 66, 33); '12,50', 'N/A', '': no price
+    assert rows(tmp_path / "D/product_properties.parquet", "SELECT sku, price FROM t ORDER BY sku") == [
+        (0, 0), (1, 66), (2, 33), (3, 0), (4, 0), (5, 0)]
+    warning = [line for line in result.output.splitlines() if line.startswith("warning: products.price")]
+    assert len(warning) == 1 and "2 row(s)" in warning[0] and "'12,50'" in warning[0]
+    assert "price_decimal = ','" in warning[0]
+
+
+def test_price_decimal_comma_reads_european_prices(tmp_path):
+    csv = "u;ts;s;p\n1;2019-10-01;1;12,50\n1;2019-10-01;2;1.234,00 €\n1;2019-10-01;3;3,1\n"
+    result = imported(tmp_path, csv, source='delimiter = ";"', products=PRODUCTS + 'price_decimal = ","\n')
+    assert result.exit_code == 0, result.output
+    # 12.5, 1234, 3.1: ranks 2, 3, 1 of 3
+    assert rows(tmp_path / "D/product_properties.parquet", "SELECT sku, price FROM t ORDER BY sku") == [
+        (0, 33), (1, 66), (2, 0)]
+    assert "warning" not in result.output
+
+
+def test_event_values_that_match_no_row_are_a_warning_naming_the_values_there(tmp_path):
+    csv = "u,ts,s,ev\n1,2019-10-01,1,Purchase\n1,2019-10-01,1,Purchase\n1,2019-10-01,2,view\n"
+    (tmp_path / "e.csv").write_text(csv)
+    (tmp_path / "m.toml").write_text(
+        '[sources.e]\npath = "e.csv"\n'
+        '[events.product_buy]\nsource = "e"\nclient_id = "u"\ntimestamp = "ts"\nsku = "s"\n'
+        'event_column = "ev"\nevent_values = ["purchase"]\n'
+        '[events.page_visit]\nsource = "e"\nclient_id = "u"\ntimestamp = "ts"\nurl = "s"\n'
+        'event_column = "ev"\nevent_values = ["view"]\n')
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "D")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if line.startswith("warning: events.product_buy")]
+    assert len(warning) == 1 and "'Purchase' (2), 'view' (1)" in warning[0]
+
+
+def test_a_source_with_no_kept_event_is_refused(tmp_path):
+    result = imported(tmp_path, "u,ts,s,ev\n1,2019-10-01,1,Purchase\n",
+                      event='event_column = "ev"\nevent_values = ["purchase"]')
+    assert result.exit_code == 1, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "nothing to import" in error[0] and "'Purchase' (1)" in error[0]
+    assert not (tmp_path / "D").exists()
+
+
+def test_ids_in_scientific_notation_are_a_warning(tmp_path):
+    # Google Merchandise Store exports opened in a spreadsheet: fullVisitorId 2.81772E+18
+    result = imported(tmp_path, "u,ts,s\n2.81772E+18,2019-10-01,1\n6.93896E+18,2019-10-01,2\n17850.0,2019-10-01,3\n")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if "scientific notation" in line]
+    assert len(warning) == 1 and warning[0].startswith("warning: 2 client_id id(s)") and "'2.81772E+18'" in warning[0]
+
+
+def test_the_rees46_example_reads_the_multi_category_store_layout(tmp_path):
+    shutil.copy(EXAMPLES / "rees46.toml", tmp_path / "rees46.toml")
+    shutil.copy(DATA / "rees46.csv", tmp_path / "2019-Oct.csv")
+    result = ubm("import", "--config", tmp_path / "rees46.toml", "--out", tmp_path / "D")
+    assert result.exit_code == 0, result.output
+    d = tmp_path / "D"
+    count = "SELECT count(*) FROM t"
+    assert [rows(d / f"{e}.parquet", count)[0][0] for e in
+            ("product_buy", "add_to_cart", "remove_from_cart", "page_visit", "search_query")] == [2, 2, 1, 5, 0]
+    assert rows(d / ".ubm/maps/client_id.parquet") == [(0, "519107250"), (1, "541312140"), (2, "554748717")]
+    assert rows(d / ".ubm/maps/sku.parquet") == [(0, "1004856"), (1, "3900821"), (2, "17200506"), (3, "44600062")]
+    assert rows(d / "product_buy.parquet") == [(1, "2019-10-02 10:05:00", 0), (2, "2019-10-01 00:04:00", 1)]
+    # latest prices 128.00, 33.20, 543.10, 35.79: ranks 3, 1, 4, 2 of 4
+    assert rows(d / "product_properties.parquet", "SELECT sku, price FROM t ORDER BY sku") == [
+        (0, 50), (1, 0), (2, 75), (3, 25)]
+    # four category ids and the "no category" id (original NULL, the last)
+    assert rows(d / ".ubm/maps/category.parquet", "SELECT count(*), count(original) FROM t") == [(5, 4)]

@@ -1,0 +1,68 @@
+"""Error texts of ``ubm import`` for source files DuckDB cannot read (docs/import.md §8).
+
+DuckDB's own CSV errors are many lines (the line number, the original line, what is wrong, a
+list of reader settings and possible fixes). The user needs one line: the file, the line, what
+is wrong there and the mapping key that would fix it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ubm.errors import DataError
+from ubm.prepare.import_config import Source
+
+_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_ORIGINAL = re.compile(r"^Original Line: (.*)$", re.MULTILINE)
+_FILE = re.compile(r"^\s*file = (.*)$", re.MULTILINE)
+_SNIFF = re.compile(r'Error when sniffing file "([^"]*)"')
+
+
+def check_not_empty(source: Source) -> None:
+    """A source file of zero bytes has no header and no row: name it instead of 'no column u'."""
+    if source.format == "parquet":
+        return
+    for path in source.paths:
+        if Path(path).stat().st_size == 0:
+            raise DataError(f"{path}: the file is empty (source {source.name!r}); remove it from "
+                            f"sources.{source.name}.path or give it its header")
+
+
+def _what(text: str, original: re.Match | None) -> str:
+    """The line of DuckDB's message that says what is wrong: the one after 'Original Line'."""
+    lines = text.splitlines()
+    if original is not None:
+        after = lines[[i for i, l in enumerate(lines) if l.startswith("Original Line:")][0] + 1:]
+        for line in after:
+            if line.strip() and not line.startswith("Possible"):
+                return line.strip()
+    return lines[0].removeprefix("Invalid Input Error: ").strip()
+
+
+def _hint(text: str, source: Source) -> str:
+    key = f"sources.{source.name}"
+    if "unicode" in text.lower():
+        return f"; set {key}.encoding = 'latin-1' (or 'utf-16') to the file's encoding"
+    if "Expected Number of Columns" in text:
+        return f"; a field holding {source.delimiter!r} must be quoted with {key}.quote"
+    return ""
+
+
+def read_error(source: Source, exc: Exception) -> DataError:
+    """One line for a source DuckDB could not read: file, line, what is wrong, a fix."""
+    text = str(exc)
+    sniff = _SNIFF.search(text)
+    if sniff:
+        return DataError(f"{sniff[1]}: source {source.name!r} cannot be read as CSV with delimiter "
+                         f"{source.delimiter!r}, quote {source.quote!r} and encoding {source.encoding!r} (its lines "
+                         f"do not have one number of fields){_hint(text, source)}")
+    line, original, file = _LINE.search(text), _ORIGINAL.search(text), _FILE.search(text)
+    where = file[1].strip() if file else ", ".join(source.paths[:3])
+    if line is None:
+        return DataError(f"{where}: source {source.name!r} is not readable as {source.format} "
+                         f"({text.splitlines()[0]}){_hint(text, source)}")
+    # a wrong encoding makes DuckDB show the header as the original line: leave it out then
+    shown = f" ({original[1][:120]!r})" if original and "unicode" not in text.lower() else ""
+    return DataError(f"{where}: line {line[1]}: {_what(text, original)}{shown} (source {source.name!r})"
+                     f"{_hint(text, source)}")
