@@ -11,7 +11,7 @@
 -- @event_column "event"   the event column (a quoted identifier checked against the source)
 -- returns: up to 6 rows (value VARCHAR trimmed as the stage compares it, rows BIGINT), most frequent first
 {% import "macros/import.sql" as m %}
-SELECT trim(CAST({{ event_column }} AS VARCHAR)) AS value, count(*) AS rows
+SELECT {{ m.text(event_column) }} AS value, count(*) AS rows
 FROM {{ m.reader(csv, json, typed) }}
 GROUP BY 1
 ORDER BY rows DESC, value NULLS LAST

@@ -38,10 +38,10 @@ SELECT client_key, ts, value_key,
        file
 FROM (
     SELECT {{ m.key(client) }} AS client_key,
-           nullif(trim(CAST({{ ts }} AS VARCHAR)), '') AS ts_raw,
+           nullif({{ m.text(ts) }}, '') AS ts_raw,
            {{ m.plausible(m.utc(ts, ts_unit, ts_aware)) }} AS ts,
 {% if vector %}
-           nullif(trim(CAST({{ value }} AS VARCHAR)), '') AS value_key,
+           nullif({{ m.text(value) }}, '') AS value_key,
 {% else %}
            {{ m.key(value) }} AS value_key,
 {% endif %}
@@ -51,6 +51,6 @@ FROM (
            filename AS file
     FROM {{ m.reader(csv, json, typed) }}
 {% if event_column %}
-    WHERE list_contains($event_values, trim(CAST({{ event_column }} AS VARCHAR)))
+    WHERE list_contains($event_values, {{ m.text(event_column) }})
 {% endif %}
 )

@@ -34,8 +34,8 @@ FROM (
     SELECT {{ m.key(sku) }} AS sku_key,
            {% if category %}{{ m.key(category) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS category_key,
            {% if price %}{{ m.price(price, price_text, price_comma) }}{% else %}CAST(NULL AS DOUBLE){% endif %} AS price,
-           {% if price %}nullif(trim(CAST({{ price }} AS VARCHAR)), ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS price_raw,
-           {% if name %}nullif(trim(CAST({{ name }} AS VARCHAR)), ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS name_text,
+           {% if price %}nullif({{ m.text(price) }}, ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS price_raw,
+           {% if name %}nullif({{ m.text(name) }}, ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS name_text,
            {% if ts %}{{ m.utc(ts, ts_unit, ts_aware) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
 {% for f in filters %}
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},

@@ -12,10 +12,16 @@ read_parquet($paths)
 {%- endif %}
 {%- endmacro %}
 
+{#- A value as text without the blanks around it: spaces, tabs, line breaks and no-break
+    spaces (trim alone takes only spaces; a tab-only id is no id). -#}
+{% macro text(column) -%}
+trim(CAST({{ column }} AS VARCHAR), ' ' || chr(9) || chr(10) || chr(13) || chr(160))
+{%- endmacro %}
+
 {#- An original id as a map key: trimmed text; a number whose fraction is only zeros
     (17850.0, as float columns print) is the same id as the integer; empty text is no id. -#}
 {% macro key(column) -%}
-nullif(regexp_replace(trim(CAST({{ column }} AS VARCHAR)), '^(-?[0-9]+)\.0+$', '\1'), '')
+nullif(regexp_replace({{ text(column) }}, '^(-?[0-9]+)\.0+$', '\1'), '')
 {%- endmacro %}
 
 {#- A source time in UTC. ts_unit 0: text parsed with $ts_format (aware: the format reads an
@@ -30,8 +36,8 @@ timezone('UTC', try_strptime(CAST({{ column }} AS VARCHAR), $ts_format))
 {%- elif ts_unit == 0 -%}
 timezone('UTC', timezone($timezone, try_strptime(CAST({{ column }} AS VARCHAR), $ts_format)))
 {%- elif ts_unit == -1 -%}
-CASE WHEN regexp_matches(trim(CAST({{ column }} AS VARCHAR)), '[0-9]:[0-9]{2}(\.[0-9]*)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?|[A-Za-z][A-Za-z_]*(/[A-Za-z_+-]+)*)$')
-     THEN timezone('UTC', TRY_CAST(trim(CAST({{ column }} AS VARCHAR)) AS TIMESTAMPTZ))
+CASE WHEN regexp_matches({{ text(column) }}, '[0-9]:[0-9]{2}(\.[0-9]*)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?|[A-Za-z][A-Za-z_]*(/[A-Za-z_+-]+)*)$')
+     THEN timezone('UTC', TRY_CAST({{ text(column) }} AS TIMESTAMPTZ))
      ELSE timezone('UTC', timezone($timezone, TRY_CAST({{ column }} AS TIMESTAMP))) END
 {%- else -%}
 timezone('UTC', to_timestamp(TRY_CAST({{ column }} AS DOUBLE) / {{ ts_unit }}))

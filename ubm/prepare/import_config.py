@@ -17,6 +17,7 @@ from typing import Any
 from ubm.contract import EVENT_TYPES, EVENT_VALUE
 
 FORMATS = ("csv", "parquet", "json")
+ENCODINGS = ("utf-8", "utf-16", "latin-1")  # what DuckDB's CSV reader reads without an extension
 TIME_FORMATS = ("auto", "epoch_s", "epoch_ms", "epoch_us")
 PICKS = ("latest", "most_frequent")
 CLIENT_RULES = ("all", "most_active", "sample", "file")
@@ -108,7 +109,7 @@ def _take(table: dict[str, Any], where: str, allowed: dict[str, type | tuple[typ
 
 def _texts(value: str | list, where: str) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else list(value)
-    if not all(isinstance(v, str) and v.strip() for v in items):
+    if not items or not all(isinstance(v, str) and v.strip() for v in items):
         raise ConfigError(f"{where}: expected non-empty text or a list of it, got {value!r}")
     return tuple(items)
 
@@ -152,6 +153,8 @@ def _source(name: str, table: Any, base: Path, where: str) -> Source:
         raise ConfigError(f"{where}.format: {fmt!r} is not one of {', '.join(FORMATS)}")
     if len(t.get("delimiter", ",")) != 1 and t.get("delimiter") != "\\t":
         raise ConfigError(f"{where}.delimiter: expected one character, got {t['delimiter']!r}")
+    if t.get("encoding", "utf-8") not in ENCODINGS:
+        raise ConfigError(f"{where}.encoding: {t['encoding']!r} is not one of {', '.join(ENCODINGS)}")
     filters = _texts(t["filter"], f"{where}.filter") if "filter" in t else ()
     return Source(name, paths, fmt, t.get("delimiter", ","), t.get("header", True), t.get("encoding", "utf-8"),
                   t.get("quote", '"'), t.get("timestamp_format", "auto"), t.get("timezone", "UTC"), filters)

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 from ubm.errors import DataError
 from ubm.prepare.import_config import Source
+from ubm.prepare.import_sql import query
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
 _ORIGINAL = re.compile(r"^Original Line: (.*)$", re.MULTILINE)
@@ -47,6 +51,20 @@ def _hint(text: str, source: Source) -> str:
     if "Expected Number of Columns" in text:
         return f"; a field holding {source.delimiter!r} must be quoted with {key}.quote"
     return ""
+
+
+def diagnose(con: duckdb.DuckDBPyConnection, source: Source, exc: Exception, params: dict[str, Any]) -> DataError:
+    """The error for a source that failed to read. When DuckDB could not even detect a CSV's
+    layout (a ragged line within its sample), read it again trusting the first line: that read
+    names the line that breaks it."""
+    if source.format == "csv" and _SNIFF.search(str(exc)):
+        sql, values = query("diagnose", {}, params)
+        try:
+            con.execute(sql, values).fetchall()
+        except duckdb.Error as again:
+            if _LINE.search(str(again)):
+                return read_error(source, again)
+    return read_error(source, exc)
 
 
 def read_error(source: Source, exc: Exception) -> DataError:

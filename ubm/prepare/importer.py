@@ -28,7 +28,7 @@ from ubm.data.io import DataError, Settings, connect
 from ubm.layout import INPUT_DIR, RELEVANT_CLIENTS
 from ubm.prepare.import_checks import event_value_warnings, id_warnings, price_warnings
 from ubm.prepare.import_config import ConfigError, Mapping, Source, load_mapping
-from ubm.prepare.import_errors import check_not_empty, read_error
+from ubm.prepare.import_errors import check_not_empty, diagnose
 from ubm.prepare.import_sql import check_predicate, query, quote, resolve_column
 from ubm.ownership import check_out
 from ubm.util import OutputError, Timer, atomic_dir, save_npy
@@ -105,7 +105,7 @@ def _columns(con: duckdb.DuckDBPyConnection, source: Source, where: str,
     except duckdb.Error as exc:
         if filters:
             raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from exc
-        raise read_error(source, exc) from exc
+        raise diagnose(con, source, exc, params) from exc
 
 
 def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str], filters: dict[str, str],
@@ -119,8 +119,10 @@ def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]
         resolve_column(name, columns, where, source.name)
     text_columns = sorted({resolve_column(n, columns, "", source.name) for n in text}) if source.format == "csv" else []
     checked = [check_predicate(con, f, columns, where, source.name) for where, f in filters.items()]
-    for where, predicate in zip(filters, checked):
-        _columns(con, source, where, text_columns, [predicate])
+    for (where, text), predicate in zip(filters.items(), checked):
+        kind = list(_columns(con, source, where, text_columns, [predicate]).values())[-1]
+        if kind not in ("BOOLEAN", '"NULL"'):
+            raise ConfigError(f"{where}: {text!r} is not a true/false predicate (it gives {kind})")
     structure, params = _reader_values(source, text_columns)
     return Reader(source, columns, structure, params, types | {c: "VARCHAR" for c in text_columns})
 
@@ -190,7 +192,7 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, name: str, structure: di
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", values)
     except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException) as exc:
         if isinstance(source, Source):
-            raise read_error(source, exc) from exc
+            raise diagnose(con, source, exc, params) from exc
         raise DataError(f"{source}: {str(exc).splitlines()[0]}") from exc
 
 
