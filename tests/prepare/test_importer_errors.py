@@ -105,7 +105,9 @@ def test_a_client_list_naming_a_column_it_lacks_is_refused(tmp_path):
 
 ROWS = [
     ("latin-1 text", {"e.csv": "u,ts,s,ev,p\n1,2019-10-01 00:00:00,caf\xe9,buy,1\n".encode("latin-1")},
-     ["e.csv", "line 2", "encoding = 'latin-1'"]),
+     ["e.csv", "line 2", "encoding", "'latin-1', 'cp1252'"]),
+    ("a byte cp1252 lacks", {"e.csv": b"u,ts,s,ev,p\n1,2019-10-01,a,buy,1\n2,2019-10-01,b\x81,buy,1\n"},
+     ["e.csv", "line 3", "b'\\x81'", "cp1252"]),
     ("a ragged line", {"e.csv": CSV + "".join(f"{i},2019-10-01 00:00:00,{i},buy,1\n" for i in range(3000))
                        + "3,2019-10-01 00:00:00,12,buy,1,extra\n"}, ["e.csv", "line 3004", "Found: 6"]),
     ("no layout", {"e.csv": "u,ts,s,ev,p\n1,2\n1,2,3,4,5,6,7\n\"\n"}, ["e.csv", "cannot be read as CSV"]),
@@ -121,6 +123,8 @@ ROWS = [
 @pytest.mark.parametrize("files,named", [(f, n) for _, f, n in ROWS], ids=[r[0] for r in ROWS])
 def test_broken_source_rows_are_one_line_exit_1_and_nothing_written(tmp_path, files, named):
     mapping = GOOD.replace('"e.csv"', '"e.csv.gz"') if "e.csv.gz" in files else GOOD
+    if any(b"\x81" in f for f in files.values() if isinstance(f, bytes)):
+        mapping = mapping.replace('path = "e.csv"', 'path = "e.csv"\nencoding = "cp1252"')
     assert_one_error(tmp_path, run(tmp_path, mapping, files), 1, *named)
 
 

@@ -159,3 +159,25 @@ def test_the_rees46_example_reads_the_multi_category_store_layout(tmp_path):
         (0, 50), (1, 0), (2, 75), (3, 25)]
     # four category ids and the "no category" id (original NULL, the last)
     assert rows(d / ".ubm/maps/category.parquet", "SELECT count(*), count(original) FROM t") == [(5, 4)]
+
+
+def test_a_windows_1252_source_is_read_through_python_codecs(tmp_path):
+    # Excel's CSV on Windows: curly quotes and dashes are bytes 0x93, 0x94, 0x96, which DuckDB's
+    # latin-1 reader refuses; the names keep their words, the file is not modified
+    csv = "u;ts;s;name\n1;2019-10-01;1;\x93Bush\x94 Bookcase \x96 oak\n2;2019-10-02;2;caf\xe9\n".encode("latin-1")
+    (tmp_path / "e.csv").write_bytes(csv)
+    (tmp_path / "m.toml").write_text(
+        '[sources.e]\npath = "e.csv"\ndelimiter = ";"\nencoding = "cp1252"\n'
+        '[events.product_buy]\nsource = "e"\nclient_id = "u"\ntimestamp = "ts"\nsku = "s"\n'
+        '[products]\nsource = "e"\nsku = "s"\nname = "name"\n')
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "D")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "e.csv").read_bytes() == csv
+    names = rows(tmp_path / "D/product_properties.parquet", "SELECT name FROM t ORDER BY sku")
+    (tmp_path / "f.csv").write_text("u;ts;s;name\n1;2019-10-01;1;\u201cBush\u201d Bookcase \u2013 oak\n"
+                                    "2;2019-10-02;2;caf\u00e9\n", encoding="utf-8")
+    (tmp_path / "n.toml").write_text((tmp_path / "m.toml").read_text().replace('"e.csv"', '"f.csv"')
+                                     .replace('encoding = "cp1252"', ""))
+    assert ubm("import", "--config", tmp_path / "n.toml", "--out", tmp_path / "F").exit_code == 0
+    assert names == rows(tmp_path / "F/product_properties.parquet", "SELECT name FROM t ORDER BY sku")
+    assert names[0] != names[1]

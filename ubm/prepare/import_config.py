@@ -7,6 +7,7 @@ key (``events.product_buy.sku``) and what is wrong; the command exits with 2.
 
 from __future__ import annotations
 
+import codecs
 import glob
 import hashlib
 import tomllib
@@ -17,7 +18,7 @@ from typing import Any
 from ubm.contract import EVENT_TYPES, EVENT_VALUE
 
 FORMATS = ("csv", "parquet", "json")
-ENCODINGS = ("utf-8", "utf-16", "latin-1")  # what DuckDB's CSV reader reads without an extension
+NATIVE_ENCODINGS = ("utf-8", "utf-16", "latin-1")  # what DuckDB's CSV reader reads itself; others: import_transcode
 TIME_FORMATS = ("auto", "epoch_s", "epoch_ms", "epoch_us")
 PICKS = ("latest", "most_frequent")
 CLIENT_RULES = ("all", "most_active", "sample", "file")
@@ -153,8 +154,13 @@ def _source(name: str, table: Any, base: Path, where: str) -> Source:
         raise ConfigError(f"{where}.format: {fmt!r} is not one of {', '.join(FORMATS)}")
     if len(t.get("delimiter", ",")) != 1 and t.get("delimiter") != "\\t":
         raise ConfigError(f"{where}.delimiter: expected one character, got {t['delimiter']!r}")
-    if t.get("encoding", "utf-8") not in ENCODINGS:
-        raise ConfigError(f"{where}.encoding: {t['encoding']!r} is not one of {', '.join(ENCODINGS)}")
+    encoding = t.get("encoding", "utf-8")
+    if encoding not in NATIVE_ENCODINGS:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ConfigError(f"{where}.encoding: {encoding!r} is not an encoding (utf-8, utf-16, latin-1, or a "
+                              "Python codec name such as cp1252)") from None
     filters = _texts(t["filter"], f"{where}.filter") if "filter" in t else ()
     return Source(name, paths, fmt, t.get("delimiter", ","), t.get("header", True), t.get("encoding", "utf-8"),
                   t.get("quote", '"'), t.get("timestamp_format", "auto"), t.get("timezone", "UTC"), filters)

@@ -34,20 +34,28 @@ def check_not_empty(source: Source) -> None:
 
 
 def _what(text: str, original: re.Match | None) -> str:
-    """The line of DuckDB's message that says what is wrong: the one after 'Original Line'."""
+    """The line of DuckDB's message that says what is wrong: the last line of the block after
+    'Original Line' (the original line itself sometimes starts that block on a line of its own)."""
     lines = text.splitlines()
     if original is not None:
-        after = lines[[i for i, l in enumerate(lines) if l.startswith("Original Line:")][0] + 1:]
-        for line in after:
-            if line.strip() and not line.startswith("Possible"):
-                return line.strip()
+        start = [i for i, line in enumerate(lines) if line.startswith("Original Line:")][0] + 1
+        block = []
+        for line in lines[start:]:
+            if not line.strip() or line.startswith("Possible"):
+                break
+            block.append(line.strip())
+        if block:
+            return block[-1]
     return lines[0].removeprefix("Invalid Input Error: ").strip()
 
 
 def _hint(text: str, source: Source) -> str:
     key = f"sources.{source.name}"
     if "unicode" in text.lower():
-        return f"; set {key}.encoding = 'latin-1' (or 'utf-16') to the file's encoding"
+        return (f"; set {key}.encoding to the file's encoding: 'latin-1', 'cp1252' (Excel on Windows), "
+                "'utf-16' or another Python codec name")
+    if "not latin-1 encoded" in text:
+        return (f"; bytes 0x80-0x9f are Windows quotes and dashes there: set {key}.encoding = 'cp1252'")
     if "Expected Number of Columns" in text:
         return f"; a field holding {source.delimiter!r} must be quoted with {key}.quote"
     return ""

@@ -30,6 +30,7 @@ from ubm.prepare.import_checks import event_value_warnings, id_warnings, price_w
 from ubm.prepare.import_config import ConfigError, Mapping, Source, load_mapping
 from ubm.prepare.import_errors import check_not_empty, diagnose
 from ubm.prepare.import_sql import check_predicate, query, quote, resolve_column
+from ubm.prepare.import_transcode import renamed, transcoded
 from ubm.ownership import check_out
 from ubm.util import OutputError, Timer, atomic_dir, save_npy
 
@@ -358,6 +359,15 @@ def import_data(config: Path, out: Path, settings: Settings = Settings(),
     mapping = load_mapping(config)
     out = Path(out)
     _check_out(out, mapping)
+    with transcoded(mapping, settings.temp_directory) as (mapping, names):
+        try:
+            return _import(mapping, out, settings, progress, timer)
+        except (ConfigError, DataError) as exc:  # name the user's files, not their UTF-8 copies
+            raise type(exc)(renamed(str(exc), names)) from exc
+
+
+def _import(mapping: Mapping, out: Path, settings: Settings, progress: Callable[[str], None],
+            timer: Timer) -> ImportResult:
     con = connect(settings)
     try:
         with atomic_dir(out, "data") as tmp:
