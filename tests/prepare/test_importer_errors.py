@@ -154,3 +154,15 @@ def test_arbitrary_cells_import_or_fail_in_one_line(tmp_path_factory, cells):
     if result.exit_code != 0:
         assert_one_error(tmp_path, result, result.exit_code, "")
         assert result.exit_code in (1, 2)
+
+
+@pytest.mark.parametrize("name,other,code,named", [
+    ("f.csv", "ts,u\n2019-10-02 00:00:00,2\n", 1, ["f.csv", "has no column 's'"]),                # a column gone
+    ("f.csv", "u;ts;s\n2;2019-10-02;11\n", 1, ["f.csv", "has no column 'u'", "u;ts;s"]),         # another delimiter
+    ("a.csv", "ts,u\n2019-10-02 00:00:00,2\n", 2, ["column 's'", "its first file", "a.csv"]),     # the first file
+])
+def test_one_daily_file_of_a_glob_without_the_mapped_columns_is_named(tmp_path, name, other, code, named):
+    mapping = GOOD.replace('"e.csv"', '"*.csv"').replace(PRODUCTS, "").replace('event_column = "ev"\n', "")
+    mapping = mapping.replace('event_values = ["buy"]\n', "")
+    result = run(tmp_path, mapping, {"e.csv": "u,ts,s\n1,2019-10-01,10\n", name: other})
+    assert_one_error(tmp_path, result, code, *named)

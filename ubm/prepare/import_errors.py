@@ -21,6 +21,8 @@ _LINE = re.compile(r"CSV Error on Line: (\d+)")
 _ORIGINAL = re.compile(r"^Original Line: (.*)$", re.MULTILINE)
 _FILE = re.compile(r"^\s*file = (.*)$", re.MULTILINE)
 _SNIFF = re.compile(r'Error when sniffing file "([^"]*)"')
+_MISSING = re.compile(r"Columns with names: (.*) do not exist")
+_QUOTED = re.compile(r'"([^"]+)"')
 
 
 def check_not_empty(source: Source) -> None:
@@ -65,6 +67,9 @@ def diagnose(con: duckdb.DuckDBPyConnection, source: Source, exc: Exception, par
     """The error for a source that failed to read. When DuckDB could not even detect a CSV's
     layout (a ragged line within its sample), read it again trusting the first line: that read
     names the line that breaks it."""
+    missing = _MISSING.search(str(exc))
+    if missing and len(source.paths) > 1:
+        return _lacking(con, source, _QUOTED.findall(missing[1]), params) or read_error(source, exc)
     if source.format == "csv" and _SNIFF.search(str(exc)):
         sql, values = query("diagnose", {}, params)
         try:
@@ -73,6 +78,25 @@ def diagnose(con: duckdb.DuckDBPyConnection, source: Source, exc: Exception, par
             if _LINE.search(str(again)):
                 return read_error(source, again)
     return read_error(source, exc)
+
+
+def _lacking(con: duckdb.DuckDBPyConnection, source: Source, names: list[str],
+             params: dict[str, Any]) -> DataError | None:
+    """The first file of a multi-file source whose own header lacks a mapped column (one daily
+    file with another header or delimiter), found by reading each header (zero rows)."""
+    structure = {"csv": source.format == "csv", "json": source.format == "json", "typed": False, "filters": []}
+    for path in source.paths:
+        sql, values = query("columns", structure, params | {"paths": [path], "text_columns": {}})
+        try:
+            columns = [d[0] for d in con.execute(sql, values).description]
+        except duckdb.Error as exc:
+            return read_error(source, exc)
+        lacked = [n for n in names if n not in columns]
+        if lacked:
+            return DataError(f"{path}: has no column {', '.join(map(repr, lacked))} (source {source.name!r}; its "
+                             f"columns: {', '.join(columns)}); every file of a source needs the mapped columns, "
+                             f"with delimiter {source.delimiter!r}")
+    return None
 
 
 def read_error(source: Source, exc: Exception) -> DataError:

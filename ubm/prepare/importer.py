@@ -117,7 +117,11 @@ def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]
     types = _columns(con, source, f"sources.{source.name}")
     columns = list(types)
     for where, name in wanted.items():
-        resolve_column(name, columns, where, source.name)
+        try:
+            resolve_column(name, columns, where, source.name)
+        except ConfigError as exc:  # of several files, DuckDB's columns are the first file's
+            first = f" (the columns of its first file, {source.paths[0]})" if len(source.paths) > 1 else ""
+            raise ConfigError(f"{exc}{first}") from exc
     text_columns = sorted({resolve_column(n, columns, "", source.name) for n in text}) if source.format == "csv" else []
     checked = [check_predicate(con, f, columns, where, source.name) for where, f in filters.items()]
     for (where, text), predicate in zip(filters.items(), checked):
@@ -191,7 +195,8 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, name: str, structure: di
     sql, values = query(name, structure, params)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", values)
-    except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException) as exc:
+    except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException,
+            duckdb.BinderException) as exc:  # binder: one file of several lacks a mapped column
         if isinstance(source, Source):
             raise diagnose(con, source, exc, params) from exc
         raise DataError(f"{source}: {str(exc).splitlines()[0]}") from exc
