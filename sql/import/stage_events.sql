@@ -16,6 +16,7 @@
 -- @value "sku"          the column of the event's value (sku, url or query text)
 -- @vector false         the value is free text turned into 16 integers (search_query), not an id
 -- @ts_unit 0            0 text with $ts_format, -1 native or ISO, 1/1000/1000000 epoch s/ms/us
+-- @ts_local true       the source's time zone is not UTC (naive times are converted)
 -- @ts_aware false       ts_unit 0: the format reads an offset or zone (%z, %Z)
 -- @event_column false   the column whose values select the event type (false: every row)
 -- @filters []           row filters: checked boolean expressions over the source's columns
@@ -39,7 +40,7 @@ SELECT client_key, ts, value_key,
 FROM (
     SELECT {{ m.key(client) }} AS client_key,
            nullif({{ m.text(ts) }}, '') AS ts_raw,
-           {{ m.plausible(m.utc(ts, ts_unit, ts_aware)) }} AS ts,
+           {{ m.plausible(m.utc(ts, ts_unit, ts_aware, ts_local)) }} AS ts,
 {% if vector %}
            nullif({{ m.text(value) }}, '') AS value_key,
 {% else %}

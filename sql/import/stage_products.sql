@@ -18,6 +18,7 @@
 -- @name false           the free-text name column (false: none)
 -- @ts false             the time column ordering rows for pick = latest (false: none)
 -- @ts_unit 0            as in import/stage_events
+-- @ts_local true       the source's time zone is not UTC (naive times are converted)
 -- @ts_aware false       as in import/stage_events
 -- @filters []           row filters: checked boolean expressions over the source's columns
 -- returns: one row per source row (sku_key, category_key, price DOUBLE, name_text, ts, dropped,
@@ -36,7 +37,7 @@ FROM (
            {% if price %}{{ m.price(price, price_text, price_comma) }}{% else %}CAST(NULL AS DOUBLE){% endif %} AS price,
            {% if price %}nullif({{ m.text(price) }}, ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS price_raw,
            {% if name %}nullif({{ m.text(name) }}, ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS name_text,
-           {% if ts %}{{ m.utc(ts, ts_unit, ts_aware) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
+           {% if ts %}{{ m.utc(ts, ts_unit, ts_aware, ts_local) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
 {% for f in filters %}
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},
 {% endfor %}

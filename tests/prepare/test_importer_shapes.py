@@ -53,6 +53,15 @@ def test_iso_times_with_an_offset_or_zone_name_their_instant_the_others_are_loca
                                "2019-10-01 10:00:00", "2019-10-01 08:00:00"]
 
 
+def test_with_the_default_utc_zone_offsets_are_honoured_too(tmp_path):
+    # the UTC path skips the offset test (DuckDB's TIMESTAMPTZ cast reads naive text as UTC)
+    result = imported(tmp_path, "u,ts,s\n1,2019-10-01T02:00:00+02:00,1\n1,2019-10-01 09:00:00,2\n"
+                      "1,2019-10-01 00:00:00 Europe/London,3\n1,2019-10-01,4\n")
+    assert result.exit_code == 0, result.output
+    assert times(tmp_path) == ["2019-10-01 00:00:00", "2019-10-01 09:00:00", "2019-09-30 23:00:00",
+                               "2019-10-01 00:00:00"]
+
+
 def test_a_strptime_format_with_an_offset_reads_the_offset(tmp_path):
     result = imported(tmp_path, "u,ts,s\n1,01.10.2019 02:30 +0200,1\n1,01.10.2019 02:30 -0130,2\n",
                       source='timestamp_format = "%d.%m.%Y %H:%M %z"\ntimezone = "Asia/Tokyo"')

@@ -180,7 +180,7 @@ def _stage_events(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> dict[str,
         structure = reader.structure | {
             "client": reader.column(em.client_id, where), "ts": reader.column(em.timestamp, where),
             "value": reader.column(em.value, where), "vector": event == "search_query", "ts_unit": ts_unit,
-            "ts_aware": aware,
+            "ts_aware": aware, "ts_local": reader.source.timezone != "UTC",
             "event_column": reader.column(em.event_column, where) if em.event_column else False,
             "filters": [f"({f})" for f in filters.values()]}
         params = reader.params | time_values | {"event_values": list(em.event_values)}
@@ -220,6 +220,7 @@ def _stage_products(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     structure = reader.structure | {"sku": col["sku"], "category": col.get("category", False),
                                     "price": col.get("price", False), "name": col.get("name", False),
                                     "ts": col.get("timestamp", False), "ts_unit": ts_unit, "ts_aware": aware,
+                                    "ts_local": source.timezone != "UTC",
                                     "price_text": bool(p.price) and reader.is_text(p.price),
                                     "price_comma": p.price_decimal == ",",
                                     "filters": [f"({f})" for f in filters.values()]}
