@@ -85,6 +85,7 @@ MAPPINGS = [
     (GOOD + '[clients]\nrule = "most_active"\n', "clients.n"),
     (GOOD + '[clients]\nrule = "file"\nfile = "list.csv"\ncolumn = "id"\n', "clients.path: no file matches"),
     (GOOD + '[tables]\nx = 1\n', "mapping.tables: unknown key"),
+    (GOOD.replace('path = "e.csv"', 'path = "e.csv"\nread_as_text = ["price"]'), "sources.e.read_as_text[1]: column"),
 ]
 
 

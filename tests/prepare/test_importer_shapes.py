@@ -190,3 +190,16 @@ def test_a_windows_1252_source_is_read_through_python_codecs(tmp_path):
     assert ubm("import", "--config", tmp_path / "n.toml", "--out", tmp_path / "F").exit_code == 0
     assert names == rows(tmp_path / "F/product_properties.parquet", "SELECT name FROM t ORDER BY sku")
     assert names[0] != names[1]
+
+
+def test_a_stray_text_past_the_sniffed_lines_is_read_with_read_as_text(tmp_path):
+    # DuckDB types a CSV column from its first 20,480 lines; an 'N/A' price after them stops the
+    # import by line, and read_as_text takes the column as text (filters then cast it themselves)
+    body = "".join(f"{i},2019-10-01,{i},1.5\n" for i in range(1, 21000)) + "9,2019-10-01,9,N/A\n"
+    result = imported(tmp_path, "u,ts,s,p\n" + body, products=PRODUCTS)
+    assert result.exit_code == 1
+    assert "line 21001" in result.output and "read_as_text = ['p']" in result.output
+    result = imported(tmp_path, "u,ts,s,p\n" + body, source='read_as_text = ["p"]',
+                      products=PRODUCTS + 'filter = "TRY_CAST(p AS DOUBLE) > 1"\n')
+    assert result.exit_code == 0, result.output
+    assert "1 filter 'TRY_CAST(p AS DOUBLE) > 1'" in result.output  # the N/A row, NULL: false

@@ -43,6 +43,7 @@ class Source:
     timestamp_format: str = "auto"  # a strptime format, or one of TIME_FORMATS
     timezone: str = "UTC"
     filters: tuple[str, ...] = ()
+    read_as_text: tuple[str, ...] = ()  # csv: columns read as text whatever DuckDB's sniffer types them
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def _format_of(paths: tuple[str, ...], where: str) -> str:
 
 _SOURCE_KEYS: dict[str, Any] = {"path": (str, list), "format": str, "delimiter": str, "header": bool,
                                 "encoding": str, "quote": str, "timestamp_format": str, "timezone": str,
-                                "filter": (str, list)}
+                                "filter": (str, list), "read_as_text": (str, list)}
 
 
 def _source(name: str, table: Any, base: Path, where: str) -> Source:
@@ -162,8 +163,10 @@ def _source(name: str, table: Any, base: Path, where: str) -> Source:
             raise ConfigError(f"{where}.encoding: {encoding!r} is not an encoding (utf-8, utf-16, latin-1, or a "
                               "Python codec name such as cp1252)") from None
     filters = _texts(t["filter"], f"{where}.filter") if "filter" in t else ()
+    as_text = _texts(t["read_as_text"], f"{where}.read_as_text") if "read_as_text" in t else ()
     return Source(name, paths, fmt, t.get("delimiter", ","), t.get("header", True), t.get("encoding", "utf-8"),
-                  t.get("quote", '"'), t.get("timestamp_format", "auto"), t.get("timezone", "UTC"), filters)
+                  t.get("quote", '"'), t.get("timestamp_format", "auto"), t.get("timezone", "UTC"), filters,
+                  as_text)
 
 
 def _event(event: str, table: Any, sources: dict[str, Source]) -> EventMapping:

@@ -23,6 +23,7 @@ _FILE = re.compile(r"^\s*file = (.*)$", re.MULTILINE)
 _SNIFF = re.compile(r'Error when sniffing file "([^"]*)"')
 _MISSING = re.compile(r"Columns with names: (.*) do not exist")
 _QUOTED = re.compile(r'"([^"]+)"')
+_CONVERTING = re.compile(r'Error when converting column "([^"]+)"')
 
 
 def check_not_empty(source: Source) -> None:
@@ -58,6 +59,10 @@ def _hint(text: str, source: Source) -> str:
                 "'utf-16' or another Python codec name")
     if "not latin-1 encoded" in text:
         return (f"; bytes 0x80-0x9f are Windows quotes and dashes there: set {key}.encoding = 'cp1252'")
+    converting = _CONVERTING.search(text)
+    if converting and source.format == "csv":
+        return (f"; DuckDB typed column {converting[1]!r} from the first lines: set {key}.read_as_text = "
+                f"[{converting[1]!r}] to read it as text (docs/import.md §2)")
     if "Expected Number of Columns" in text:
         return f"; a field holding {source.delimiter!r} must be quoted with {key}.quote"
     return ""

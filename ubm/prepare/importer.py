@@ -122,6 +122,9 @@ def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]
         except ConfigError as exc:  # of several files, DuckDB's columns are the first file's
             first = f" (the columns of its first file, {source.paths[0]})" if len(source.paths) > 1 else ""
             raise ConfigError(f"{exc}{first}") from exc
+    for i, name in enumerate(source.read_as_text):
+        resolve_column(name, columns, f"sources.{source.name}.read_as_text[{i + 1}]", source.name)
+    text |= set(source.read_as_text)
     text_columns = sorted({resolve_column(n, columns, "", source.name) for n in text}) if source.format == "csv" else []
     checked = [check_predicate(con, f, columns, where, source.name) for where, f in filters.items()]
     for (where, text), predicate in zip(filters.items(), checked):
