@@ -134,6 +134,13 @@ def test_a_csv_given_as_parquet_is_one_line(tmp_path):
     assert_one_error(tmp_path, run(tmp_path, mapping), 1, "e.csv")
 
 
+def test_a_nested_json_field_named_as_an_id_is_refused(tmp_path):
+    mapping = GOOD.replace('"e.csv"', '"e.jsonl"')
+    lines = '{"u": {"id": 1}, "ts": "2019-10-01", "s": 1, "ev": "buy", "p": 1}\n'
+    assert_one_error(tmp_path, run(tmp_path, mapping, {"e.jsonl": lines}), 2,
+                     "events.product_buy.client_id: column 'u'", "STRUCT")
+
+
 def test_a_broken_json_line_is_one_line(tmp_path):
     mapping = GOOD.replace('"e.csv"', '"e.jsonl"')
     lines = '{"u": 1, "ts": "2019-10-01", "s": 1, "ev": "buy", "p": 1}\n{"u": 2, "ts": \n'

@@ -122,6 +122,10 @@ def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]
         except ConfigError as exc:  # of several files, DuckDB's columns are the first file's
             first = f" (the columns of its first file, {source.paths[0]})" if len(source.paths) > 1 else ""
             raise ConfigError(f"{exc}{first}") from exc
+        kind = types[resolve_column(name, columns, where, source.name)]
+        if kind.startswith(("STRUCT", "MAP", "UNION")) or kind.endswith("]"):
+            raise ConfigError(f"{where}: column {name!r} of source {source.name!r} is a {kind}, not a value; "
+                              "nested fields are not read: flatten them into columns of their own first")
     for i, name in enumerate(source.read_as_text):
         resolve_column(name, columns, f"sources.{source.name}.read_as_text[{i + 1}]", source.name)
     text |= set(source.read_as_text)
