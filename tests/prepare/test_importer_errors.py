@@ -129,6 +129,16 @@ def test_broken_source_rows_are_one_line_exit_1_and_nothing_written(tmp_path, fi
     assert_one_error(tmp_path, run(tmp_path, mapping, files), 1, *named)
 
 
+@pytest.mark.parametrize("head,named", [
+    (b"PK\x03\x04rest of a zip", "a zip archive"),            # a Kaggle download, or an .xlsx
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel .xls workbook"),
+    (b"BZh91AY&SY", "a bzip2 file"),
+])
+def test_a_container_duckdb_cannot_open_is_refused_by_name(tmp_path, head, named):
+    mapping = GOOD.replace('path = "e.csv"', 'path = "e.csv"\nformat = "csv"')
+    assert_one_error(tmp_path, run(tmp_path, mapping, {"e.csv": head}), 2, "sources.e.path", "e.csv", named)
+
+
 def test_a_csv_given_as_parquet_is_one_line(tmp_path):
     mapping = GOOD.replace('path = "e.csv"', 'path = "e.csv"\nformat = "parquet"')
     assert_one_error(tmp_path, run(tmp_path, mapping), 1, "e.csv")

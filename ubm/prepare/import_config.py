@@ -127,6 +127,25 @@ def _expand(patterns: tuple[str, ...], base: Path, where: str) -> tuple[str, ...
     return tuple(files)
 
 
+# Containers DuckDB does not open (it reads plain, .gz and .zst files), told by their first bytes.
+_CONTAINERS = ((b"PK\x03\x04", "a zip archive (an .xlsx workbook is one too)", "unzip it, or export the sheet as CSV"),
+               (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "export the sheet as CSV"),
+               (b"BZh", "a bzip2 file", "recompress it with gzip or zstd"),
+               (b"\xfd7zXZ", "an xz file", "recompress it with gzip or zstd"))
+
+
+def _check_containers(paths: tuple[str, ...], where: str) -> None:
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(6)
+        except OSError as exc:
+            raise ConfigError(f"{where}: {path}: {exc.strerror or exc}") from exc
+        for magic, what, fix in _CONTAINERS:
+            if head.startswith(magic):
+                raise ConfigError(f"{where}: {path} is {what}, which DuckDB does not read; {fix}")
+
+
 def _format_of(paths: tuple[str, ...], where: str) -> str:
     kinds = set()
     for p in paths:
@@ -150,6 +169,7 @@ def _source(name: str, table: Any, base: Path, where: str) -> Source:
         raise ConfigError(f"{where}: expected a table")
     t = _take(table, where, _SOURCE_KEYS, ("path",))
     paths = _expand(_texts(t["path"], f"{where}.path"), base, f"{where}.path")
+    _check_containers(paths, f"{where}.path")
     fmt = t.get("format") or _format_of(paths, where)
     if fmt not in FORMATS:
         raise ConfigError(f"{where}.format: {fmt!r} is not one of {', '.join(FORMATS)}")
