@@ -203,3 +203,20 @@ def test_a_stray_text_past_the_sniffed_lines_is_read_with_read_as_text(tmp_path)
                       products=PRODUCTS + 'filter = "TRY_CAST(p AS DOUBLE) > 1"\n')
     assert result.exit_code == 0, result.output
     assert "1 filter 'TRY_CAST(p AS DOUBLE) > 1'" in result.output  # the N/A row, NULL: false
+
+
+def test_the_retailrocket_example_takes_categories_from_the_long_item_properties(tmp_path):
+    shutil.copy(EXAMPLES / "retailrocket.toml", tmp_path / "m.toml")
+    shutil.copy(DATA / "clicks.csv", tmp_path / "events.csv")
+    shutil.copy(DATA / "item_properties_part1.csv", tmp_path / "item_properties_part1.csv")
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "D")
+    assert result.exit_code == 0, result.output
+    d = tmp_path / "D"
+    assert rows(d / ".ubm/maps/sku.parquet") == [(0, "248676"), (1, "318965"), (2, "355908"), (3, "367447"),
+                                                 (4, "999999")]
+    assert rows(d / ".ubm/maps/category.parquet") == [(0, "1277"), (1, "1280"), (2, "1338"), (3, None)]
+    # 248676: its latest categoryid row (1280); 318965 and 367447 have none: the "no category" id
+    assert rows(d / "product_properties.parquet", "SELECT sku, category FROM t ORDER BY sku") == [
+        (0, 1), (1, 3), (2, 2), (3, 3), (4, 1)]
+    assert "3 filter \"property = 'categoryid'\"" in result.output
+    assert "5 (2 without properties)" in result.output
