@@ -21,6 +21,9 @@
 -- @ts_local true       the source's time zone is not UTC (naive times are converted)
 -- @ts_aware false       as in import/stage_events
 -- @filters []           row filters: checked boolean expressions over the source's columns
+-- @category_when false  the rows holding the category (a checked predicate; false: every row), for a long table
+-- @price_when false     the rows holding the price, likewise
+-- @name_when false      the rows holding the name, likewise
 -- returns: one row per source row (sku_key, category_key, price DOUBLE, name_text, ts, dropped,
 --   bad_price: the price text when it is not a number, else NULL)
 {% import "macros/import.sql" as m %}
@@ -33,10 +36,10 @@ SELECT sku_key, category_key, price, name_text, ts, CASE WHEN price IS NULL THEN
        END AS dropped
 FROM (
     SELECT {{ m.key(sku) }} AS sku_key,
-           {% if category %}{{ m.key(category) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS category_key,
-           {% if price %}{{ m.price(price, price_text, price_comma) }}{% else %}CAST(NULL AS DOUBLE){% endif %} AS price,
-           {% if price %}nullif({{ m.text(price) }}, ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS price_raw,
-           {% if name %}nullif({{ m.text(name) }}, ''){% else %}CAST(NULL AS VARCHAR){% endif %} AS name_text,
+           {% if category %}{{ m.held(m.key(category), category_when) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS category_key,
+           {% if price %}{{ m.held(m.price(price, price_text, price_comma), price_when) }}{% else %}CAST(NULL AS DOUBLE){% endif %} AS price,
+           {% if price %}{{ m.held("nullif(" ~ m.text(price) ~ ", '')", price_when) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS price_raw,
+           {% if name %}{{ m.held("nullif(" ~ m.text(name) ~ ", '')", name_when) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS name_text,
            {% if ts %}{{ m.utc(ts, ts_unit, ts_aware, ts_local) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
 {% for f in filters %}
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},

@@ -51,6 +51,16 @@ timezone('UTC', to_timestamp(TRY_CAST({{ column }} AS DOUBLE) / {{ ts_unit }}))
 {%- endif %}
 {%- endmacro %}
 
+{#- A product property of a long table (one property a row): the value where the row holds
+    it (when: a checked predicate such as property = 'categoryid'), else NULL. -#}
+{% macro held(value, when) -%}
+{% if when -%}
+CASE WHEN coalesce({{ when }}, false) THEN {{ value }} END
+{%- else -%}
+{{ value }}
+{%- endif %}
+{%- endmacro %}
+
 {#- A time that parsed but lies outside 1980-01-01 .. 2100-01-01 is a unit or format mistake
     (epoch ms read as seconds land in the year 47000, seconds read as ms in January 1970): NULL,
     so that it is counted as a time that does not parse (docs/import.md §4). -#}

@@ -205,7 +205,7 @@ def test_a_stray_text_past_the_sniffed_lines_is_read_with_read_as_text(tmp_path)
     assert "1 filter 'TRY_CAST(p AS DOUBLE) > 1'" in result.output  # the N/A row, NULL: false
 
 
-def test_the_retailrocket_example_takes_categories_from_the_long_item_properties(tmp_path):
+def test_the_retailrocket_example_takes_category_and_price_from_the_long_item_properties(tmp_path):
     shutil.copy(EXAMPLES / "retailrocket.toml", tmp_path / "m.toml")
     shutil.copy(DATA / "clicks.csv", tmp_path / "events.csv")
     shutil.copy(DATA / "item_properties_part1.csv", tmp_path / "item_properties_part1.csv")
@@ -215,8 +215,9 @@ def test_the_retailrocket_example_takes_categories_from_the_long_item_properties
     assert rows(d / ".ubm/maps/sku.parquet") == [(0, "248676"), (1, "318965"), (2, "355908"), (3, "367447"),
                                                  (4, "999999")]
     assert rows(d / ".ubm/maps/category.parquet") == [(0, "1277"), (1, "1280"), (2, "1338"), (3, None)]
-    # 248676: its latest categoryid row (1280); 318965 and 367447 have none: the "no category" id
-    assert rows(d / "product_properties.parquet", "SELECT sku, category FROM t ORDER BY sku") == [
-        (0, 1), (1, 3), (2, 2), (3, 3), (4, 1)]
-    assert "3 filter \"property = 'categoryid'\"" in result.output
-    assert "5 (2 without properties)" in result.output
+    # 248676: its latest categoryid row (1280); 318965 and 367447 have none: the "no category" id;
+    # prices from the 790 rows only: 248676 120.0, 355908 277.2 (ranks 1, 2 of 2), the rest none
+    assert rows(d / "product_properties.parquet", "SELECT sku, category, price FROM t ORDER BY sku") == [
+        (0, 1, 0), (1, 3, 0), (2, 2, 50), (3, 3, 0), (4, 1, 0)]
+    assert "5 (1 without properties)" in result.output  # 367447: no row; 318965 has its 'available' row
+    assert "warning" not in result.output  # '1116713 960601 n277.200' (property 888) is no price row

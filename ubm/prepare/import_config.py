@@ -69,6 +69,7 @@ class Products:
     pick: str = "most_frequent"
     filters: tuple[str, ...] = ()
     price_decimal: str = "."  # the decimal point of prices given as text ('.' or ',')
+    when: dict[str, str] = field(default_factory=dict)  # property -> predicate of the rows that hold it
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,8 @@ def _products(table: Any, sources: dict[str, Source]) -> Products:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
     t = _take(table, where, {"source": str, "sku": str, "category": str, "price": str, "name": str,
-                             "timestamp": str, "pick": str, "filter": (str, list), "price_decimal": str},
+                             "timestamp": str, "pick": str, "filter": (str, list), "price_decimal": str,
+                             "category_when": str, "price_when": str, "name_when": str},
               ("source", "sku"))
     if t["source"] not in sources:
         raise ConfigError(f"{where}.source: no source named {t['source']!r} (sources: {', '.join(sources)})")
@@ -227,8 +229,14 @@ def _products(table: Any, sources: dict[str, Source]) -> Products:
     decimal = t.get("price_decimal", ".")
     if decimal not in (".", ","):
         raise ConfigError(f"{where}.price_decimal: {decimal!r} is not '.' or ','")
+    when = {}
+    for prop in ("category", "price", "name"):
+        if f"{prop}_when" in t:
+            if prop not in t:
+                raise ConfigError(f"{where}.{prop}_when: names the rows holding products.{prop}, which is not given")
+            when[prop] = _texts(t[f"{prop}_when"], f"{where}.{prop}_when")[0]
     return Products(t["source"], t["sku"], t.get("category"), t.get("price"), t.get("name"),
-                    t.get("timestamp"), pick, filters, decimal)
+                    t.get("timestamp"), pick, filters, decimal, when)
 
 
 def _clients(table: Any, base: Path) -> Clients:

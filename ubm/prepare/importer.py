@@ -222,7 +222,8 @@ def _stage_products(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     text = {named[k] for k in ("sku", "category", "name") if k in named}
     text |= {p.timestamp} if p.timestamp and ts_unit <= 0 else set()
     filters = _filters(mapping, source, p.filters, "products")
-    reader = _open(con, source, {f"products.{k}": v for k, v in named.items()}, filters, text)
+    when = {f"products.{k}_when": f for k, f in p.when.items()}  # checked as filters are, not applied as them
+    reader = _open(con, source, {f"products.{k}": v for k, v in named.items()}, filters | when, text)
     col = {k: reader.column(v, f"products.{k}") for k, v in named.items()}
     structure = reader.structure | {"sku": col["sku"], "category": col.get("category", False),
                                     "price": col.get("price", False), "name": col.get("name", False),
@@ -230,7 +231,9 @@ def _stage_products(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
                                     "ts_local": source.timezone != "UTC",
                                     "price_text": bool(p.price) and reader.is_text(p.price),
                                     "price_comma": p.price_decimal == ",",
-                                    "filters": [f"({f})" for f in filters.values()]}
+                                    "filters": [f"({f})" for f in filters.values()],
+                                    **{f"{k}_when": f"({f})" if f else False for k, f in
+                                       ((k, p.when.get(k)) for k in ("category", "price", "name"))}}
     _create(con, "stage_products", "stage_products", structure, reader.params | time_values, reader.source)
 
 
