@@ -103,6 +103,11 @@ def test_a_missing_mapping_file_is_one_line(tmp_path):
     assert_one_error(tmp_path, result, 2, "no.toml")
 
 
+def test_an_empty_client_list_is_refused(tmp_path):
+    mapping = GOOD + '[clients]\nrule = "file"\nfile = "list.csv"\ncolumn = "id"\n'
+    assert_one_error(tmp_path, run(tmp_path, mapping, {"list.csv": "id\n \n"}), 1, "list.csv", "lists no client")
+
+
 def test_a_client_list_naming_a_column_it_lacks_is_refused(tmp_path):
     mapping = GOOD + '[clients]\nrule = "file"\nfile = "list.csv"\ncolumn = "id"\n'
     assert_one_error(tmp_path, run(tmp_path, mapping, {"list.csv": "client\n1\n"}), 2, "clients.column: column 'id'")

@@ -347,6 +347,9 @@ def _write_clients(con: duckdb.DuckDBPyConnection, mapping: Mapping, tmp: Path) 
                  "rule_file": c.rule == "file", "tables": [f"stage_{e}" for e in mapping.events]}
     sql, values = query("relevant_clients", structure, {"n": c.n or 0, "seed": str(c.seed)})
     ids = con.execute(sql, values).fetchnumpy()["client_id"].astype(np.int64)
+    if not ids.size:  # only a list can be empty: the other rules take clients of kept events
+        raise DataError(f"clients.file: {', '.join(c.file.paths)} lists no client in column {c.column!r}; "
+                        "every stage needs at least one relevant client")
     (tmp / INPUT_DIR).mkdir(exist_ok=True)
     save_npy(tmp / RELEVANT_CLIENTS, ids)
     return int(ids.size)
