@@ -57,6 +57,9 @@ MAPPINGS = [
     (GOOD.replace('path = "e.csv"', 'path = "e.csv"\nformat = "xlsx"'), "sources.e.format: 'xlsx'"),
     (GOOD.replace('path = "e.csv"', 'path = "e.csv"\ndelimiter = ";;"'), "sources.e.delimiter"),
     (GOOD.replace('path = "e.csv"', 'path = "e.csv"\nheader = "yes"'), "sources.e.header: expected"),
+    (GOOD.replace('path = "e.csv"', 'path = "e.csv"\ndelimiter = "\\n"'), "sources.e.delimiter"),
+    (GOOD.replace('path = "e.csv"', 'path = "e.csv"\ndelimiter = "\\""'), "sources.e.quote"),
+    (GOOD.replace('path = "e.csv"', 'path = "e.csv"\nquote = "ab"'), "sources.e.quote"),
     (GOOD.replace('path = "e.csv"', 'path = "e.csv"\nencoding = "klingon"'), "sources.e.encoding"),
     (GOOD.replace('path = "e.csv"', 'path = "e.csv"\ntimezone = "Mars/Base"'), "sources.e.timezone"),
     (GOOD.replace('path = "e.csv"', 'path = "e.csv"\ntimestamp_format = "yyyy-mm-dd"'),
@@ -148,6 +151,11 @@ def test_a_container_duckdb_cannot_open_is_refused_by_name(tmp_path, head, named
     assert_one_error(tmp_path, run(tmp_path, mapping, {"e.csv": head}), 2, "sources.e.path", "e.csv", named)
 
 
+def test_a_filter_that_fails_on_the_data_names_the_filter(tmp_path):
+    result = run(tmp_path, GOOD + "filter = \"regexp_matches(ev, '(')\"")
+    assert_one_error(tmp_path, result, 1, "e.csv", "row filters", "regexp_matches(ev, '(')")
+
+
 def test_a_csv_given_as_parquet_is_one_line(tmp_path):
     mapping = GOOD.replace('path = "e.csv"', 'path = "e.csv"\nformat = "parquet"')
     assert_one_error(tmp_path, run(tmp_path, mapping), 1, "e.csv")
@@ -193,3 +201,29 @@ def test_one_daily_file_of_a_glob_without_the_mapped_columns_is_named(tmp_path, 
     mapping = mapping.replace('event_values = ["buy"]\n', "")
     result = run(tmp_path, mapping, {"e.csv": "u,ts,s\n1,2019-10-01,10\n", name: other})
     assert_one_error(tmp_path, result, code, *named)
+
+
+_KEYS = {  # where a text goes in the mapping: (line to replace, its replacement with {v} as the text)
+    "client_id": ('client_id = "u"', "client_id = {v}"),
+    "timestamp_format": ('path = "e.csv"', 'path = "e.csv"\ntimestamp_format = {v}'),
+    "timezone": ('path = "e.csv"', 'path = "e.csv"\ntimezone = {v}'),
+    "delimiter": ('path = "e.csv"', 'path = "e.csv"\ndelimiter = {v}'),
+    "quote": ('path = "e.csv"', 'path = "e.csv"\nquote = {v}'),
+    "filter": ('price = "p"', 'price = "p"\nfilter = {v}'),
+    "price_when": ('price = "p"', 'price = "p"\nprice_when = {v}'),
+    "event_values": ('event_values = ["buy"]', "event_values = [{v}]"),
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(sorted(_KEYS)), value=_TEXT)
+def test_any_text_in_a_mapping_key_imports_or_fails_in_one_line(tmp_path_factory, key, value):
+    """A mapping value of any text (SQL fragments, quotes, control characters, odd Unicode)
+    gives a data directory or one error line with nothing written, never a traceback."""
+    import json
+    tmp_path = tmp_path_factory.mktemp("key")
+    old, new = _KEYS[key]
+    result = run(tmp_path, GOOD.replace(old, new.format(v=json.dumps(value))))
+    if result.exit_code != 0:
+        assert result.exit_code in (1, 2)
+        assert_one_error(tmp_path, result, result.exit_code, "")

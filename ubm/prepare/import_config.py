@@ -174,8 +174,12 @@ def _source(name: str, table: Any, base: Path, where: str) -> Source:
     fmt = t.get("format") or _format_of(paths, where)
     if fmt not in FORMATS:
         raise ConfigError(f"{where}.format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    if len(t.get("delimiter", ",")) != 1 and t.get("delimiter") != "\\t":
-        raise ConfigError(f"{where}.delimiter: expected one character, got {t['delimiter']!r}")
+    delimiter, quote = t.get("delimiter", ","), t.get("quote", '"')
+    if len(delimiter) != 1 and delimiter != "\\t" or delimiter in ("\n", "\r"):
+        raise ConfigError(f"{where}.delimiter: expected one character other than a line break, got {delimiter!r}")
+    if len(quote) > 1 or quote and quote in (delimiter, "\n", "\r"):
+        raise ConfigError(f"{where}.quote: expected one character (or none) other than the delimiter and a "
+                          f"line break, got {quote!r}")
     encoding = t.get("encoding", "utf-8")
     if encoding not in NATIVE_ENCODINGS:
         try:

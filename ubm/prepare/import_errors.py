@@ -68,7 +68,8 @@ def _hint(text: str, source: Source) -> str:
     return ""
 
 
-def diagnose(con: duckdb.DuckDBPyConnection, source: Source, exc: Exception, params: dict[str, Any]) -> DataError:
+def diagnose(con: duckdb.DuckDBPyConnection, source: Source, exc: Exception, params: dict[str, Any],
+             filters: list[str] = ()) -> DataError:
     """The error for a source that failed to read. When DuckDB could not even detect a CSV's
     layout (a ragged line within its sample), read it again trusting the first line: that read
     names the line that breaks it."""
@@ -82,7 +83,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, source: Source, exc: Exception, par
         except duckdb.Error as again:
             if _LINE.search(str(again)):
                 return read_error(source, again)
-    return read_error(source, exc)
+    return read_error(source, exc, filters)
 
 
 def _lacking(con: duckdb.DuckDBPyConnection, source: Source, names: list[str],
@@ -104,8 +105,9 @@ def _lacking(con: duckdb.DuckDBPyConnection, source: Source, names: list[str],
     return None
 
 
-def read_error(source: Source, exc: Exception) -> DataError:
-    """One line for a source DuckDB could not read: file, line, what is wrong, a fix."""
+def read_error(source: Source, exc: Exception, filters: list[str] = ()) -> DataError:
+    """One line for a source DuckDB could not read: file, line, what is wrong, a fix; an error
+    that names no line may come from the row filters evaluated while reading (a bad regex)."""
     text = str(exc)
     sniff = _SNIFF.search(text)
     if sniff:
@@ -115,8 +117,9 @@ def read_error(source: Source, exc: Exception) -> DataError:
     line, original, file = _LINE.search(text), _ORIGINAL.search(text), _FILE.search(text)
     where = file[1].strip() if file else ", ".join(source.paths[:3])
     if line is None:
-        return DataError(f"{where}: source {source.name!r} is not readable as {source.format} "
-                         f"({text.splitlines()[0]}){_hint(text, source)}")
+        filters = f" and evaluating its row filters {' AND '.join(filters)}" if filters else ""
+        return DataError(f"{where}: reading source {source.name!r} as {source.format}{filters} failed: "
+                         f"{text.splitlines()[0]}{_hint(text, source)}")
     # a wrong encoding makes DuckDB show the header as the original line: leave it out then
     shown = f" ({original[1][:120]!r})" if original and "unicode" not in text.lower() else ""
     return DataError(f"{where}: line {line[1]}: {_what(text, original)}{shown} (source {source.name!r})"

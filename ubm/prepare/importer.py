@@ -205,7 +205,7 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, name: str, structure: di
     except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException,
             duckdb.BinderException) as exc:  # binder: one file of several lacks a mapped column
         if isinstance(source, Source):
-            raise diagnose(con, source, exc, params) from exc
+            raise diagnose(con, source, exc, params, structure.get("filters", [])) from exc
         raise DataError(f"{source}: {str(exc).splitlines()[0]}") from exc
 
 
