@@ -81,6 +81,8 @@ MAPPINGS = [
     (GOOD + 'filter = "p + 1"', "products.filter[1]"),  # not a predicate
     (GOOD + 'filter = "nope > 0"', "column 'nope'"),
     (GOOD + 'filter = "ev > 0"', "products.filter[1]"),  # text against a number
+    (GOOD.replace('event_values = ["buy"]', 'event_values = ["buy"]\nfilter = "u > 5"'),
+     "TRY_CAST(col AS DOUBLE)"),  # an id column is read as text
     (GOOD.replace('source = "e"\nsku = "s"\nprice', 'source = "x"\nsku = "s"\nprice'), "products.source: no source"),
     (GOOD + 'pick = "latest"', "products.pick"),
     (GOOD + 'price_decimal = ";"', "products.price_decimal"),

@@ -105,7 +105,10 @@ def _columns(con: duckdb.DuckDBPyConnection, source: Source, where: str,
         return {d[0]: str(d[1]) for d in con.execute(sql, values).description}
     except duckdb.Error as exc:
         if filters:
-            raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from exc
+            first = str(exc).splitlines()[0]
+            hint = ("; the columns mapped as ids, text times or names are read as text (docs/import.md §2): "
+                    "cast one in the filter, e.g. TRY_CAST(col AS DOUBLE) > 0") if "VARCHAR" in first else ""
+            raise ConfigError(f"{where}: {first}{hint}") from exc
         raise diagnose(con, source, exc, params) from exc
 
 
