@@ -4,7 +4,8 @@
 -- $header BOOLEAN  whether the first line names the columns
 -- $encoding VARCHAR  utf-8, utf-16 or latin-1
 -- $quote VARCHAR  the quote character
+-- $nullstr VARCHAR[]  CSV: the texts that mean "no value" ('' and sources.<name>.nulls)
 -- returns: one row (rows BIGINT) when every line reads; else DuckDB's error names the first bad line
 SELECT count(*) AS rows
-FROM read_csv($paths, delim = $delimiter, header = $header, encoding = $encoding, quote = $quote,
+FROM read_csv($paths, delim = $delimiter, header = $header, encoding = $encoding, quote = $quote, nullstr = $nullstr,
               sample_size = 1, all_varchar = true)

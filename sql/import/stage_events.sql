@@ -4,6 +4,7 @@
 -- $header BOOLEAN  CSV: whether the first line names the columns
 -- $encoding VARCHAR  CSV: utf-8, utf-16 or latin-1
 -- $quote VARCHAR  CSV: the quote character
+-- $nullstr VARCHAR[]  CSV: the texts that mean "no value" ('' and sources.<name>.nulls)
 -- $text_columns STRUCT  CSV: columns read as text, {name: 'VARCHAR'} (ids, text times, free text)
 -- $ts_format VARCHAR  strptime format of a text time (ts_unit 0)
 -- $timezone VARCHAR  the source's time zone (text and native times)

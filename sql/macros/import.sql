@@ -4,7 +4,7 @@
     read as text) is a bound parameter; only the format picks the function. -#}
 {% macro reader(csv, json, typed) -%}
 {% if csv -%}
-read_csv($paths, delim = $delimiter, header = $header, encoding = $encoding, quote = $quote{% if typed %}, types = $text_columns{% endif %})
+read_csv($paths, delim = $delimiter, header = $header, encoding = $encoding, quote = $quote, nullstr = $nullstr{% if typed %}, types = $text_columns{% endif %})
 {%- elif json -%}
 read_json($paths, format = 'newline_delimited')
 {%- else -%}

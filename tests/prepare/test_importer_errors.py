@@ -170,6 +170,12 @@ def test_a_nested_json_field_named_as_an_id_is_refused(tmp_path):
                      "events.product_buy.client_id: column 'u'", "STRUCT")
 
 
+def test_nulls_on_a_json_source_is_refused(tmp_path):
+    mapping = GOOD.replace('path = "e.csv"', 'path = "e.jsonl"\nnulls = ["NA"]')
+    lines = '{"u": 1, "ts": "2019-10-01", "s": 1, "ev": "buy", "p": 1}\n'
+    assert_one_error(tmp_path, run(tmp_path, mapping, {"e.jsonl": lines}), 2, "sources.e.nulls")
+
+
 def test_a_broken_json_line_is_one_line(tmp_path):
     mapping = GOOD.replace('"e.csv"', '"e.jsonl"')
     lines = '{"u": 1, "ts": "2019-10-01", "s": 1, "ev": "buy", "p": 1}\n{"u": 2, "ts": \n'

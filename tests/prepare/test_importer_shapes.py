@@ -221,3 +221,18 @@ def test_the_retailrocket_example_takes_category_and_price_from_the_long_item_pr
         (0, 1, 0), (1, 3, 0), (2, 2, 50), (3, 3, 0), (4, 1, 0)]
     assert "5 (1 without properties)" in result.output  # 367447: no row; 318965 has its 'available' row
     assert "warning" not in result.output  # '1116713 960601 n277.200' (property 888) is no price row
+
+
+def test_missing_value_markers_warn_as_ids_and_nulls_makes_them_missing(tmp_path):
+    # Diginetica writes userId NA for anonymous sessions: as an id, NA would be one huge client
+    csv = "u;ts;s;p\nNA;2019-10-01;1;NA\nNA;2019-10-01;2;3.5\n7;2019-10-01;NULL;2.5\n8;2019-10-02;3;1.5\n"
+    result = imported(tmp_path, csv, source='delimiter = ";"', products=PRODUCTS)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "look like \"no value\"" in line]
+    assert len(warnings) == 2 and "client_id map holds 'NA'" in warnings[0] and "'NULL'" in warnings[1]
+    shutil.rmtree(tmp_path / "D")
+    result = imported(tmp_path, csv, source='delimiter = ";"\nnulls = ["NA", "NULL"]', products=PRODUCTS)
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output  # the price column of numbers and NA is numbers now
+    assert rows(tmp_path / "D/.ubm/maps/client_id.parquet") == [(0, "8")]
+    assert "2 missing client id, 1 missing value" in result.output

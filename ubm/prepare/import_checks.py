@@ -1,6 +1,6 @@
 """Warnings of ``ubm import`` about data that imports but is probably not what the user meant
 (docs/import.md §8): prices that are not numbers, an event type whose event values match no
-row, ids a spreadsheet wrote in scientific notation. Each is one ``warning:`` line of the report;
+row, ids a spreadsheet wrote in scientific notation, ids that are missing-value markers ('NA'). Each is one ``warning:`` line of the report;
 none stops the import (the data is the user's, and each has a legitimate reading).
 """
 
@@ -50,9 +50,20 @@ def event_value_warnings(con: duckdb.DuckDBPyConnection, mapping: Mapping, stage
     return out
 
 
+# Texts that exports write for "no value"; as an id each would gather every event that has none.
+NULL_MARKERS = ["NA", "N/A", "n/a", "NULL", "null", "Null", "None", "none", "nan", "NaN", "-", "\\N", "undefined",
+                "(not set)"]
+
+
 def id_warnings(con: duckdb.DuckDBPyConnection) -> list[str]:
     out = []
     for kind in ("client_id", "sku", "url"):
+        markers = [r[0] for r in con.execute(f"SELECT original FROM map_{kind} WHERE list_contains($m, original) "
+                                             "ORDER BY original", {"m": NULL_MARKERS}).fetchall()]
+        if markers:
+            listed = ", ".join(repr(m) for m in markers)
+            out.append(f"warning: the {kind} map holds {listed}, which look like \"no value\": as an id each gathers "
+                       f"every event without one; if so, list them in the source's nulls (nulls = [{listed}])")
         n, example = con.execute(f"SELECT count(*), min(original) FROM map_{kind} "
                                  "WHERE regexp_matches(original, $re)", {"re": _SCIENTIFIC}).fetchone()
         if n:

@@ -44,6 +44,7 @@ class Source:
     timezone: str = "UTC"
     filters: tuple[str, ...] = ()
     read_as_text: tuple[str, ...] = ()  # csv: columns read as text whatever DuckDB's sniffer types them
+    nulls: tuple[str, ...] = ()  # csv: texts that mean "no value" besides the empty field ('NA', 'NULL')
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ def _format_of(paths: tuple[str, ...], where: str) -> str:
 
 _SOURCE_KEYS: dict[str, Any] = {"path": (str, list), "format": str, "delimiter": str, "header": bool,
                                 "encoding": str, "quote": str, "timestamp_format": str, "timezone": str,
-                                "filter": (str, list), "read_as_text": (str, list)}
+                                "filter": (str, list), "read_as_text": (str, list),
+                                "nulls": (str, list)}
 
 
 def _source(name: str, table: Any, base: Path, where: str) -> Source:
@@ -189,9 +191,12 @@ def _source(name: str, table: Any, base: Path, where: str) -> Source:
                               "Python codec name such as cp1252)") from None
     filters = _texts(t["filter"], f"{where}.filter") if "filter" in t else ()
     as_text = _texts(t["read_as_text"], f"{where}.read_as_text") if "read_as_text" in t else ()
+    nulls = _texts(t["nulls"], f"{where}.nulls") if "nulls" in t else ()
+    if nulls and fmt != "csv":
+        raise ConfigError(f"{where}.nulls: only a CSV source has texts for 'no value' ({fmt} has typed nulls)")
     return Source(name, paths, fmt, t.get("delimiter", ","), t.get("header", True), t.get("encoding", "utf-8"),
                   t.get("quote", '"'), t.get("timestamp_format", "auto"), t.get("timezone", "UTC"), filters,
-                  as_text)
+                  as_text, nulls)
 
 
 def _event(event: str, table: Any, sources: dict[str, Source]) -> EventMapping:

@@ -92,7 +92,8 @@ def _reader_values(source: Source, text_columns: list[str]) -> tuple[dict[str, A
     structure = {"csv": source.format == "csv", "json": source.format == "json", "typed": bool(text_columns)}
     params: dict[str, Any] = {"paths": list(source.paths), "delimiter": "\t" if source.delimiter == "\\t"
                               else source.delimiter, "header": source.header, "encoding": source.encoding,
-                              "quote": source.quote, "text_columns": {c: "VARCHAR" for c in text_columns}}
+                              "quote": source.quote, "text_columns": {c: "VARCHAR" for c in text_columns},
+                              "nullstr": ["", *source.nulls]}
     return structure, params
 
 
