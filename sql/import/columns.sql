@@ -9,10 +9,11 @@
 -- @csv true     the source is CSV
 -- @json false   the source is JSON lines (neither: parquet)
 -- @typed false          CSV: some columns are read as text ($text_columns)
+-- @joins []             sources joined by key: [{"table": "join_orders", "key": "\"order_id\""}]
 -- @filters []   row filters to bind against the columns (checked boolean expressions)
 -- returns: no rows; the source's columns with their types
 {% import "macros/import.sql" as m %}
 SELECT *{% for f in filters %}, ({{ f }}) AS filter_{{ loop.index }}{% endfor %}
 
-FROM {{ m.reader(csv, json, typed) }}
+FROM {{ m.reader(csv, json, typed, joins) }}
 LIMIT 0

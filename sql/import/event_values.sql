@@ -9,11 +9,12 @@
 -- @csv true             the source is CSV
 -- @json false           the source is JSON lines (neither: parquet)
 -- @typed false          CSV: some columns are read as text ($text_columns)
+-- @joins []             sources joined by key: [{"table": "join_orders", "key": "\"order_id\""}]
 -- @event_column "event"   the event column (a quoted identifier checked against the source)
 -- returns: up to 6 rows (value VARCHAR trimmed as the stage compares it, rows BIGINT), most frequent first
 {% import "macros/import.sql" as m %}
 SELECT {{ m.text(event_column) }} AS value, count(*) AS rows
-FROM {{ m.reader(csv, json, typed) }}
+FROM {{ m.reader(csv, json, typed, joins) }}
 GROUP BY 1
 ORDER BY rows DESC, value NULLS LAST
 LIMIT 6

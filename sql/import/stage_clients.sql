@@ -9,9 +9,10 @@
 -- @csv true             the list is CSV
 -- @json false           the list is JSON lines (neither: parquet)
 -- @typed false          CSV: some columns are read as text ($text_columns)
+-- @joins []             sources joined by key: [{"table": "join_orders", "key": "\"order_id\""}]
 -- @client "client_id"   the client id column (a quoted identifier checked against the file)
 -- returns: one row per distinct listed client (client_key, dropped NULL)
 {% import "macros/import.sql" as m %}
 SELECT DISTINCT {{ m.key(client) }} AS client_key, CAST(NULL AS VARCHAR) AS dropped
-FROM {{ m.reader(csv, json, typed) }}
+FROM {{ m.reader(csv, json, typed, joins) }}
 WHERE {{ m.key(client) }} IS NOT NULL

@@ -12,6 +12,7 @@
 -- @csv true             the source is CSV
 -- @json false           the source is JSON lines (neither: parquet)
 -- @typed false          CSV: some columns are read as text ($text_columns)
+-- @joins []             sources joined by key: [{"table": "join_orders", "key": "\"order_id\""}]
 -- @client "client_id"   the client id column (a quoted identifier checked against the source)
 -- @ts "timestamp"       the time column
 -- @value "sku"          the column of the event's value (sku, url or query text)
@@ -51,7 +52,7 @@ FROM (
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},
 {% endfor %}
            filename AS file
-    FROM {{ m.reader(csv, json, typed) }}
+    FROM {{ m.reader(csv, json, typed, joins) }}
 {% if event_column %}
     WHERE list_contains($event_values, {{ m.text(event_column) }})
 {% endif %}

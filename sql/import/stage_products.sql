@@ -11,6 +11,7 @@
 -- @csv true             the source is CSV
 -- @json false           the source is JSON lines (neither: parquet)
 -- @typed false          CSV: some columns are read as text ($text_columns)
+-- @joins []             sources joined by key: [{"table": "join_orders", "key": "\"order_id\""}]
 -- @sku "sku"            the sku column (a quoted identifier checked against the source)
 -- @category false       the category column (false: none)
 -- @price false          the price column (false: none)
@@ -46,5 +47,5 @@ FROM (
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},
 {% endfor %}
            1 AS one
-    FROM {{ m.reader(csv, json, typed) }}
+    FROM {{ m.reader(csv, json, typed, joins) }}
 )

@@ -2,13 +2,29 @@
 
 {#- The table function reading a source: every value (files, delimiter, encoding, the columns
     read as text) is a bound parameter; only the format picks the function. -#}
-{% macro reader(csv, json, typed) -%}
+{% macro table(csv, json, typed) -%}
 {% if csv -%}
 read_csv($paths, delim = $delimiter, header = $header, encoding = $encoding, quote = $quote, nullstr = $nullstr{% if typed %}, types = $text_columns{% endif %})
 {%- elif json -%}
 read_json($paths, format = 'newline_delimited')
 {%- else -%}
 read_parquet($paths)
+{%- endif %}
+{%- endmacro %}
+
+{#- A source as rows: its table function, and with joins (sources.<name>.join) each joined
+    source's table (join_<name>, one row per key) LEFT JOINed on the trimmed key text, taken
+    from the source's own file or an earlier join (j.left: base_, j1, ...), so a line without
+    its header keeps its own columns and lacks the joined ones. -#}
+{% macro reader(csv, json, typed, joins=[]) -%}
+{% if joins -%}
+(SELECT base_.*, base_.filename AS filename{% for j in joins %}, j{{ loop.index }}.* EXCLUDE ({{ j.key }}){% endfor %}
+ FROM {{ table(csv, json, typed) }} AS base_
+{%- for j in joins %}
+ LEFT JOIN {{ j.table }} AS j{{ loop.index }} ON trim(CAST({{ j.left }}.{{ j.key }} AS VARCHAR)) = trim(CAST(j{{ loop.index }}.{{ j.key }} AS VARCHAR))
+{%- endfor %})
+{%- else -%}
+{{ table(csv, json, typed) }}
 {%- endif %}
 {%- endmacro %}
 

@@ -103,6 +103,32 @@ def test_a_broken_mapping_is_one_line_exit_2_and_nothing_written(tmp_path, mappi
     assert_one_error(tmp_path, run(tmp_path, mapping), 2, named)
 
 
+HEADERS = "ev,kind\nbuy,a\nview,b\n"
+JOINED = GOOD.replace('path = "e.csv"', 'path = "e.csv"\njoin = {source = "h", on = "ev"}') + \
+    '[sources.h]\npath = "h.csv"\n'
+
+
+@pytest.mark.parametrize("mapping,named", [
+    (JOINED.replace('source = "h", on', 'source = "x", on'), "sources.e.join[1].source: no other source named 'x'"),
+    (JOINED.replace('source = "h", on', 'source = "e", on'), "sources.e.join[1].source: no other source named 'e'"),
+    (JOINED.replace('on = "ev"', 'on = "nope"'), "sources.e.join[1].on: column 'nope'"),
+    (JOINED.replace('on = "ev"', 'on = "kind"'), "sources.e.join[1].on: column 'kind' is neither in source 'e'"),
+    (JOINED.replace('join = {source = "h", on = "ev"}', 'join = [3]'), "sources.e.join[1]: expected a table"),
+    (JOINED.replace('[sources.h]\npath = "h.csv"\n', '[sources.h]\npath = "h.csv"\njoin = {source = "e", on = "ev"}\n'),
+     "joins sources itself"),
+    (JOINED.replace('price = "p"', 'price = "colour"'), "products.price: column 'colour'"),
+], ids=["unknown", "itself", "key-nowhere", "key-not-on-left", "not-a-table", "nested", "column"])
+def test_a_broken_join_is_one_line_exit_2(tmp_path, mapping, named):
+    assert_one_error(tmp_path, run(tmp_path, mapping, {"h.csv": HEADERS}), 2, named)
+
+
+def test_a_join_brings_the_joined_columns(tmp_path):
+    mapping = JOINED.replace('event_column = "ev"\nevent_values = ["buy"]', 'event_column = "kind"\nevent_values = ["b"]')
+    result = run(tmp_path, mapping, {"h.csv": HEADERS})
+    assert result.exit_code == 0, result.output
+    assert "product_buy                  1  -" in result.output  # the view row, kind b
+
+
 def test_a_missing_mapping_file_is_one_line(tmp_path):
     result = CliRunner().invoke(main, ["import", "--config", str(tmp_path / "no.toml"), "--out", str(tmp_path / "D")])
     assert_one_error(tmp_path, result, 2, "no.toml")

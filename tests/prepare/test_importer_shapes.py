@@ -236,3 +236,25 @@ def test_missing_value_markers_warn_as_ids_and_nulls_makes_them_missing(tmp_path
     assert "warning" not in result.output  # the price column of numbers and NA is numbers now
     assert rows(tmp_path / "D/.ubm/maps/client_id.parquet") == [(0, "8")]
     assert "2 missing client id, 1 missing value" in result.output
+
+
+def test_the_olist_example_joins_lines_to_orders_customers_and_catalogue(tmp_path):
+    # normalised tables: the line has the product and price, its order the customer and time,
+    # the customer row the person (u100 placed both o1 and o2), the catalogue the category
+    shutil.copy(EXAMPLES / "olist.toml", tmp_path / "m.toml")
+    for f in (DATA / "olist").iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "D")
+    assert result.exit_code == 0, result.output
+    d = tmp_path / "D"
+    assert rows(d / ".ubm/maps/client_id.parquet") == [(0, "u100")]
+    assert rows(d / ".ubm/maps/sku.parquet") == [(0, "pA"), (1, "pB")]  # pC: only canceled and orphan lines
+    # Sao Paulo wall times, UTC-3 in April and September 2017
+    assert rows(d / "product_buy.parquet") == [(0, "2017-04-26 13:53:06", 0), (0, "2017-09-13 11:59:02", 0),
+                                               (0, "2017-09-13 11:59:02", 1)]
+    # o3 is canceled, o9 has no order (its status is NULL): both dropped by the filter
+    assert "2 filter \"order_status NOT IN ('canceled', 'unavailable')\"" in result.output
+    assert rows(d / ".ubm/maps/category.parquet") == [(0, "artes"), (1, "perfumaria"), (2, None)]
+    # pA's latest line 58.90, pB 10.00: ranks 2 and 1 of 2
+    assert rows(d / "product_properties.parquet", "SELECT sku, category, price FROM t ORDER BY sku") == [
+        (0, 1, 50), (1, 0, 0)]

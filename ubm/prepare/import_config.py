@@ -45,6 +45,8 @@ class Source:
     filters: tuple[str, ...] = ()
     read_as_text: tuple[str, ...] = ()  # csv: columns read as text whatever DuckDB's sniffer types them
     nulls: tuple[str, ...] = ()  # csv: texts that mean "no value" besides the empty field ('NA', 'NULL')
+    joins: tuple[tuple[str, str], ...] = ()  # (source, key column): rows of another source joined by key
+    join_left: tuple[str, ...] = ()  # per join, which side holds its key: base_ (the file) or j1, j2 ... (set on import)
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def _format_of(paths: tuple[str, ...], where: str) -> str:
 _SOURCE_KEYS: dict[str, Any] = {"path": (str, list), "format": str, "delimiter": str, "header": bool,
                                 "encoding": str, "quote": str, "timestamp_format": str, "timezone": str,
                                 "filter": (str, list), "read_as_text": (str, list),
-                                "nulls": (str, list)}
+                                "nulls": (str, list), "join": (dict, list)}
 
 
 def _source(name: str, table: Any, base: Path, where: str) -> Source:
@@ -196,7 +198,30 @@ def _source(name: str, table: Any, base: Path, where: str) -> Source:
         raise ConfigError(f"{where}.nulls: only a CSV source has texts for 'no value' ({fmt} has typed nulls)")
     return Source(name, paths, fmt, t.get("delimiter", ","), t.get("header", True), t.get("encoding", "utf-8"),
                   t.get("quote", '"'), t.get("timestamp_format", "auto"), t.get("timezone", "UTC"), filters,
-                  as_text, nulls)
+                  as_text, nulls, _joins(t.get("join", []), where))
+
+
+def _joins(value: dict | list, where: str) -> tuple[tuple[str, str], ...]:
+    tables = [value] if isinstance(value, dict) else value
+    out = []
+    for i, table in enumerate(tables):
+        at = f"{where}.join[{i + 1}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{at}: expected a table {{source = ..., on = ...}}, got {table!r}")
+        t = _take(table, at, {"source": str, "on": str}, ("source", "on"))
+        out.append((t["source"], t["on"]))
+    return tuple(out)
+
+
+def _check_joins(sources: dict[str, Source]) -> None:
+    """A join names another source, one that joins nothing itself (one level: lines and their header)."""
+    for name, source in sources.items():
+        for i, (other, _key) in enumerate(source.joins):
+            at = f"sources.{name}.join[{i + 1}].source"
+            if other not in sources or other == name:
+                raise ConfigError(f"{at}: no other source named {other!r} (sources: {', '.join(sources)})")
+            if sources[other].joins:
+                raise ConfigError(f"{at}: source {other!r} joins sources itself; join them all from {name!r}")
 
 
 def _event(event: str, table: Any, sources: dict[str, Source]) -> EventMapping:
@@ -285,6 +310,7 @@ def load_mapping(path: Path) -> Mapping:
     sources = {n: _source(n, t, base, f"sources.{n}") for n, t in doc["sources"].items()}
     if not sources:
         raise ConfigError("sources: no source given")
+    _check_joins(sources)
     events = {e: _event(e, t, sources) for e, t in doc["events"].items()}
     if not events:
         raise ConfigError("events: no event type mapped")

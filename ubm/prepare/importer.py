@@ -11,6 +11,7 @@ an existing non-empty ``--out`` is refused unless it is a previous import of the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -89,7 +90,9 @@ class Reader:
 
 
 def _reader_values(source: Source, text_columns: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    structure = {"csv": source.format == "csv", "json": source.format == "json", "typed": bool(text_columns)}
+    structure = {"csv": source.format == "csv", "json": source.format == "json", "typed": bool(text_columns),
+                 "joins": [{"table": f"join_{other}", "key": quote(key), "left": left}
+                           for (other, key), left in zip(source.joins, source.join_left)]}
     params: dict[str, Any] = {"paths": list(source.paths), "delimiter": "\t" if source.delimiter == "\\t"
                               else source.delimiter, "header": source.header, "encoding": source.encoding,
                               "quote": source.quote, "text_columns": {c: "VARCHAR" for c in text_columns},
@@ -133,7 +136,11 @@ def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]
     for i, name in enumerate(source.read_as_text):
         resolve_column(name, columns, f"sources.{source.name}.read_as_text[{i + 1}]", source.name)
     text |= set(source.read_as_text)
-    text_columns = sorted({resolve_column(n, columns, "", source.name) for n in text}) if source.format == "csv" else []
+    # the types of a joined source's reader apply to its own file: the joined columns are read by join_<name>
+    own = list(_columns(con, dataclasses.replace(source, joins=()), f"sources.{source.name}")) if source.joins \
+        else columns
+    text_columns = sorted(c for c in {resolve_column(n, columns, "", source.name) for n in text} if c in own) \
+        if source.format == "csv" else []
     checked = [check_predicate(con, f, columns, where, source.name) for where, f in filters.items()]
     for (where, text), predicate in zip(filters.items(), checked):
         kind = list(_columns(con, source, where, text_columns, [predicate]).values())[-1]
@@ -141,6 +148,38 @@ def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]
             raise ConfigError(f"{where}: {text!r} is not a true/false predicate (it gives {kind})")
     structure, params = _reader_values(source, text_columns)
     return Reader(source, columns, structure, params, types | {c: "VARCHAR" for c in text_columns})
+
+
+def _stage_joins(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
+    """Read each source that another joins into join_<name>: one row per key, CSV columns as text
+    (so ids and times keep their spelling, as the mapping's own columns do)."""
+    done: dict[str, str] = {}
+    for name, source in list(mapping.sources.items()):
+        seen = [list(_columns(con, dataclasses.replace(source, joins=()), f"sources.{name}"))]  # base_, j1, ...
+        lefts = []
+        for i, (other, key) in enumerate(source.joins):
+            where = f"sources.{name}.join[{i + 1}].on"
+            right = mapping.sources[other]
+            check_not_empty(right)
+            columns = list(_columns(con, right, f"sources.{other}"))
+            right_key = resolve_column(key, columns, where, other)
+            holder = next((k for k, cols in enumerate(seen) if right_key in cols), None)
+            if holder is None:
+                raise ConfigError(f"{where}: column {key!r} is neither in source {name!r} nor in a source it "
+                                  f"joins before {other!r}")
+            lefts.append("base_" if holder == 0 else f"j{holder}")
+            seen.append(columns)
+            if done.setdefault(other, right_key) != right_key:
+                raise ConfigError(f"{where}: source {other!r} is joined on {done[other]!r} elsewhere; join it on one key")
+            if f"join_{other}" not in _tables(con):
+                structure, params = _reader_values(right, columns if right.format == "csv" else [])
+                _create(con, f"join_{other}", "join_table", structure | {"key": quote(right_key)}, params, right)
+        if source.joins:
+            mapping.sources[name] = dataclasses.replace(source, join_left=tuple(lefts))
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
 
 
 def _time(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[int, bool, dict[str, Any]]:
@@ -395,6 +434,7 @@ def _import(mapping: Mapping, out: Path, settings: Settings, progress: Callable[
     try:
         with atomic_dir(out, "data") as tmp:
             progress("staging events")
+            _stage_joins(con, mapping)
             readers = _stage_events(con, mapping)
             _stage_products(con, mapping)
             _stage_clients(con, mapping)
