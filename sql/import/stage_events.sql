@@ -22,6 +22,7 @@
 -- @ts_aware false       ts_unit 0: the format reads an offset or zone (%z, %Z)
 -- @event_column false   the column whose values select the event type (false: every row)
 -- @filters []           row filters: checked boolean expressions over the source's columns
+--   (a row a join found nothing for is dropped as 'join <i>', i its join's 1-based place, before the filters)
 -- returns: one row per selected source row (client_key, ts, value_key, dropped, bad_time, file);
 --   dropped is NULL for a kept row, else 1..n for the filter that failed, or 'client_id',
 --   'timestamp', 'value' for a missing one, 'bad_time' for a time that does not parse or
@@ -29,6 +30,9 @@
 {% import "macros/import.sql" as m %}
 SELECT client_key, ts, value_key,
        CASE
+{% for j in joins %}
+         WHEN NOT joined_{{ loop.index }}_ THEN 'join {{ loop.index }}'
+{% endfor %}
 {% for f in filters %}
          WHEN NOT keep_{{ loop.index }} THEN '{{ loop.index }}'
 {% endfor %}
@@ -50,6 +54,9 @@ FROM (
 {% endif %}
 {% for f in filters %}
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},
+{% endfor %}
+{% for j in joins %}
+           joined_{{ loop.index }}_,
 {% endfor %}
            filename AS file
     FROM {{ m.reader(csv, json, typed, joins) }}

@@ -31,6 +31,9 @@
 {% import "macros/import.sql" as m %}
 SELECT sku_key, category_key, price, name_text, ts, CASE WHEN price IS NULL THEN price_raw END AS bad_price,
        CASE
+{% for j in joins %}
+         WHEN NOT joined_{{ loop.index }}_ THEN 'join {{ loop.index }}'
+{% endfor %}
 {% for f in filters %}
          WHEN NOT keep_{{ loop.index }} THEN '{{ loop.index }}'
 {% endfor %}
@@ -45,6 +48,9 @@ FROM (
            {% if ts %}{{ m.utc(ts, ts_unit, ts_aware, ts_local) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
 {% for f in filters %}
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},
+{% endfor %}
+{% for j in joins %}
+           joined_{{ loop.index }}_,
 {% endfor %}
            1 AS one
     FROM {{ m.reader(csv, json, typed, joins) }}

@@ -15,10 +15,12 @@ read_parquet($paths)
 {#- A source as rows: its table function, and with joins (sources.<name>.join) each joined
     source's table (join_<name>, one row per key) LEFT JOINed on the trimmed key text, taken
     from the source's own file or an earlier join (j.left: base_, j1, ...), so a line without
-    its header keeps its own columns and lacks the joined ones. -#}
+    its header keeps its own columns and lacks the joined ones; joined_1_, joined_2_ ... say
+    whether it found its row (for the report's reasons). -#}
 {% macro reader(csv, json, typed, joins=[]) -%}
 {% if joins -%}
-(SELECT base_.*, base_.filename AS filename{% for j in joins %}, j{{ loop.index }}.* EXCLUDE ({{ j.key }}){% endfor %}
+(SELECT base_.*, base_.filename AS filename{% for j in joins %}, j{{ loop.index }}.* EXCLUDE ({{ j.key }}),
+        j{{ loop.index }}.{{ j.key }} IS NOT NULL AS joined_{{ loop.index }}_{% endfor %}
  FROM {{ table(csv, json, typed) }} AS base_
 {%- for j in joins %}
  LEFT JOIN {{ j.table }} AS j{{ loop.index }} ON trim(CAST({{ j.left }}.{{ j.key }} AS VARCHAR)) = trim(CAST(j{{ loop.index }}.{{ j.key }} AS VARCHAR))

@@ -314,18 +314,24 @@ def _check_kept(mapping: Mapping, staged: dict[str, dict], notes: list[str]) -> 
     if any(r.get(None) for r in staged.values()):
         return
     why = "; ".join(f"{e}: " + (", ".join(f"{n:,} {r}" for r, n in _reasons(
-        staged[e], list(mapping.sources[em.source].filters) + list(em.filters)).items()) or "no row")
+        staged[e], list(mapping.sources[em.source].filters) + list(em.filters),
+        mapping.sources[em.source].joins).items()) or "no row")
         for e, em in mapping.events.items())
     also = "".join(f"; {n.removeprefix('warning: ')}" for n in notes)  # why a type selected no row
     raise DataError(f"nothing to import: no event of any mapped type was kept ({why}){also}")
 
 
-def _reasons(rows: dict[Any, tuple], filters: list[str]) -> dict[str, int]:
+def _reasons(rows: dict[Any, tuple], filters: list[str], joins: tuple[tuple[str, str], ...] = ()) -> dict[str, int]:
     out = {}
     for reason, (n, *_rest) in rows.items():
         if reason is None:
             continue
-        label = f"filter {filters[int(reason) - 1]!r}" if reason.isdigit() else REASONS[reason]
+        if reason.isdigit():
+            label = f"filter {filters[int(reason) - 1]!r}"
+        elif reason.startswith("join "):
+            label = f"no row in joined source {joins[int(reason.removeprefix('join ')) - 1][0]!r}"
+        else:
+            label = REASONS[reason]
         out[label] = n
     return out
 
@@ -464,12 +470,13 @@ def _result(con: duckdb.DuckDBPyConnection, mapping: Mapping, out: Path, staged:
     dropped = {}
     for event, em in mapping.events.items():
         source = mapping.sources[em.source]
-        dropped[event] = _reasons(staged[event], list(source.filters) + list(em.filters))
+        dropped[event] = _reasons(staged[event], list(source.filters) + list(em.filters), source.joins)
     if mapping.products is not None:
         reasons = dict(con.execute("SELECT dropped, count(*) FROM stage_products WHERE dropped IS NOT NULL "
                                    "GROUP BY 1").fetchall())
         filters = list(mapping.sources[mapping.products.source].filters) + list(mapping.products.filters)
-        dropped["products"] = _reasons({k: (v,) for k, v in reasons.items()}, filters)
+        dropped["products"] = _reasons({k: (v,) for k, v in reasons.items()}, filters,
+                                       mapping.sources[mapping.products.source].joins)
     kept = [r.get(None) for r in staged.values() if r.get(None)]
     first = min((r[1] for r in kept if r[1] is not None), default=None)
     last = max((r[2] for r in kept if r[2] is not None), default=None)
