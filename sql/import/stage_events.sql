@@ -22,27 +22,39 @@
 -- @ts_aware false       ts_unit 0: the format reads an offset or zone (%z, %Z)
 -- @event_column false   the column whose values select the event type (false: every row)
 -- @filters []           row filters: checked boolean expressions over the source's columns
---   (a row a join found nothing for is dropped as 'join <i>', i its join's 1-based place, before the filters)
+--   (with joins, a row dropped for a missing id, time or value, or by a filter that was NULL,
+--   whose join i found nothing, is counted as 'join i', its root cause; a row kept apart from
+--   a join miss, a line whose product has no catalogue row, is kept)
 -- returns: one row per selected source row (client_key, ts, value_key, dropped, bad_time, file);
 --   dropped is NULL for a kept row, else 1..n for the filter that failed, or 'client_id',
 --   'timestamp', 'value' for a missing one, 'bad_time' for a time that does not parse or
 --   lies outside 1980..2099 (a unit mistake)
 {% import "macros/import.sql" as m %}
-SELECT client_key, ts, value_key,
+SELECT * EXCLUDE (reason{% for j in joins %}, joined_{{ loop.index }}_{% endfor %}),
+{% if joins %}
        CASE
 {% for j in joins %}
-         WHEN NOT joined_{{ loop.index }}_ THEN 'join {{ loop.index }}'
+         WHEN (reason LIKE 'null %' OR reason IN ('client_id', 'timestamp', 'value', 'sku')) AND NOT joined_{{ loop.index }}_
+           THEN 'join {{ loop.index }}'
 {% endfor %}
+         ELSE regexp_replace(reason, '^null ', '')
+       END AS dropped
+{% else %}
+       reason AS dropped
+{% endif %}
+FROM (
+SELECT client_key, ts, value_key,
+       CASE
 {% for f in filters %}
-         WHEN NOT keep_{{ loop.index }} THEN '{{ loop.index }}'
+         WHEN NOT keep_{{ loop.index }} THEN {% if joins %}CASE WHEN null_{{ loop.index }} THEN 'null {{ loop.index }}' ELSE '{{ loop.index }}' END{% else %}'{{ loop.index }}'{% endif %}
 {% endfor %}
          WHEN client_key IS NULL THEN 'client_id'
          WHEN ts_raw IS NULL THEN 'timestamp'
          WHEN value_key IS NULL THEN 'value'
          WHEN ts IS NULL THEN 'bad_time'
-       END AS dropped,
+       END AS reason,
        CASE WHEN ts IS NULL THEN ts_raw END AS bad_time,
-       file
+       file{% for j in joins %}, joined_{{ loop.index }}_{% endfor %} 
 FROM (
     SELECT {{ m.key(client) }} AS client_key,
            nullif({{ m.text(ts) }}, '') AS ts_raw,
@@ -54,6 +66,9 @@ FROM (
 {% endif %}
 {% for f in filters %}
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},
+{% if joins %}
+           ({{ f }}) IS NULL AS null_{{ loop.index }},
+{% endif %}
 {% endfor %}
 {% for j in joins %}
            joined_{{ loop.index }}_,
@@ -63,4 +78,5 @@ FROM (
 {% if event_column %}
     WHERE list_contains($event_values, {{ m.text(event_column) }})
 {% endif %}
+)
 )

@@ -26,19 +26,30 @@
 -- @category_when false  the rows holding the category (a checked predicate; false: every row), for a long table
 -- @price_when false     the rows holding the price, likewise
 -- @name_when false      the rows holding the name, likewise
+--   (a dropped row whose join i found nothing is counted as 'join i'; see import/stage_events)
 -- returns: one row per source row (sku_key, category_key, price DOUBLE, name_text, ts, dropped,
 --   bad_price: the price text when it is not a number, else NULL)
 {% import "macros/import.sql" as m %}
-SELECT sku_key, category_key, price, name_text, ts, CASE WHEN price IS NULL THEN price_raw END AS bad_price,
+SELECT * EXCLUDE (reason{% for j in joins %}, joined_{{ loop.index }}_{% endfor %}),
+{% if joins %}
        CASE
 {% for j in joins %}
-         WHEN NOT joined_{{ loop.index }}_ THEN 'join {{ loop.index }}'
+         WHEN (reason LIKE 'null %' OR reason IN ('client_id', 'timestamp', 'value', 'sku')) AND NOT joined_{{ loop.index }}_
+           THEN 'join {{ loop.index }}'
 {% endfor %}
+         ELSE regexp_replace(reason, '^null ', '')
+       END AS dropped
+{% else %}
+       reason AS dropped
+{% endif %}
+FROM (
+SELECT sku_key, category_key, price, name_text, ts, CASE WHEN price IS NULL THEN price_raw END AS bad_price,
+       CASE
 {% for f in filters %}
-         WHEN NOT keep_{{ loop.index }} THEN '{{ loop.index }}'
+         WHEN NOT keep_{{ loop.index }} THEN {% if joins %}CASE WHEN null_{{ loop.index }} THEN 'null {{ loop.index }}' ELSE '{{ loop.index }}' END{% else %}'{{ loop.index }}'{% endif %}
 {% endfor %}
          WHEN sku_key IS NULL THEN 'sku'
-       END AS dropped
+       END AS reason{% for j in joins %}, joined_{{ loop.index }}_{% endfor %} 
 FROM (
     SELECT {{ m.key(sku) }} AS sku_key,
            {% if category %}{{ m.held(m.key(category), category_when) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS category_key,
@@ -48,10 +59,14 @@ FROM (
            {% if ts %}{{ m.utc(ts, ts_unit, ts_aware, ts_local) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
 {% for f in filters %}
            coalesce(({{ f }}), false) AS keep_{{ loop.index }},
+{% if joins %}
+           ({{ f }}) IS NULL AS null_{{ loop.index }},
+{% endif %}
 {% endfor %}
 {% for j in joins %}
            joined_{{ loop.index }}_,
 {% endfor %}
            1 AS one
     FROM {{ m.reader(csv, json, typed, joins) }}
+)
 )

@@ -248,14 +248,15 @@ def test_the_olist_example_joins_lines_to_orders_customers_and_catalogue(tmp_pat
     assert result.exit_code == 0, result.output
     d = tmp_path / "D"
     assert rows(d / ".ubm/maps/client_id.parquet") == [(0, "u100")]
-    assert rows(d / ".ubm/maps/sku.parquet") == [(0, "pA"), (1, "pB")]  # pC: only canceled and orphan lines
+    # pC: only canceled and orphan lines; pZ has no catalogue row, yet its line is a purchase
+    assert rows(d / ".ubm/maps/sku.parquet") == [(0, "pA"), (1, "pB"), (2, "pZ")]
     # Sao Paulo wall times, UTC-3 in April and September 2017
-    assert rows(d / "product_buy.parquet") == [(0, "2017-04-26 13:53:06", 0), (0, "2017-09-13 11:59:02", 0),
-                                               (0, "2017-09-13 11:59:02", 1)]
+    assert rows(d / "product_buy.parquet") == [(0, "2017-04-26 13:53:06", 0), (0, "2017-04-26 13:53:06", 2),
+                                               (0, "2017-09-13 11:59:02", 0), (0, "2017-09-13 11:59:02", 1)]
     # o3 is canceled; o9 has no order, counted as such before the filters see its NULL status
     assert "1 filter \"order_status NOT IN ('canceled', 'unavailable')\", 1 no row in joined source 'orders'" \
         in result.output
     assert rows(d / ".ubm/maps/category.parquet") == [(0, "artes"), (1, "perfumaria"), (2, None)]
-    # pA's latest line 58.90, pB 10.00: ranks 2 and 1 of 2
+    # pA's latest line 58.90, pB 10.00, pZ 5.00: ranks 3, 2, 1 of 3; pZ in the "no category" id
     assert rows(d / "product_properties.parquet", "SELECT sku, category, price FROM t ORDER BY sku") == [
-        (0, 1, 50), (1, 0, 0)]
+        (0, 1, 66), (1, 0, 33), (2, 2, 0)]
