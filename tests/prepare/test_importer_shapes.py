@@ -260,3 +260,11 @@ def test_the_olist_example_joins_lines_to_orders_customers_and_catalogue(tmp_pat
     # pA's latest line 58.90, pB 10.00, pZ 5.00: ranks 3, 2, 1 of 3; pZ in the "no category" id
     assert rows(d / "product_properties.parquet", "SELECT sku, category, price FROM t ORDER BY sku") == [
         (0, 1, 66), (1, 0, 33), (2, 2, 0)]
+
+
+def test_a_mapping_saved_with_a_byte_order_mark_and_crlf_reads(tmp_path):
+    (tmp_path / "e.csv").write_text("u,ts,s\n1,2019-10-01,1\n")
+    text = '[sources.e]\npath = "e.csv"\n[events.product_buy]\nsource = "e"\nclient_id = "u"\ntimestamp = "ts"\nsku = "s"\n'
+    (tmp_path / "m.toml").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "D")
+    assert result.exit_code == 0, result.output

@@ -123,6 +123,7 @@ def _texts(value: str | list, where: str) -> tuple[str, ...]:
 def _expand(patterns: tuple[str, ...], base: Path, where: str) -> tuple[str, ...]:
     files: list[str] = []
     for pattern in patterns:
+        pattern = str(Path(pattern).expanduser()) if pattern.startswith("~") else pattern
         full = pattern if Path(pattern).is_absolute() else str(base / pattern)
         matched = sorted(glob.glob(full)) if glob.has_magic(full) else ([full] if Path(full).is_file() else [])
         if not matched:
@@ -301,7 +302,7 @@ def load_mapping(path: Path) -> Mapping:
     except OSError as exc:
         raise ConfigError(f"--config {path}: {exc.strerror or exc}") from exc
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = tomllib.loads(raw.decode("utf-8-sig"))  # a byte order mark (Windows editors) is no statement
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a valid TOML file ({exc})") from exc
     _take(doc, "mapping", {"sources": dict, "events": dict, "products": dict, "clients": dict},
