@@ -154,6 +154,8 @@ ROWS = [
     ("no layout", {"e.csv": "u,ts,s,ev,p\n1,2\n1,2,3,4,5,6,7\n\"\n"}, ["e.csv", "cannot be read as CSV"]),
     ("an empty file", {"e.csv": ""}, ["e.csv", "the file is empty"]),
     ("a bad time", {"e.csv": CSV + "3,yesterday,12,buy,1\n"}, ["e.csv", "column 'ts'", "'yesterday'"]),
+    ("a US time under auto", {"e.csv": CSV + "3,10/01/2019 05:30 PM,12,buy,1\n"},
+     ["'10/01/2019 05:30 PM'", "timestamp_format to a strptime format"]),
     ("header only", {"e.csv": "u,ts,s,ev,p\n"}, ["nothing to import"]),
     ("no client ids", {"e.csv": "u,ts,s,ev,p\n,2019-10-01,1,buy,1\n \t,2019-10-01,2,buy,1\n"},
      ["nothing to import", "2 missing client id"]),

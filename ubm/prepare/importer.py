@@ -298,8 +298,15 @@ def _staged(con: duckdb.DuckDBPyConnection, event: str, mapping: Mapping) -> dic
         n, _, _, value, file = rows["bad_time"]
         raise DataError(f"{file}: column {em.timestamp!r} (events.{event}.timestamp) has {n:,} value(s) that do "
                         f"not parse as sources.{em.source}.timestamp_format = {source.timestamp_format!r} "
-                        f"to a time in {FIRST_YEAR}..{LAST_YEAR}, e.g. {value!r}{_epoch_hint(value)}")
+                        f"to a time in {FIRST_YEAR}..{LAST_YEAR}, e.g. {value!r}{_epoch_hint(value) or _format_hint(source)}")
     return rows
+
+
+def _format_hint(source: Source) -> str:
+    if source.timestamp_format != "auto":
+        return ""
+    return (f"; auto reads ISO text (2019-10-01 17:30:00) and time columns: set sources.{source.name}."
+            "timestamp_format to a strptime format for others, e.g. '%m/%d/%Y %I:%M %p' (docs/import.md §4)")
 
 
 def _epoch_hint(value: str) -> str:
