@@ -123,7 +123,8 @@ def test_a_broken_join_is_one_line_exit_2(tmp_path, mapping, named):
 
 
 def test_a_join_brings_the_joined_columns(tmp_path):
-    mapping = JOINED.replace('event_column = "ev"\nevent_values = ["buy"]', 'event_column = "kind"\nevent_values = ["b"]')
+    mapping = JOINED.replace('event_column = "ev"\nevent_values = ["buy"]',
+                             'event_column = "kind"\nevent_values = ["b"]')
     result = run(tmp_path, mapping, {"h.csv": HEADERS})
     assert result.exit_code == 0, result.output
     assert "product_buy                  1  -" in result.output  # the view row, kind b

@@ -73,7 +73,8 @@ def test_a_parquet_time_with_time_zone_is_an_instant_whatever_the_source_zone(tm
     duckdb.sql("SELECT 1 AS u, TIMESTAMPTZ '2019-10-01 00:00:00+02' AS ts, 7 AS s").write_parquet(
         str(tmp_path / "e.parquet"))
     (tmp_path / "m.toml").write_text('[sources.e]\npath = "e.parquet"\ntimezone = "America/New_York"\n'
-                                     '[events.product_buy]\nsource = "e"\nclient_id = "u"\ntimestamp = "ts"\nsku = "s"\n')
+                                     '[events.product_buy]\nsource = "e"\nclient_id = "u"\ntimestamp = "ts"\n'
+                                     'sku = "s"\n')
     result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "D")
     assert result.exit_code == 0, result.output
     assert times(tmp_path) == ["2019-09-30 22:00:00"]
@@ -264,7 +265,8 @@ def test_the_olist_example_joins_lines_to_orders_customers_and_catalogue(tmp_pat
 
 def test_a_mapping_saved_with_a_byte_order_mark_and_crlf_reads(tmp_path):
     (tmp_path / "e.csv").write_text("u,ts,s\n1,2019-10-01,1\n")
-    text = '[sources.e]\npath = "e.csv"\n[events.product_buy]\nsource = "e"\nclient_id = "u"\ntimestamp = "ts"\nsku = "s"\n'
+    text = ('[sources.e]\npath = "e.csv"\n[events.product_buy]\nsource = "e"\nclient_id = "u"\n'
+            'timestamp = "ts"\nsku = "s"\n')
     (tmp_path / "m.toml").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
     result = ubm("import", "--config", tmp_path / "m.toml", "--out", tmp_path / "D")
     assert result.exit_code == 0, result.output

@@ -1,6 +1,7 @@
 """Warnings of ``ubm import`` about data that imports but is probably not what the user meant
 (docs/import.md §8): prices that are not numbers, an event type whose event values match no
-row, ids a spreadsheet wrote in scientific notation, ids that are missing-value markers ('NA'). Each is one ``warning:`` line of the report;
+row, ids a spreadsheet wrote in scientific notation, ids that are missing-value markers ('NA').
+Each is one ``warning:`` line of the report;
 none stops the import (the data is the user's, and each has a legitimate reading).
 """
 

@@ -46,7 +46,7 @@ class Source:
     read_as_text: tuple[str, ...] = ()  # csv: columns read as text whatever DuckDB's sniffer types them
     nulls: tuple[str, ...] = ()  # csv: texts that mean "no value" besides the empty field ('NA', 'NULL')
     joins: tuple[tuple[str, str], ...] = ()  # (source, key column): rows of another source joined by key
-    join_left: tuple[str, ...] = ()  # per join, which side holds its key: base_ (the file) or j1, j2 ... (set on import)
+    join_left: tuple[str, ...] = ()  # per join, the side holding its key: base_ (the file), j1 ... (set on import)
 
 
 @dataclass(frozen=True)

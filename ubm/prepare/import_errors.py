@@ -124,3 +124,24 @@ def read_error(source: Source, exc: Exception, filters: list[str] = ()) -> DataE
     shown = f" ({original[1][:120]!r})" if original and "unicode" not in text.lower() else ""
     return DataError(f"{where}: line {line[1]}: {_what(text, original)}{shown} (source {source.name!r})"
                      f"{_hint(text, source)}")
+
+
+def _format_hint(source: Source) -> str:
+    """For a text time under auto: the format key to set."""
+    if source.timestamp_format != "auto":
+        return ""
+    return (f"; auto reads ISO text (2019-10-01 17:30:00) and time columns: set sources.{source.name}."
+            "timestamp_format to a strptime format for others, e.g. '%m/%d/%Y %I:%M %p' (docs/import.md §4)")
+
+
+def _epoch_hint(value: str) -> str:
+    """A hint naming the epoch unit a whole number's digit count suggests (10: s, 13: ms, 16: us)."""
+    digits = value.lstrip("-").split(".")[0]
+    units = {9: "epoch_s", 10: "epoch_s", 12: "epoch_ms", 13: "epoch_ms", 15: "epoch_us", 16: "epoch_us"}
+    unit = units.get(len(digits))
+    return f"; {len(digits)} digits look like {unit}" if digits.isdigit() and unit else ""
+
+
+def time_hint(value: str, source: Source) -> str:
+    """What a time that does not parse suggests: an epoch unit by its digits, or a format."""
+    return _epoch_hint(value) or _format_hint(source)

@@ -29,7 +29,7 @@ from ubm.data.io import DataError, Settings, connect
 from ubm.layout import INPUT_DIR, RELEVANT_CLIENTS
 from ubm.prepare.import_checks import event_value_warnings, id_warnings, price_warnings
 from ubm.prepare.import_config import ConfigError, Mapping, Source, load_mapping
-from ubm.prepare.import_errors import check_not_empty, diagnose
+from ubm.prepare.import_errors import check_not_empty, diagnose, time_hint
 from ubm.prepare.import_sql import check_predicate, query, quote, resolve_column
 from ubm.prepare.import_transcode import renamed, transcoded
 from ubm.ownership import check_out
@@ -170,7 +170,8 @@ def _stage_joins(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
             lefts.append("base_" if holder == 0 else f"j{holder}")
             seen.append(columns)
             if done.setdefault(other, right_key) != right_key:
-                raise ConfigError(f"{where}: source {other!r} is joined on {done[other]!r} elsewhere; join it on one key")
+                raise ConfigError(f"{where}: source {other!r} is joined on {done[other]!r} elsewhere; "
+                                  "join it on one key")
             if f"join_{other}" not in _tables(con):
                 structure, params = _reader_values(right, columns if right.format == "csv" else [])
                 _create(con, f"join_{other}", "join_table", structure | {"key": quote(right_key)}, params, right)
@@ -298,22 +299,8 @@ def _staged(con: duckdb.DuckDBPyConnection, event: str, mapping: Mapping) -> dic
         n, _, _, value, file = rows["bad_time"]
         raise DataError(f"{file}: column {em.timestamp!r} (events.{event}.timestamp) has {n:,} value(s) that do "
                         f"not parse as sources.{em.source}.timestamp_format = {source.timestamp_format!r} "
-                        f"to a time in {FIRST_YEAR}..{LAST_YEAR}, e.g. {value!r}{_epoch_hint(value) or _format_hint(source)}")
+                        f"to a time in {FIRST_YEAR}..{LAST_YEAR}, e.g. {value!r}{time_hint(value, source)}")
     return rows
-
-
-def _format_hint(source: Source) -> str:
-    if source.timestamp_format != "auto":
-        return ""
-    return (f"; auto reads ISO text (2019-10-01 17:30:00) and time columns: set sources.{source.name}."
-            "timestamp_format to a strptime format for others, e.g. '%m/%d/%Y %I:%M %p' (docs/import.md §4)")
-
-
-def _epoch_hint(value: str) -> str:
-    """A hint naming the epoch unit a whole number's digit count suggests (10: s, 13: ms, 16: us)."""
-    digits = value.lstrip("-").split(".")[0]
-    unit = {9: "epoch_s", 10: "epoch_s", 12: "epoch_ms", 13: "epoch_ms", 15: "epoch_us", 16: "epoch_us"}.get(len(digits))
-    return f"; {len(digits)} digits look like {unit}" if digits.isdigit() and unit else ""
 
 
 def _check_kept(mapping: Mapping, staged: dict[str, dict], notes: list[str]) -> None:
