@@ -155,6 +155,8 @@ def _stage_joins(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     (so ids and times keep their spelling, as the mapping's own columns do)."""
     done: dict[str, str] = {}
     for name, source in list(mapping.sources.items()):
+        if not source.joins:
+            continue
         seen = [list(_columns(con, dataclasses.replace(source, joins=()), f"sources.{name}"))]  # base_, j1, ...
         lefts = []
         for i, (other, key) in enumerate(source.joins):
@@ -175,8 +177,7 @@ def _stage_joins(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
             if f"join_{other}" not in _tables(con):
                 structure, params = _reader_values(right, columns if right.format == "csv" else [])
                 _create(con, f"join_{other}", "join_table", structure | {"key": quote(right_key)}, params, right)
-        if source.joins:
-            mapping.sources[name] = dataclasses.replace(source, join_left=tuple(lefts))
+        mapping.sources[name] = dataclasses.replace(source, join_left=tuple(lefts))
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
