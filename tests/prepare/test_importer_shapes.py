@@ -224,6 +224,14 @@ def test_the_retailrocket_example_takes_category_and_price_from_the_long_item_pr
     assert "warning" not in result.output  # '1116713 960601 n277.200' (property 888) is no price row
 
 
+def test_a_category_named_not_set_warns_as_no_value(tmp_path):
+    # Google Analytics exports write '(not set)' where a product has no category
+    csv = "u,ts,s,c\n1,2019-10-01,1,(not set)\n1,2019-10-01,2,Apparel\n"
+    result = imported(tmp_path, csv, products='[products]\nsource = "e"\nsku = "s"\ncategory = "c"\n')
+    assert result.exit_code == 0, result.output
+    assert "warning: the category map holds '(not set)'" in result.output and "every product" in result.output
+
+
 def test_missing_value_markers_warn_as_ids_and_nulls_makes_them_missing(tmp_path):
     # Diginetica writes userId NA for anonymous sessions: as an id, NA would be one huge client
     csv = "u;ts;s;p\nNA;2019-10-01;1;NA\nNA;2019-10-01;2;3.5\n7;2019-10-01;NULL;2.5\n8;2019-10-02;3;1.5\n"

@@ -58,13 +58,16 @@ NULL_MARKERS = ["NA", "N/A", "n/a", "NULL", "null", "Null", "None", "none", "nan
 
 def id_warnings(con: duckdb.DuckDBPyConnection) -> list[str]:
     out = []
-    for kind in ("client_id", "sku", "url"):
+    for kind in ("client_id", "sku", "url", "category"):  # a category '(not set)' is no category either
         markers = [r[0] for r in con.execute(f"SELECT original FROM map_{kind} WHERE list_contains($m, original) "
                                              "ORDER BY original", {"m": NULL_MARKERS}).fetchall()]
         if markers:
             listed = ", ".join(repr(m) for m in markers)
+            what = "every product without one" if kind == "category" else "every event without one"
             out.append(f"warning: the {kind} map holds {listed}, which look like \"no value\": as an id each gathers "
-                       f"every event without one; if so, list them in the source's nulls (nulls = [{listed}])")
+                       f"{what}; if so, list them in the source's nulls (nulls = [{listed}])")
+        if kind == "category":
+            continue
         n, example = con.execute(f"SELECT count(*), min(original) FROM map_{kind} "
                                  "WHERE regexp_matches(original, $re)", {"re": _SCIENTIFIC}).fetchone()
         if n:
