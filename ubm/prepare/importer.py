@@ -142,10 +142,10 @@ def _open(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]
     text_columns = sorted(c for c in {resolve_column(n, columns, "", source.name) for n in text} if c in own) \
         if source.format == "csv" else []
     checked = [check_predicate(con, f, columns, where, source.name) for where, f in filters.items()]
-    for (where, text), predicate in zip(filters.items(), checked):
+    for (where, expression), predicate in zip(filters.items(), checked):
         kind = list(_columns(con, source, where, text_columns, [predicate]).values())[-1]
         if kind not in ("BOOLEAN", '"NULL"'):
-            raise ConfigError(f"{where}: {text!r} is not a true/false predicate (it gives {kind})")
+            raise ConfigError(f"{where}: {expression!r} is not a true/false predicate (it gives {kind})")
     structure, params = _reader_values(source, text_columns)
     return Reader(source, columns, structure, params, types | {c: "VARCHAR" for c in text_columns})
 
