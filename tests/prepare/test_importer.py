@@ -104,25 +104,32 @@ def _record(out: Path) -> dict:
     return json.loads((out / ".ubm/import.json").read_text())["result"]
 
 
+# the example's item file (its products: category and price from the long property table)
+ITEMS = {"item_properties_part1.csv": (DATA / "item_properties_part1.csv").read_bytes()}
+
+
 def test_the_clickstream_example_splits_one_mixed_file_by_event(tmp_path):
     # examples/import/retailrocket.toml on clicks.csv (its layout, as events.csv): 7 lines,
     # views 3, addtocart 2, transaction 2; 5 visitors, 257597 with 3 events
-    config = _example(tmp_path, "retailrocket.toml", {"events.csv": (DATA / "clicks.csv").read_bytes()})
+    config = _example(tmp_path, "retailrocket.toml", {"events.csv": (DATA / "clicks.csv").read_bytes(),
+                                                       **ITEMS})
     out = tmp_path / "clicks"
     result = ubm("import", "--config", config, "--out", out)
     assert result.exit_code == 0, result.output
     report = _record(out)
     assert report["rows"] == {"product_buy": 2, "add_to_cart": 2, "remove_from_cart": 0, "page_visit": 3,
                               "search_query": 0}
-    assert report["dropped"] == {"product_buy": {}, "add_to_cart": {}, "page_visit": {}}
-    # 100,000 most active of 5 visitors: all; skus of transactions and carts, urls of views
-    assert (report["clients"], report["relevant"], report["skus"], report["urls"]) == (5, 5, 3, 3)
+    assert report["dropped"] == {"product_buy": {}, "add_to_cart": {}, "page_visit": {}, "products": {}}
+    # 100,000 most active of 5 visitors: all; skus of transactions and carts (318965, 355908,
+    # 367447) and of the item file (248676, 999999 besides 318965, 355908), urls of views
+    assert (report["clients"], report["relevant"], report["skus"], report["urls"]) == (5, 5, 5, 3)
     clients = dict((o, i) for i, o in rows(out / ".ubm/maps/client_id.parquet"))
     assert list(clients) == ["111016", "257597", "483574", "951259", "992329"]
     assert rows(out / ".ubm/maps/url.parquet") == [(0, "248676"), (1, "253185"), (2, "355908")]
     assert rows(out / "product_buy.parquet", "SELECT client_id, timestamp FROM t ORDER BY 1") == [
         (1, "2015-06-02 05:35:00"), (3, "2015-06-02 05:02:17")]
-    assert rows(out / "add_to_cart.parquet", "SELECT client_id, sku FROM t ORDER BY 1") == [(0, 0), (1, 1)]
+    # sku ids in the order of the original text: 248676 0, 318965 1, 355908 2, 367447 3, 999999 4
+    assert rows(out / "add_to_cart.parquet", "SELECT client_id, sku FROM t ORDER BY 1") == [(0, 1), (1, 2)]
     # the report's range is in the tables' terms: epoch ms truncated to the second
     assert "events 2015-06-02 05:02:12 .. 2015-06-02 05:50:14 UTC" in result.output
     assert rows(out / "search_query.parquet", "SELECT count(*) FROM t") == [(0,)]
@@ -262,7 +269,7 @@ def test_split_lists_and_every_recipe_run_on_an_imported_purchase_log(tmp_path):
 def test_a_log_without_purchases_is_refused_by_check_and_split_by_name(tmp_path):
     lines = (DATA / "clicks.csv").read_text().splitlines()
     kept = "\n".join(l for l in lines if "transaction," not in l) + "\n"
-    config = _example(tmp_path, "retailrocket.toml", {"events.csv": kept.encode()})
+    config = _example(tmp_path, "retailrocket.toml", {"events.csv": kept.encode(), **ITEMS})
     data = tmp_path / "d"
     assert ubm("import", "--config", config, "--out", data).exit_code == 0
     for command in ("check", "split"):

@@ -24,7 +24,8 @@ from ubm.data.templating import render_source
 from ubm.prepare.import_config import ConfigError
 
 _ALLOWED_CLASSES = frozenset({"COLUMN_REF", "CONSTANT", "COMPARISON", "CONJUNCTION", "OPERATOR", "FUNCTION",
-                              "CASE", "CAST", "BETWEEN", "COLLATE"})
+                              "CASE", "CAST", "BETWEEN", "COLLATE",
+                              "TYPE"})  # the target type of a CAST (DuckDB 2 serialises it as a node)
 # Functions that reach outside the row (files, settings, the environment) or are not repeatable.
 _REFUSED_FUNCTIONS = re.compile(r"^(read_.*|getenv|current_setting|query|query_table|glob|sql_.*|pragma_.*|"
                                 r"nextval|currval|setseed|random|uuid|gen_random_uuid|uuidv4|uuidv7|"

@@ -179,6 +179,19 @@ def _say(opts: dict[str, Any]):
     return say
 
 
+def _too_short(data: Data, first: dt.datetime, ref: dt.datetime, cut_days: int) -> str:
+    """Why the window leaves no history before the cut, and the cut_days that would (a whole
+    number of days strictly shorter than the window), or that none does (a window of a day or less)."""
+    span = ref - first
+    fits = span.days - (span == dt.timedelta(days=span.days))  # the largest whole c with c days < span
+    head = (f"learned features: the {data.window} window of {data.root} spans {first} .. {ref}, not more "
+            f"than cut_days={cut_days} days, so no event lies before the cut; ")
+    if fits < 1:
+        return head + ("the smallest cut is 1 day, so the learned recipe needs events over more than a day; "
+                       "profile a longer window or use --recipe universal")
+    return head + f"profile a longer window or pass a smaller -o cut_days (at most {fits}, e.g. {max(fits // 2, 1)})"
+
+
 def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWriter) -> dict[str, Any]:
     from ubm.profiles.recipes.learned.export import encode_relevant
     from ubm.profiles.recipes.learned.prep import load_catalog
@@ -198,11 +211,7 @@ def build(data: Data, clients: np.ndarray, opts: dict[str, Any], out: ColumnWrit
     first = ref_row["first_ts"][0].item()
     learnt = state.current()
     if first >= cut and not learnt.applying:  # no history to train on: the pseudo-future would be the whole window
-        raise DataError(
-            f"learned features: the {data.window} window of {data.root} spans {first} .. {ref}, not more "
-            f"than cut_days={opts['cut_days']} days, so no event lies before the cut; profile a longer "
-            f"window or pass a smaller -o cut_days (under {max((ref - first).days, 0) + 1}, e.g. "
-            f"{max((ref - first).days // 2, 1)})")
+        raise DataError(_too_short(data, first, ref, opts["cut_days"]))
     info: dict[str, Any] = {}
     col = 0
     if opts["base"] == "universal":
