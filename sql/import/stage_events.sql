@@ -31,18 +31,7 @@
 --   'timestamp', 'value' for a missing one, 'bad_time' for a time that does not parse or
 --   lies outside 1980..2099 (a unit mistake)
 {% import "macros/import.sql" as m %}
-SELECT * EXCLUDE (reason{% for j in joins %}, joined_{{ loop.index }}_{% endfor %}),
-{% if joins %}
-       CASE
-{% for j in joins %}
-         WHEN (reason LIKE 'null %' OR reason IN ('client_id', 'timestamp', 'value', 'sku')) AND NOT joined_{{ loop.index }}_
-           THEN 'join {{ loop.index }}'
-{% endfor %}
-         ELSE regexp_replace(reason, '^null ', '')
-       END AS dropped
-{% else %}
-       reason AS dropped
-{% endif %}
+SELECT {{ m.dropped(joins) }}
 FROM (
 SELECT client_key, ts, value_key,
        CASE
@@ -65,15 +54,7 @@ FROM (
 {% else %}
            {{ m.key(value) }} AS value_key,
 {% endif %}
-{% for f in filters %}
-           coalesce(({{ f }}), false) AS keep_{{ loop.index }},
-{% if joins %}
-           ({{ f }}) IS NULL AS null_{{ loop.index }},
-{% endif %}
-{% endfor %}
-{% for j in joins %}
-           joined_{{ loop.index }}_,
-{% endfor %}
+           {{ m.filter_flags(filters, joins) }}
            filename AS file
     FROM {{ m.reader(csv, json, typed, joins) }}
 {% if event_column %}

@@ -30,18 +30,7 @@
 -- returns: one row per source row (sku_key, category_key, price DOUBLE, name_text, ts, dropped,
 --   bad_price: the price text when it is not a number, else NULL)
 {% import "macros/import.sql" as m %}
-SELECT * EXCLUDE (reason{% for j in joins %}, joined_{{ loop.index }}_{% endfor %}),
-{% if joins %}
-       CASE
-{% for j in joins %}
-         WHEN (reason LIKE 'null %' OR reason IN ('client_id', 'timestamp', 'value', 'sku')) AND NOT joined_{{ loop.index }}_
-           THEN 'join {{ loop.index }}'
-{% endfor %}
-         ELSE regexp_replace(reason, '^null ', '')
-       END AS dropped
-{% else %}
-       reason AS dropped
-{% endif %}
+SELECT {{ m.dropped(joins) }}
 FROM (
 SELECT sku_key, category_key, price, name_text, ts, CASE WHEN price IS NULL THEN price_raw END AS bad_price,
        CASE
@@ -57,15 +46,7 @@ FROM (
            {% if price %}{{ m.held("nullif(" ~ m.text(price) ~ ", '')", price_when) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS price_raw,
            {% if name %}{{ m.held("nullif(" ~ m.text(name) ~ ", '')", name_when) }}{% else %}CAST(NULL AS VARCHAR){% endif %} AS name_text,
            {% if ts %}{{ m.utc(ts, ts_unit, ts_aware, ts_local) }}{% else %}CAST(NULL AS TIMESTAMP){% endif %} AS ts,
-{% for f in filters %}
-           coalesce(({{ f }}), false) AS keep_{{ loop.index }},
-{% if joins %}
-           ({{ f }}) IS NULL AS null_{{ loop.index }},
-{% endif %}
-{% endfor %}
-{% for j in joins %}
-           joined_{{ loop.index }}_,
-{% endfor %}
+           {{ m.filter_flags(filters, joins) }}
            1 AS one
     FROM {{ m.reader(csv, json, typed, joins) }}
 )

@@ -130,3 +130,31 @@ list_transform(list_transform(regexp_extract_all(lower(coalesce(CAST({{ column }
         lambda h: CASE WHEN h = {{ d + 1 }} THEN 1 WHEN h = {{ -d - 1 }} THEN -1 ELSE 0 END)), 0))) AS VARCHAR), 4, ' ')
 {%- endfor %}, 2) || ']'
 {%- endmacro %}
+
+{#- The stage's columns, its reason as `dropped`: with joins, a row dropped for a missing id,
+    time or value, or by a filter that was NULL ('null i'), whose join j found nothing, is
+    counted as 'join j', its root cause (the reader's joined_j_ columns are left out). -#}
+{% macro dropped(joins) -%}
+* EXCLUDE (reason{% for j in joins %}, joined_{{ loop.index }}_{% endfor %}),
+{% if joins %}
+       CASE
+{% for j in joins %}
+         WHEN (reason LIKE 'null %' OR reason IN ('client_id', 'timestamp', 'value', 'sku')) AND NOT joined_{{ loop.index }}_
+           THEN 'join {{ loop.index }}'
+{% endfor %}
+         ELSE regexp_replace(reason, '^null ', '')
+       END AS dropped
+{%- else %}
+       reason AS dropped
+{%- endif %}
+{%- endmacro %}
+
+{#- Per row filter i: keep_i (the filter held; NULL counts as false) and, with joins, null_i
+    (it was NULL, so the report can blame a join miss); the joins' joined_j_ flags. Each ends
+    with a comma: the select list goes on after them. -#}
+{% macro filter_flags(filters, joins) -%}
+{% for f in filters %}
+coalesce(({{ f }}), false) AS keep_{{ loop.index }},{% if joins %} ({{ f }}) IS NULL AS null_{{ loop.index }},{% endif %}
+{% endfor %}
+{%- for j in joins %} joined_{{ loop.index }}_,{% endfor %}
+{%- endmacro %}

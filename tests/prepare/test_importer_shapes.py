@@ -9,22 +9,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
 
-from ubm.cli import main
-
-DATA = Path(__file__).parents[1] / "files" / "import"
-EXAMPLES = Path(__file__).parents[2] / "examples" / "import"
-
-
-def ubm(*args: str) -> object:
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def rows(path: Path, sql: str = "SELECT * FROM t ORDER BY ALL") -> list[tuple]:
-    con = duckdb.connect()
-    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{path}')")
-    return con.execute(sql).fetchall()
+from tests.prepare.test_importer import DATA, EXAMPLES, rows, ubm
 
 
 def imported(tmp_path: Path, csv: str, source: str = "", products: str = "", event: str = "") -> object:
