@@ -245,3 +245,20 @@ def test_default_width_and_options():
         check_options({"top_urls": 50, "url_dim": 64})
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         check_options({"epochs": 0})
+
+
+def test_a_head_with_nothing_to_learn_does_not_pick_the_epoch_for_the_others():
+    from ubm.profiles.recipes.learned.train import group_scores, relative_losses
+
+    # sku's base rate loses 1e-7 (no validation positive): divided by it, 5e-7 would be 5.0
+    # and outweigh churn and conversion; it is left out and its group follows "rep"
+    val = {"churn": 0.30, "conversion": 0.45, "sku": 5e-7}
+    constant = {"churn": 0.60, "conversion": 0.50, "sku": 1e-7}
+    relative = relative_losses(val, constant)
+    assert relative == pytest.approx({"churn": 0.5, "conversion": 0.9})
+    groups = group_scores(relative)
+    assert groups["rep"] == pytest.approx(0.7) and groups["binary"] == pytest.approx(0.7)
+    assert "sku" not in groups
+    # with something to learn (a rare positive: base-rate loss 2e-3) the head counts
+    assert relative_losses({"sku": 1e-3}, {"sku": 2e-3}) == pytest.approx({"sku": 0.5})
+    assert group_scores({}) == {"rep": 0.0}

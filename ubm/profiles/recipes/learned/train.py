@@ -68,9 +68,21 @@ class Fitted:
         return self.models["rep"]
 
 
+# A head whose base rate already loses (almost) nothing has no validation positive to find:
+# divided by that loss it would swamp the others (ratios of 10^5 on rare purchases) and pick
+# the epoch for all of them, so it is left out of the selection and its group follows "rep".
+NOTHING_TO_LEARN = 1e-6
+
+
+def relative_losses(val: dict[str, float], constant: dict[str, float]) -> dict[str, float]:
+    """Each head's validation loss relative to its base rate's, for the heads with something to learn."""
+    return {k: v / constant[k] for k, v in val.items() if constant[k] > NOTHING_TO_LEARN}
+
+
 def group_scores(relative: dict[str, float]) -> dict[str, float]:
-    """Selection score of each output group from the heads' validation loss / base-rate loss."""
-    out = {"rep": float(np.mean(list(relative.values())))}
+    """Selection score of each output group from the heads' validation loss / base-rate loss
+    (no head with something to learn: 0, so the first epoch stands)."""
+    out = {"rep": float(np.mean(list(relative.values()))) if relative else 0.0}
     binary = [relative[k] for k in ("churn", "conversion") if k in relative]
     if binary:
         out["binary"] = float(np.mean(binary))
@@ -193,7 +205,7 @@ def fit(data: Data, catalog: Catalog, cut: dt.datetime, opts: dict[str, Any],
                 total, batches = total + float(loss.detach()), batches + 1
             val = evaluate(model, t, val_t, items, opts["batch"])
             # each head's loss relative to its base rate's: every head counts the same
-            groups = group_scores({k: v / max(facts["validation_constant"][k], 1e-12) for k, v in val.items()})
+            groups = group_scores(relative_losses(val, facts["validation_constant"]))
             score = groups["rep"]
             history.append({"epoch": epoch, "train_loss": round(total / max(batches, 1), 5),
                             "relative_validation": round(score, 5),
