@@ -10,7 +10,7 @@
 -- @json false           the source is JSON lines (neither: parquet)
 -- @typed false          CSV: some columns are read as text ($text_columns)
 -- @joins []             sources joined by key: [{"table": "join_orders", "key": "\"order_id\""}]
--- @event_column "event"   the event column (a quoted identifier checked against the source)
+-- @event_column "sku"  the event column (a quoted identifier checked against the source; the default only renders it)
 -- returns: up to 6 rows (value VARCHAR trimmed as the stage compares it, rows BIGINT), most frequent first
 {% import "macros/import.sql" as m %}
 SELECT {{ m.text(event_column) }} AS value, count(*) AS rows

@@ -10,7 +10,7 @@
 -- @json false           the source is JSON lines (neither: parquet)
 -- @typed false          CSV: some columns are read as text ($text_columns)
 -- @joins []             always empty: a joined source joins nothing itself
--- @key "order_id"       the key column (a quoted identifier checked against the source)
+-- @key "sku"            the key column (a quoted identifier checked against the source; the default only renders it)
 -- returns: one row per distinct trimmed key (NULL keys left out), the source's columns
 {% import "macros/import.sql" as m %}
 SELECT *

@@ -199,3 +199,22 @@ def test_every_command_with_engine_options_takes_one_settings_parameter():
     for command in with_options:
         names = set(inspect.signature(inspect.unwrap(command.callback)).parameters)
         assert "settings" in names and not names & {"threads", "memory_limit", "temp_dir", "engine"}, command.name
+
+
+@pytest.mark.parametrize("broken", [
+    lambda b: b.replace(b"(5,)", b"(5, "),          # unclosed bracket: tokenize.TokenError
+    lambda b: b.replace(b"'descr'", b"'descr"),      # unclosed quote: SyntaxError
+    lambda b: b[:20],                                 # cut inside the header: ValueError
+    lambda b: b.replace(b"<i8", b"<q9"),              # no such dtype: TypeError
+])
+def test_a_damaged_npy_header_is_a_data_error_naming_the_file(tmp_path, broken):
+    import io as _io
+
+    from ubm.data.io import read_npy
+
+    buf = _io.BytesIO()
+    np.save(buf, np.arange(5, dtype=np.int64))
+    path = tmp_path / "active_clients.npy"
+    path.write_bytes(broken(buf.getvalue()))
+    with pytest.raises(DataError, match=r"active_clients\.npy: not a loadable \.npy file"):
+        read_npy(path)

@@ -39,7 +39,7 @@ def test_a_signal_mid_write_exits_with_its_code_and_leaves_the_old_output(tmp_pa
     before = _snapshot(out)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "ubm", "generate", "--out", str(out), "--size", "tiny",
-                             "--clients", "200000", "--seed", "1"],
+                             "--clients", "2000000", "--seed", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
         seen = []

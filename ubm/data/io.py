@@ -158,6 +158,17 @@ def _check_derived(data: DataDir, window: str, require: tuple[str, ...]) -> None
         provenance.verify_lists(data.root)
 
 
+def read_npy(path: Path, what: str = ".npy file", **options) -> np.ndarray:
+    """``np.load`` of a file that should be a plain array; a damaged one is a DataError naming it.
+    numpy fails a broken file with many types (ValueError, EOFError, OSError, and SyntaxError or
+    tokenize.TokenError from a header whose bytes were flipped), so every one is caught here."""
+    try:
+        return np.load(path, allow_pickle=False, **options)
+    except Exception as exc:  # noqa: BLE001 - see above; the message names the file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: not a loadable {what} ({reason})") from exc
+
+
 def load_id_array(path: Path, unique: bool = False, column: str = "client_id") -> np.ndarray:
     """Load an organiser ``.npy`` of integer ids (int64 1-D); anything else is a DataError.
 
@@ -166,10 +177,7 @@ def load_id_array(path: Path, unique: bool = False, column: str = "client_id") -
     DataError too.
     """
     require_file(path, "array file")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for corrupt files
-        raise DataError(f"{path}: not a loadable .npy file ({exc})") from exc
+    array = read_npy(path)
     return check_id_array(path, array, unique, column)
 
 
@@ -289,10 +297,7 @@ def load_popularity(path: Path, n: int) -> np.ndarray:
     """Popularity array beside a label list; absent -> zeros (only novelty needs it)."""
     if not path.is_file():
         return np.zeros(n, dtype=np.int64)
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:  # pickled objects, truncated or not .npy
-        raise DataError(f"{path}: not a numeric .npy popularity array ({exc})") from None
+    array = read_npy(path, "numeric .npy popularity array")
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "iuf":
         raise DataError(f"{path}: popularity must be numeric, found {getattr(array, 'dtype', type(array))}")
     if array.shape != (n,):  # an empty list has an empty popularity (docs/tasks.md §3)

@@ -30,7 +30,7 @@ import numpy as np
 from ubm import provenance
 from ubm.data import sql
 from ubm.contract import PROPENSITY_TASKS
-from ubm.data.io import Settings
+from ubm.data.io import Settings, read_npy
 from ubm.data.opener import open_data
 from ubm.layout import ACTIVE_CLIENTS, TARGET_DIR, label_list_file, popularity_file
 from ubm.util import save_npy
@@ -83,7 +83,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
             writes.append((active, ids))
             result.built.append(active.name)
         else:
-            ids = np.load(active, allow_pickle=False)
+            ids = read_npy(active)
             result.kept.append(active.name)
         result.sizes["active_clients"] = len(ids)
         for task, column in PROPENSITY_TASKS.items():
@@ -100,7 +100,7 @@ def build_lists(data_dir: Path | str, settings: Settings = Settings(), force: bo
                     writes += [(pop_path, rows["popularity"].astype(np.int64)), (list_path, values)]
                     result.built += [list_path.name, pop_path.name]
             else:
-                values = np.load(list_path, allow_pickle=False)
+                values = read_npy(list_path)
                 result.kept.append(list_path.name)
                 if pop_path.is_file() and pop_path not in stale:
                     result.kept.append(pop_path.name)

@@ -28,7 +28,7 @@ import numpy as np
 from ubm import provenance
 from ubm.data import sql
 from ubm.contract import BINARY_TASKS, PROPENSITY_TASKS, TASKS, Kind, UnknownTask, task_kind
-from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity
+from ubm.data.io import Data, DataError, Settings, load_id_array, load_popularity, read_npy
 from ubm.data.opener import open_data
 from ubm.data.templating import SQL_DIR
 from ubm.layout import ACTIVE_CLIENTS, TARGET_TABLES, label_list_file, popularity_file
@@ -104,8 +104,8 @@ def left_out_tasks(root: Path, tasks: tuple[str, ...]) -> dict[str, str]:
 
 def _is_empty_npy(path: Path) -> bool:
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False).size == 0
-    except (OSError, ValueError, EOFError):
+        return read_npy(path, mmap_mode="r").size == 0
+    except DataError:
         return False  # unreadable: the stage that reads it names the problem
 
 
@@ -218,7 +218,7 @@ def load_task(targets_dir: Path | str, task: str) -> TaskLabels:
         path = task_dir / f"{name}.npy"
         if not path.is_file():
             raise DataError(f"missing label file: {path}")
-        return np.load(path, allow_pickle=False)
+        return read_npy(path, "label file")
 
     client_ids = load("client_ids")
     train, validation, labels = load("train"), load("validation"), load("labels")
