@@ -248,8 +248,10 @@ def test_split_lists_and_every_recipe_run_on_an_imported_purchase_log(tmp_path):
     assert "propensity_new_sku               0 entries  (not written: no sku bought" in result.output
     assert not (data / "target/propensity_new_sku.npy").exists()
     assert (data / "target/propensity_sku.npy").exists()
-    for recipe, extra in (("baseline", []), ("universal", []), ("learned", ["-o", "epochs=1"])):
-        entry = tmp_path / f"e_{recipe}"
+    for recipe, extra in (("baseline", []), ("universal", []), ("learned", ["-o", "epochs=1"]),
+                          ("learned", ["-o", "epochs=1", "-o", "sequence=on", "-o", "seq_epochs=1",
+                                       "-o", "heads=binary"])):  # no url: the sequence block too
+        entry = tmp_path / f"e_{recipe}{len(extra)}"
         result = ubm("features", "--data-dir", data, "--recipe", recipe, "--out", entry, *extra)
         assert result.exit_code == 0, (recipe, result.output)
         assert np.load(entry / "client_ids.npy").tolist() == list(range(8))
@@ -259,7 +261,7 @@ def test_split_lists_and_every_recipe_run_on_an_imported_purchase_log(tmp_path):
     assert result.exit_code == 0, result.output
     assert "propensity_new_sku    skipped: no label list" in result.output
     assert (tmp_path / "t/propensity_sku/train.npy").exists() and not (tmp_path / "t/propensity_new_sku").exists()
-    result = ubm("train", "--data-dir", data, "--embeddings-dir", tmp_path / "e_baseline", "--out", tmp_path / "r",
+    result = ubm("train", "--data-dir", data, "--embeddings-dir", tmp_path / "e_baseline0", "--out", tmp_path / "r",
                  "--tasks", "churn,propensity_new_sku", "--device", "cpu", "--quiet")
     assert result.exit_code == 0, result.output
     assert "warning: propensity_new_sku: skipped" in result.output

@@ -126,7 +126,10 @@ def fetch_sequences(data: Data, vocab: Vocabulary, end: dt.datetime, lo: int, hi
     sku_cls = np.where(is_sku, np.where((sku_idx >= 1) & (sku_idx <= vocab.n_skus), sku_idx, vocab.n_skus + 1), 0)
     url = np.asarray(got["url"], dtype=np.int64)
     url_pos = cat.index(url, vocab.urls)
-    url_cls = np.where(url >= 0, np.where(url_pos > 0, vocab.url_rank[np.maximum(url_pos - 1, 0)], len(vocab.urls) + 1), 0)
+    # rank by position, 0 in front for "not in the vocabulary": also a log without page visits
+    # (no url at all) indexes something
+    rank_at = np.concatenate([np.zeros(1, dtype=np.int64), np.asarray(vocab.url_rank, dtype=np.int64)])
+    url_cls = np.where(url >= 0, np.where(url_pos > 0, rank_at[url_pos], len(vocab.urls) + 1), 0)
     gap = np.ma.filled(np.ma.asarray(got["gap"]).astype(np.float64), -1.0)
     values = {
         "event": np.asarray(got["event"], dtype=np.int64),
