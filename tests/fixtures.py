@@ -11,12 +11,16 @@ for native types (``native=True``), so both accepted encodings are exercised.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from ubm.contract import EVENT_TYPES
 
 Vec = Sequence[int]
 
@@ -120,3 +124,20 @@ def prepare_tiny(root: Path, labels: bool = False) -> Path:
         result = runner.invoke(main, args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
     return root
+
+
+def upto(raw: Path, dst: Path, end: dt.datetime) -> Path:
+    """A copy of data directory ``raw`` holding only the events at or before ``end``."""
+    shutil.copytree(raw, dst)
+    for event in EVENT_TYPES:
+        table = pq.read_table(raw / f"{event}.parquet")
+        column = table["timestamp"]
+        bound = (pa.scalar(end.strftime("%Y-%m-%d %H:%M:%S")) if pa.types.is_string(column.type)
+                 else pa.scalar(end, column.type))
+        pq.write_table(table.filter(pc.less_equal(column, bound)), dst / f"{event}.parquet")
+    return dst
+
+
+def latest(root: Path) -> dt.datetime:
+    stamps = [pq.read_table(root / f"{e}.parquet")["timestamp"].to_pylist() for e in EVENT_TYPES]
+    return max(dt.datetime.fromisoformat(str(s)) for col in stamps for s in col)

@@ -16,7 +16,7 @@ _PUBLIC = {
     **{name: "ubm.api" for name in (
         "generate", "import_data", "check", "summary", "open_data", "split", "parse_end", "lists",
         "targets", "read_labels", "features", "read_entry", "original_ids", "validate", "train",
-        "scores", "leaderboard", "fit", "apply",
+        "scores", "leaderboard", "fit", "apply", "refresh",
     )},
     # results
     "Labels": "ubm.api", "Entry": "ubm.api", "Board": "ubm.api",

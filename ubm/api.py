@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # only for the annotations: importing them costs DuckDB, torc
     from ubm.prepare.targets import TargetsResult
     from ubm.profiles.features import ExportSummary
     from ubm.profiles.model import ApplyResult, ModelResult
+    from ubm.profiles.refresh import RefreshResult
     from ubm.profiles.validate import ValidationReport
 
 Progress = Callable[[str], None] | None  # called with one line per step; None: silent
@@ -194,13 +195,24 @@ def fit(data_dir: str | Path, out: str | Path, recipe: str = "baseline", *, sour
 
 
 def apply(model: str | Path, data_dir: str | Path, out: str | Path, *, source: str = "input",
-          settings: Settings | None = None, progress: Progress = None) -> ApplyResult:
+          settings: Settings | None = None, progress: Progress = None, refreshable: bool = False) -> ApplyResult:
     """Write an entry from a profile model (``ubm features --model``): same columns, same scaling;
-    ``result.drift`` says per block how far the new profiles moved from the fitted ones."""
+    ``result.drift`` says per block how far the new profiles moved from the fitted ones.
+    ``refreshable``: keep the recipe's per-client state for :func:`refresh` (baseline)."""
     from ubm.profiles.model import apply_model
 
     return apply_model(Path(model), Path(data_dir), Path(out), source=source, settings=_settings(settings),
-                       progress=progress)
+                       progress=progress, refreshable=refreshable)
+
+
+def refresh(model: str | Path, data_dir: str | Path, entry: str | Path, *, settings: Settings | None = None,
+            progress: Progress = None) -> RefreshResult:
+    """Bring an entry of ``model`` up to date with ``data_dir`` (``ubm refresh``): the entry a full
+    :func:`apply` would write, from the kept state and the new events where the entry has one
+    (``result.incremental``; else ``result.reason`` says why it was applied in full)."""
+    from ubm.profiles.refresh import refresh_entry
+
+    return refresh_entry(Path(model), Path(data_dir), Path(entry), settings=_settings(settings), progress=progress)
 
 
 @dataclass

@@ -195,10 +195,16 @@ def _with_recipe_options(run: Callable[[dict], object], windows: str | None, top
 @click.option("--model", type=click.Path(path_type=Path), default=None,
               help="profile model written by `ubm fit`: its recipe, options and learnt state (no --recipe/-o)")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="entry directory to write")
+@click.option("--refreshable", is_flag=True,
+              help="with --model: keep the recipe's per-client state in OUT/refresh/, so that `ubm refresh` "
+                   "reads only new events (baseline)")
 @SOURCE
 @settings_options
-def features(data_dir: Path, recipe: str | None, model: Path | None, out: Path, source: str, windows: str | None,
-             top_n: int | None, extra: tuple[str, ...], settings: Settings) -> None:
+def features(data_dir: Path, recipe: str | None, model: Path | None, out: Path, refreshable: bool, source: str,
+             windows: str | None, top_n: int | None, extra: tuple[str, ...], settings: Settings) -> None:
+    if refreshable and model is None:
+        raise click.UsageError("--refreshable keeps the state of a profile model's entry: give --model "
+                               "(write one with `ubm fit`)")
     if model is not None:
         given = [flag for flag, value in (("--recipe", recipe), ("--windows", windows), ("--top-n", top_n),
                                           ("--option", extra)) if value]
@@ -207,7 +213,8 @@ def features(data_dir: Path, recipe: str | None, model: Path | None, out: Path, 
         from ubm.profiles.model import NotAModel
 
         try:
-            applied = api.apply(model, data_dir, out, source=source, settings=settings, progress=echo)
+            applied = api.apply(model, data_dir, out, source=source, settings=settings, progress=echo,
+                                refreshable=refreshable)
         except NotAModel as exc:
             raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint="--model") from None
         for block in applied.drift:
@@ -233,6 +240,25 @@ def fit(data_dir: Path, recipe: str | None, out: Path, source: str, windows: str
     result = _with_recipe_options(lambda opts: api.fit(
         data_dir, out, recipe or "baseline", options={**opts, **key_values(extra, "--option")}, source=source,
         settings=settings, progress=echo), windows, top_n)
+    click.echo(result.describe())
+
+
+@main.command(help="Bring an entry of a profile model up to date with the events that arrived since it was "
+                   "built: from its kept state and the new events where it has one (`ubm features --model M "
+                   "--refreshable`), else by applying the model in full; ENTRY is replaced only by a complete one.")
+@DATA_DIR
+@click.option("--model", required=True, type=click.Path(path_type=Path), help="the profile model ENTRY was applied from")
+@click.option("--entry", required=True, type=click.Path(path_type=Path), help="the entry directory to refresh")
+@settings_options
+def refresh(data_dir: Path, model: Path, entry: Path, settings: Settings) -> None:
+    from ubm.profiles.model import NotAModel
+
+    try:
+        result = api.refresh(model, data_dir, entry, settings=settings, progress=echo)
+    except NotAModel as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint="--model") from None
+    for block in result.applied.drift:
+        echo(block.describe())
     click.echo(result.describe())
 
 

@@ -8,6 +8,7 @@ label rows). One local SparkSession serves the whole module.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -252,3 +253,20 @@ def test_sequence_events_on_spark(tmp_path, spark_session):
             data.close()
     assert got["spark"] == got["duckdb"]
     assert got["spark"]["event"] == [1, 2, 5, 4] and got["spark"]["gap"] == [0, 60, 30, -9]
+
+
+def test_refresh_on_spark_gives_the_bytes_of_a_duckdb_full_apply(both, tmp_path, spark_session):
+    """The refresh's SQL (watermarks, the kept tail, new events) on Spark: an entry applied
+    to the first weeks' events and refreshed with the rest is the full apply's bytes."""
+    from tests.fixtures import latest, upto
+    from ubm.profiles.model import apply_model, fit_model
+    from ubm.profiles.refresh import refresh_entry
+
+    raw = both["duckdb"].parent / "raw"
+    fit_model(raw, "baseline", tmp_path / "m", source="all", settings=DUCK)
+    start = upto(raw, tmp_path / "start", latest(raw) - dt.timedelta(days=3))
+    apply_model(tmp_path / "m", start, tmp_path / "e", source="all", settings=SPARK, refreshable=True)
+    assert refresh_entry(tmp_path / "m", raw, tmp_path / "e", settings=SPARK).incremental
+    apply_model(tmp_path / "m", raw, tmp_path / "full", source="all", settings=DUCK)
+    for name in ("embeddings.npy", "client_ids.npy"):
+        assert (tmp_path / "e" / name).read_bytes() == (tmp_path / "full" / name).read_bytes()

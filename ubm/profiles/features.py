@@ -35,6 +35,7 @@ from ubm.contract import EVENT_TYPES, MAX_COLUMNS
 from ubm.profiles import state
 from ubm.profiles.recipes import OptionError, Recipe, get_recipe
 from ubm.profiles.state import ModelState
+from ubm.profiles.trail import STATE_DIR
 from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, SpooledColumnWriter, warn_overflow
 from ubm import provenance
 from ubm.data.io import Data, DataError, Settings, input_files, load_id_array, require_dir
@@ -158,6 +159,8 @@ def export_features(
         with atomic_dir(out, "entry") as tmp:
             writer = _writer(rec, tmp, len(clients), names)
             writer.progress = progress
+            if learnt is not None and learnt.trail is not None:
+                learnt.trail.out = tmp / STATE_DIR  # kept with the entry it belongs to
             with state.active(learnt or ModelState("fit")):
                 info = rec.build(data, clients, opts, writer)
             if isinstance(writer, SpooledColumnWriter):

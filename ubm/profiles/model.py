@@ -37,6 +37,7 @@ from ubm.ownership import check_out, read_manifest, version
 from ubm.profiles.features import ExportSummary, export_features
 from ubm.profiles.recipes import get_recipe
 from ubm.profiles.state import ModelError, ModelState
+from ubm.profiles.trail import Trail
 from ubm.util import Timer, atomic_dir
 
 FORMAT = "ubm-profile-model"
@@ -302,11 +303,16 @@ def check_lists(model: Model, root: Path) -> None:
                                  "or refit with `ubm fit`")
 
 
-def apply_model(model_dir: Path | str, data_dir: Path | str, out: Path | str, *, source: str = "input",
-                settings: Settings = Settings(), progress: Callable[[str], None] | None = None) -> ApplyResult:
-    """Write the entry of ``data_dir`` in the space of the profile model ``model_dir``."""
+def apply_model(model_dir: Path | str | Model, data_dir: Path | str, out: Path | str, *, source: str = "input",
+                settings: Settings = Settings(), progress: Callable[[str], None] | None = None,
+                refreshable: bool = False, trail: Trail | None = None) -> ApplyResult:
+    """Write the entry of ``data_dir`` in the space of the profile model ``model_dir``.
+
+    ``refreshable``: the entry also keeps the recipe's refresh state (``E/refresh/``, recipes
+    that have one), for :func:`ubm.profiles.refresh.refresh_entry`; ``trail``: that state,
+    given by a refresh."""
     timer = Timer()
-    model = load_model(model_dir)
+    model = model_dir if isinstance(model_dir, Model) else load_model(model_dir)
     opts = check_contract(model)
     check_lists(model, require_dir(Path(data_dir)))
     meta = model.meta
@@ -322,9 +328,14 @@ def apply_model(model_dir: Path | str, data_dir: Path | str, out: Path | str, *,
         entry_meta["model"] = {"path": str(model.path.resolve()), "created": meta.get("created"),
                                "fitted_fingerprint": meta["fitted"]["fingerprint"]["sha256"]}
         entry_meta["drift"] = [asdict(d) for d in found]
+        entry_meta["refreshable"] = learnt.trail is not None
 
+    learnt = model.state()
+    if trail is None and refreshable and get_recipe(meta["recipe"]).refreshes:
+        trail = Trail(Path(out))  # its folder is set inside the entry being written
+    learnt.trail = trail
     summary: ExportSummary = export_features(data_dir, out, recipe=meta["recipe"], options=opts, source=source,
-                                             settings=settings, progress=progress, learnt=model.state(),
+                                             settings=settings, progress=progress, learnt=learnt,
                                              finish=finish)
     return ApplyResult(Path(out), model.path, summary.n_rows, summary.n_columns, summary.overflow,
                        timer.seconds, found)

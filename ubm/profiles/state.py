@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ubm.errors import DataError
+from ubm.profiles.trail import Trail
 
 
 class ModelError(DataError):
@@ -42,6 +43,7 @@ class ModelState:
         self.mode, self.keep = mode, keep
         self.arrays: dict[str, np.ndarray] = dict(arrays or {})
         self.values: dict[str, Any] = dict(values or {})
+        self.trail: Trail | None = None  # a refreshable build's kept state (ubm.profiles.trail)
         self._prefix: list[str] = []
         self._counters: dict[str, int] = {}
 

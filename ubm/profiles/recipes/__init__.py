@@ -123,6 +123,9 @@ class Recipe:
     # Whether build reads the label_list_<task> views (target/*.npy): they are then opened,
     # checked against the split they were built from and fingerprinted in columns.json.
     reads_lists: bool = True
+    # Whether build keeps per-client state on a trail (ubm.profiles.trail), so that a refresh
+    # reads the new events and that state only.
+    refreshes: bool = False
 
     def resolve(self, options: Options | None = None) -> Options:
         """Defaults overlaid with the given options (None values ignored), then checked."""

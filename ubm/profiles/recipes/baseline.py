@@ -6,7 +6,10 @@ values in fixed slots; then the mean search-query vector.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -15,7 +18,9 @@ from ubm.contract import MAX_COLUMNS, VECTOR_LEN
 from ubm.data.io import Data
 from ubm.profiles import state
 from ubm.profiles.recipes import Options, Recipe, register, whole, window_days
+from ubm.profiles.trail import StaleTrail, Trail
 from ubm.profiles.writer import ColumnWriter
+from ubm.provenance import content_hash
 
 # docs/baseline.md §1: block order and the columns of each counted event type.
 BASELINE_COUNTED: dict[str, tuple[str, ...]] = {
@@ -24,6 +29,10 @@ BASELINE_COUNTED: dict[str, tuple[str, ...]] = {
     "remove_from_cart": ("sku", "category", "price"),
     "page_visit": ("url",),
 }
+
+# A refreshable build's watermark before any event, and a time after every event.
+_EARLIEST = dt.datetime(1, 1, 1)
+_LATEST = dt.datetime(9999, 12, 31)
 
 
 def _baseline_check(options: Options) -> Options:
@@ -46,42 +55,110 @@ def _counted_block(data: Data, event: str, cols: tuple[str, ...], windows: list[
                    top_n: int, out: ColumnWriter, col0: int) -> dict:
     """Write the 1 + windows*cols*top_n count columns of one event type from column col0."""
     shape = {"event": event, "columns": list(cols)}
-    with sql.temp_view(data, f"relevant_{event}", "features/baseline/relevant_events", structure=shape):
-        return _count_slots(data, event, cols, windows, top_n, out, col0)
+    trail = state.current().trail
+    if trail is None:
+        with sql.temp_view(data, f"relevant_{event}", "features/baseline/relevant_events", structure=shape):
+            return _count_slots(data, event, cols, windows, top_n, out, col0)
+    after = _watermark(data, event, trail)
+    if not trail.refreshing:
+        with sql.temp_view(data, f"relevant_{event}", "features/baseline/relevant_events", structure=shape):
+            return _count_slots(data, event, cols, windows, top_n, out, col0, trail)
+    # A refresh: the events after the watermark, and the kept tail of the older ones.
+    with _registered(data, f"tail_{event}", trail.previous_path(f"{event}.tail.parquet")), \
+            sql.temp_view(data, f"relevant_{event}", "features/baseline/relevant_events", {"after": after},
+                          {**shape, "fresh": True}):
+        return _count_slots(data, event, cols, windows, top_n, out, col0, trail, after)
+
+
+@contextmanager
+def _registered(data: Data, view: str, path: Path) -> Iterator[str]:
+    data.engine.register_parquet(view, str(path))
+    try:
+        yield view
+    finally:
+        data.engine.drop(view)
+
+
+def _watermark(data: Data, event: str, trail: Trail) -> dt.datetime:
+    """Record how far this build reads ``event``; refreshing, check that the events the last
+    build read are all still there (else :class:`StaleTrail`) and return its watermark: the
+    refresh reads the events after it."""
+    key = f"baseline.{event}.watermark"
+    after = _EARLIEST
+    if trail.refreshing:
+        old = trail.old(key)
+        after = _EARLIEST if old["latest"] is None else np.datetime64(old["latest"]).item()
+    got = sql.fetch_numpy(data, "features/baseline/watermark", {"upto": after if trail.refreshing else _LATEST},
+                          {"event": event})
+    if trail.refreshing and int(got["upto"][0]) != old["upto"]:
+        raise StaleTrail(f"{event}: {old['upto']:,} events at or before {old['latest']} when the entry was built, "
+                         f"{int(got['upto'][0]):,} now (old events changed)")
+    latest = None if np.ma.is_masked(got["latest"][0]) else _stamp(got["latest"][0])
+    trail.record[key] = {"latest": latest, "upto": int(got["events"][0])}
+    return after
+
+
+def _stamp(value: Any) -> str:
+    return str(np.datetime_as_string(np.datetime64(value, "us"), unit="us"))
 
 
 def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[int],
-                 top_n: int, out: ColumnWriter, col0: int) -> dict:
+                 top_n: int, out: ColumnWriter, col0: int, trail: Trail | None = None,
+                 after: dt.datetime | None = None) -> dict:
     n_rows = out.n_rows
     top = sql.fetch_numpy(data, "features/baseline/top_per_column", {"top_n": top_n},
                           {"event": event, "columns": list(cols)})
     head = np.asarray(top["col"]) == -1
     events = int(np.asarray(top["events"])[head][0])
+    max_ts = top["max_ts"][head][0]
     # The top values are what the baseline learns (a profile model keeps them); the window's
     # end (max_ts) belongs to the data profiled, fitted or not.
     learnt = state.current()
     tops = {col: learnt.array(f"baseline.{event}.top_{col}",
                               lambda i=i: np.asarray(top["value"][np.asarray(top["col"]) == i]).astype(np.int64))
             for i, col in enumerate(cols)}
+    fresh_counts = None
+    if trail is not None and trail.refreshing:
+        # relevant_<event> holds the new events and the kept tail: the totals and the end
+        # come from the kept state and the new events
+        kept = trail.old(f"baseline.{event}.head")
+        fresh_counts = sql.fetch_numpy(data, "features/baseline/pos_counts", {"after": after}, {"event": event})
+        events = kept["events"] + int(np.asarray(fresh_counts["events"]).sum())
+        if kept["max_ts"] is not None and (np.ma.is_masked(max_ts) or np.datetime64(kept["max_ts"]) > max_ts):
+            max_ts = np.datetime64(kept["max_ts"])
     info: dict[str, Any] = {"events": events, "max_ts": None,
                             "top": {c: [] for c in cols}}
     width = 1 + len(windows) * len(cols) * top_n
-    if events == 0:
-        out.write(col0, np.zeros((n_rows, width), dtype=np.float32))
-        return info
-    max_ts = top["max_ts"][head][0]
-    info["max_ts"] = str(np.datetime_as_string(max_ts, unit="s"))
-    params: dict[str, Any] = {"max_ts": max_ts.item()}
+    params: dict[str, Any] = {}
     for col in cols:
-        info["top"][col] = tops[col].tolist()
         # a model fitted where this event type had no values: -1 is no id, so no slot counts
         params[f"top_{col}"] = tops[col].tolist() or [-1]
+    if events == 0:
+        out.write(col0, np.zeros((n_rows, width), dtype=np.float32))
+        if trail is not None:
+            _keep(data, event, cols, windows, trail, params, None, np.zeros(n_rows, dtype=np.int64), events)
+        return info
+    info["max_ts"] = str(np.datetime_as_string(max_ts, unit="s"))
+    params["max_ts"] = np.datetime64(max_ts, "us").item()
+    for col in cols:
+        info["top"][col] = tops[col].tolist()
     ascending = sorted(windows)
     long = sql.fetch_numpy(data, "features/baseline/slot_counts", params,
                            {"event": event, "columns": list(cols), "windows": ascending})
     pos = np.asarray(long["pos"]).astype(np.int64)
     counts = np.asarray(long["events"]).astype(np.float64)
-    out.write(col0, np.bincount(pos, weights=counts, minlength=n_rows))
+    if trail is None:
+        out.write(col0, np.bincount(pos, weights=counts, minlength=n_rows))
+    else:
+        totals = (trail.previous_array(f"{event}.totals") if trail.refreshing
+                  else np.bincount(pos, weights=counts, minlength=n_rows).astype(np.int64))
+        if fresh_counts is not None:
+            if len(totals) != n_rows:
+                raise StaleTrail(f"the kept {event} totals have {len(totals):,} rows, the entry {n_rows:,}")
+            totals = totals + np.bincount(np.asarray(fresh_counts["pos"]).astype(np.int64),
+                                          weights=np.asarray(fresh_counts["events"]), minlength=n_rows).astype(np.int64)
+        out.write(col0, totals.astype(np.float64))
+        _keep(data, event, cols, windows, trail, params, max_ts, totals, events)
     # Bucket i holds the events whose smallest window is ascending[i]; a window of d days
     # holds every bucket of length <= d. A NULL bucket (older than every window) never counts.
     bucket = long["bucket"]
@@ -100,21 +177,65 @@ def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[in
     return info
 
 
+def _keep(data: Data, event: str, cols: tuple[str, ...], windows: list[int], trail: Trail,
+          params: dict[str, Any], max_ts: Any, totals: np.ndarray, events: int) -> None:
+    """Keep what the next refresh of ``event`` needs: each client's total, the tail of events a
+    later window can still hold, the number of events and the windows' end."""
+    trail.save_array(f"{event}.totals", totals)
+    end = _EARLIEST if max_ts is None else np.datetime64(max_ts, "us").item()
+    sql.write_parquet(data, "features/baseline/tail", trail.path(f"{event}.tail.parquet"), {**params, "max_ts": end},
+                      {"event": event, "columns": list(cols), "widest": max(windows)})
+    trail.record[f"baseline.{event}.head"] = {"events": events, "max_ts": None if max_ts is None else _stamp(max_ts)}
+
+
+def _query_means(data: Data, out: ColumnWriter, col: int, trail: Trail | None) -> int:
+    """Write the mean query vector of each client with searches from column ``col``; the number
+    of such clients. With a trail, from per-client counts and sums (kept for the next refresh)."""
+    out.write(col, np.zeros((out.n_rows, VECTOR_LEN), dtype=np.float32))
+    if trail is None:
+        means = sql.fetch_numpy(data, "features/baseline/query_mean", structure={"dims": VECTOR_LEN})
+        rows = np.asarray(means["pos"]).astype(np.int64)
+        if len(rows):
+            values = np.stack([np.ma.filled(means[f"q{i}"], 0.0).astype(np.float64)
+                               for i in range(1, VECTOR_LEN + 1)], axis=1)
+            out.scatter(rows, col, values)
+        return int(len(rows))
+    after = _watermark(data, "search_query", trail)
+    n = np.zeros(out.n_rows, dtype=np.int64)
+    sums = np.zeros((out.n_rows, VECTOR_LEN), dtype=np.int64)
+    if trail.refreshing:
+        n, sums = trail.previous_array("search_query.n"), trail.previous_array("search_query.sums")
+        if n.shape != (out.n_rows,) or sums.shape != (out.n_rows, VECTOR_LEN):
+            raise StaleTrail(f"the kept search sums have {len(n):,} rows, the entry {out.n_rows:,}")
+    got = sql.fetch_numpy(data, "features/baseline/query_sums", {"after": after} if trail.refreshing else {},
+                          {"dims": VECTOR_LEN, "fresh": trail.refreshing})
+    rows = np.asarray(got["pos"]).astype(np.int64)
+    n[rows] += np.asarray(got["n"]).astype(np.int64)
+    for i in range(VECTOR_LEN):
+        sums[rows, i] += np.ma.filled(got[f"s{i + 1}"], 0).astype(np.int64)
+    trail.save_array("search_query.n", n)
+    trail.save_array("search_query.sums", sums)
+    has = np.flatnonzero(n)
+    # avg() of integers is the sum over the count in float64: the same bits
+    out.scatter(has, col, sums[has].astype(np.float64) / n[has, None].astype(np.float64))
+    return int(len(has))
+
+
 def _baseline_build(data: Data, clients: np.ndarray, options: Options, out: ColumnWriter) -> dict:
     windows, top_n = options["windows"], options["top_n"]
     info: dict[str, Any] = {}
+    trail = state.current().trail
+    if trail is not None:
+        trail.expect("baseline.options", options, "the recipe's options")
+        for view in ("product_properties", "relevant_clients"):
+            trail.expect(f"inputs.{view}", content_hash(Path(data.paths[view])), Path(data.paths[view]).name)
     col = 0
     for event, cols in BASELINE_COUNTED.items():
         info[event] = _counted_block(data, event, cols, windows, top_n, out, col)
         col += 1 + len(windows) * len(cols) * top_n
-    means = sql.fetch_numpy(data, "features/baseline/query_mean", structure={"dims": VECTOR_LEN})
-    rows = np.asarray(means["pos"]).astype(np.int64)
-    out.write(col, np.zeros((out.n_rows, VECTOR_LEN), dtype=np.float32))
-    if len(rows):
-        values = np.stack([np.ma.filled(means[f"q{i}"], 0.0).astype(np.float64)
-                           for i in range(1, VECTOR_LEN + 1)], axis=1)
-        out.scatter(rows, col, values)
-    info["search_query"] = {"clients_with_searches": int(len(rows))}
+    info["search_query"] = {"clients_with_searches": _query_means(data, out, col, trail)}
+    if trail is not None:
+        trail.write()
     return info
 
 
@@ -127,4 +248,5 @@ register(Recipe(
     build=_baseline_build,
     check=_baseline_check,
     reads_lists=False,
+    refreshes=True,
 ))

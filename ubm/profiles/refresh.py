@@ -1,0 +1,86 @@
+"""Refresh an entry of a profile model with the events that arrived since it was built
+(``ubm refresh``, docs/recipes.md §7).
+
+An entry applied with ``--refreshable`` keeps its recipe's per-client state in ``E/refresh/``
+(:mod:`ubm.profiles.trail`). :func:`refresh_entry` reads that state and the events after its
+watermark, and replaces ``E`` (atomically) with the entry a full apply of the model to the
+grown data would write, state included. Where no incremental path exists (a recipe without one,
+an entry without state, an input that changed under it), it says why and applies the model in
+full: the answer is the same, only slower.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ubm.data.io import Settings, require_dir
+from ubm.errors import OutputError
+from ubm.ownership import read_manifest
+from ubm.profiles.model import ApplyResult, ModelError, apply_model, load_model
+from ubm.profiles.recipes import get_recipe
+from ubm.profiles.trail import STATE_DIR, StaleTrail, Trail, read_state
+from ubm.util import Timer
+
+
+@dataclass
+class RefreshResult:
+    entry: Path
+    incremental: bool  # False: applied in full (``reason`` says why)
+    reason: str | None
+    applied: ApplyResult
+    seconds: float
+
+    def describe(self) -> str:
+        how = "from the new events and the kept state" if self.incremental else "in full"
+        return (f"refreshed {self.entry}: {self.applied.n_rows:,} clients x {self.applied.n_columns} columns "
+                f"float16, {how} ({self.seconds:.1f}s)")
+
+
+def _entry_meta(entry: Path) -> dict:
+    manifest = read_manifest(entry) if entry.is_dir() else None
+    if manifest is None or manifest.get("kind") != "entry":
+        raise OutputError(f"--entry {entry}: not an entry written by ubm (write one with "
+                          "`ubm features --model M --refreshable`)")
+    try:
+        return json.loads((entry / "columns.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"--entry {entry}: unreadable columns.json ({exc})") from None
+
+
+def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str, *,
+                  settings: Settings = Settings(),
+                  progress: Callable[[str], None] | None = None) -> RefreshResult:
+    """Bring ``entry`` (an entry of ``model_dir``) up to date with ``data_dir``'s events."""
+    timer = Timer()
+    say = progress or (lambda _msg: None)
+    entry, root = Path(entry), require_dir(Path(data_dir))
+    meta = _entry_meta(entry)
+    model = load_model(model_dir)
+    built_by = meta.get("model") or {}
+    if built_by.get("fitted_fingerprint") != model.meta["fitted"]["fingerprint"]["sha256"] \
+            or built_by.get("created") != model.meta.get("created"):
+        raise ModelError(f"--entry {entry}: not an entry of profile model {model.path} (it was "
+                         f"{'built by ' + built_by['path'] if built_by.get('path') else 'not applied from a model'}); "
+                         "apply this model with `ubm features --model`")
+    source = meta.get("source", "input")
+    refreshes = get_recipe(model.meta["recipe"]).refreshes
+    kept = read_state(entry) if refreshes else None
+    reason = (f"recipe {model.meta['recipe']} keeps no refresh state" if not refreshes
+              else f"{entry} keeps no refresh state (applied without --refreshable)" if kept is None else None)
+    if reason is None:
+        try:
+            applied = apply_model(model, root, entry, source=source, settings=settings, progress=progress,
+                                  trail=Trail(entry, before=kept, previous=entry / STATE_DIR))
+        except StaleTrail as exc:  # nothing was written: the entry is as it was
+            reason = str(exc)
+    if reason is not None:
+        say(f"refresh: {reason}; applying the model in full")
+        applied = apply_model(model, root, entry, source=source, settings=settings, progress=progress,
+                              refreshable=refreshes)
+    return RefreshResult(entry, reason is None, reason, applied, timer.seconds)
+
+
+__all__ = ["RefreshResult", "refresh_entry"]
