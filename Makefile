@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/import_timing.py --data $(BENCH_DATA) --size $(BENCH_SIZE) --threads $(IMPORT_THREADS)
 	$(BIN)/python bench/measure.py --label lists --size $(BENCH_SIZE) -- $(BIN)/ubm lists --force --data-dir $(BENCH_DATA)
 	$(BIN)/python bench/measure.py --label targets --size $(BENCH_SIZE) -- $(BIN)/ubm targets --data-dir $(BENCH_DATA) --out $(BENCH_DATA)/labels
+	$(BIN)/python bench/refresh_timing.py --data $(BENCH_DATA) --size $(BENCH_SIZE)
 	$(BIN)/python bench/measure.py --label features-baseline --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe baseline --out $(BENCH_DATA)/entries/baseline
 	$(BIN)/python bench/measure.py --label features-universal --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe universal --out $(BENCH_DATA)/entries/universal
 	$(BIN)/python bench/measure.py --label features-learned --size $(BENCH_SIZE) -- $(BIN)/ubm features --data-dir $(BENCH_DATA) --recipe learned --out $(BENCH_DATA)/entries/learned

@@ -205,14 +205,16 @@ def apply(model: str | Path, data_dir: str | Path, out: str | Path, *, source: s
                        progress=progress, refreshable=refreshable)
 
 
-def refresh(model: str | Path, data_dir: str | Path, entry: str | Path, *, settings: Settings | None = None,
-            progress: Progress = None) -> RefreshResult:
+def refresh(model: str | Path, data_dir: str | Path, entry: str | Path, *, new_only: bool = False,
+            settings: Settings | None = None, progress: Progress = None) -> RefreshResult:
     """Bring an entry of ``model`` up to date with ``data_dir`` (``ubm refresh``): the entry a full
-    :func:`apply` would write, from the kept state and the new events where the entry has one
-    (``result.incremental``; else ``result.reason`` says why it was applied in full)."""
+    :func:`apply` to all events would write, from the kept state and the new events where the
+    entry has one (``result.incremental``; else ``result.reason`` says why it was applied in
+    full). ``new_only``: ``data_dir`` holds only the new events (``--new-events``)."""
     from ubm.profiles.refresh import refresh_entry
 
-    return refresh_entry(Path(model), Path(data_dir), Path(entry), settings=_settings(settings), progress=progress)
+    return refresh_entry(Path(model), Path(data_dir), Path(entry), new_only=new_only, settings=_settings(settings),
+                         progress=progress)
 
 
 @dataclass

@@ -246,15 +246,22 @@ def fit(data_dir: Path, recipe: str | None, out: Path, source: str, windows: str
 @main.command(help="Bring an entry of a profile model up to date with the events that arrived since it was "
                    "built: from its kept state and the new events where it has one (`ubm features --model M "
                    "--refreshable`), else by applying the model in full; ENTRY is replaced only by a complete one.")
-@DATA_DIR
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="data directory with all events, the entry's and the new ones")
+@click.option("--new-events", type=click.Path(path_type=Path), default=None,
+              help="instead of --data-dir: a data directory holding only the new events (and the entry's product "
+                   "table and relevant clients); reads nothing else")
 @click.option("--model", required=True, type=click.Path(path_type=Path), help="the profile model ENTRY was applied from")
 @click.option("--entry", required=True, type=click.Path(path_type=Path), help="the entry directory to refresh")
 @settings_options
-def refresh(data_dir: Path, model: Path, entry: Path, settings: Settings) -> None:
+def refresh(data_dir: Path | None, new_events: Path | None, model: Path, entry: Path, settings: Settings) -> None:
     from ubm.profiles.model import NotAModel
 
+    if (data_dir is None) == (new_events is None):
+        raise click.UsageError("give one of --data-dir (all events) or --new-events (only the new ones)")
     try:
-        result = api.refresh(model, data_dir, entry, settings=settings, progress=echo)
+        result = api.refresh(model, data_dir or new_events, entry, new_only=new_events is not None,
+                             settings=settings, progress=echo)
     except NotAModel as exc:
         raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint="--model") from None
     for block in result.applied.drift:

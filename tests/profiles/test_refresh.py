@@ -1,10 +1,12 @@
 """`ubm refresh`: an entry of a profile model brought up to date with new events.
 
-The refreshed entry must be the bytes a full apply of the model to the grown data writes: on a
-case worked on paper (a window that moves past an old event), on generated data grown in steps
-(any windows and top-N, hypothesis), and where the incremental path cannot hold (an old event
-removed, another product table, a recipe without state, an entry without state) through a full
-apply that says why. What is not an entry of the model is refused by name and left untouched.
+The refreshed entry must be the bytes a full apply of the model to all events writes: on a case
+worked on paper (a window that moves past an old event), on generated data grown in steps (any
+windows and top-N, from the grown directory or from the new events only, hypothesis), with new
+events that are not all later than the old ones, and where the incremental path cannot hold (an
+old event removed, another product table, a recipe without state, an entry without state)
+through a full apply that says why, or (new events only: no history to apply) a named refusal.
+What is not an entry of the model is refused by name and left untouched.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from tests.fixtures import latest, upto, write_dataset
 from ubm.cli import main as ubm_main
+from ubm.contract import EVENT_TYPES
 from ubm.data.io import Settings
 from ubm.errors import OutputError
 from ubm.profiles.model import apply_model, fit_model
@@ -36,6 +39,24 @@ def ubm(*args: object, code: int = 0) -> str:
     result = CliRunner().invoke(ubm_main, [str(a) for a in args])
     assert result.exit_code == code, result.output
     return result.output
+
+
+def only(raw: Path, dst: Path, keep) -> Path:
+    """A copy of ``raw`` holding the events for which ``keep(table)`` (a boolean array) holds."""
+    shutil.copytree(raw, dst)
+    for event in EVENT_TYPES:
+        table = pq.read_table(raw / f"{event}.parquet")
+        pq.write_table(table.filter(keep(table)), dst / f"{event}.parquet")
+    return dst
+
+
+def stamps(table) -> np.ndarray:
+    return np.array([dt.datetime.fromisoformat(str(s)) for s in table["timestamp"].to_pylist()], dtype="datetime64[us]")
+
+
+def new_since(raw: Path, dst: Path, start: dt.datetime, end: dt.datetime) -> Path:
+    """The events of ``raw`` after ``start``, up to ``end``: what arrived between two builds."""
+    return only(raw, dst, lambda t: (stamps(t) > np.datetime64(start)) & (stamps(t) <= np.datetime64(end)))
 
 
 def same_entry(a: Path, b: Path) -> None:
@@ -101,18 +122,51 @@ def test_refresh_in_steps_gives_the_bytes_of_a_full_apply(raw, model, tmp_path):
 
 @hsettings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(windows=st.lists(st.integers(1, 9), min_size=1, max_size=3, unique=True),
-       top_n=st.integers(1, 4), hours=st.lists(st.integers(1, 200), min_size=1, max_size=3))
-def test_any_windows_and_steps_refresh_exactly(raw, tmp_path_factory, windows, top_n, hours):
+       top_n=st.integers(1, 4), hours=st.lists(st.integers(1, 200), min_size=1, max_size=3, unique=True),
+       new_only=st.lists(st.booleans(), min_size=3, max_size=3))
+def test_any_windows_and_steps_refresh_exactly(raw, tmp_path_factory, windows, top_n, hours, new_only):
     work = tmp_path_factory.mktemp("steps")
     fit_model(raw, "baseline", work / "m", {"windows": windows, "top_n": top_n}, source="all", settings=SETTINGS)
     end = latest(raw)
-    cuts = [upto(raw, work / f"d{i}", end - dt.timedelta(hours=h))
-            for i, h in enumerate(sorted(set(hours), reverse=True))]
-    apply_model(work / "m", cuts[0], work / "e", source="all", settings=SETTINGS, refreshable=True)
-    for data in [*cuts[1:], raw]:
-        assert refresh_entry(work / "m", data, work / "e", settings=SETTINGS).incremental
+    ends = [end - dt.timedelta(hours=h) for h in sorted(hours, reverse=True)] + [end]
+    apply_model(work / "m", upto(raw, work / "d0", ends[0]), work / "e", source="all", settings=SETTINGS,
+                refreshable=True)
+    for i, (start, stop) in enumerate(zip(ends, ends[1:]), 1):
+        data = (new_since(raw, work / f"new{i}", start, stop) if new_only[i - 1]
+                else upto(raw, work / f"d{i}", stop))
+        assert refresh_entry(work / "m", data, work / "e", new_only=new_only[i - 1], settings=SETTINGS).incremental
     apply_model(work / "m", raw, work / "full", source="all", settings=SETTINGS)
     same_entry(work / "e", work / "full")
+
+
+def test_new_events_older_than_the_entry_refresh_exactly(raw, model, tmp_path):
+    # every third event arrives late, whatever its time: the new events are not all after the old
+    def late(table) -> np.ndarray:
+        return np.arange(table.num_rows) % 3 == 0
+
+    on_time = only(raw, tmp_path / "on-time", lambda t: ~late(t))
+    apply_model(model, on_time, tmp_path / "e", source="all", settings=SETTINGS, refreshable=True)
+    result = refresh_entry(model, only(raw, tmp_path / "late", late), tmp_path / "e", new_only=True, settings=SETTINGS)
+    assert result.incremental
+    apply_model(model, raw, tmp_path / "full", source="all", settings=SETTINGS)
+    same_entry(tmp_path / "e", tmp_path / "full")
+
+
+def test_new_events_only_cannot_fall_back_and_say_so(raw, model, tmp_path):
+    start = latest(raw) - dt.timedelta(days=2)
+    apply_model(model, upto(raw, tmp_path / "start", start), tmp_path / "e", source="all", settings=SETTINGS)
+    before = (tmp_path / "e" / "embeddings.npy").read_bytes()
+    new = new_since(raw, tmp_path / "new", start, latest(raw))
+    out = ubm("refresh", "--new-events", new, "--model", model, "--entry", tmp_path / "e", code=1)
+    assert out.count("\n") == 1 and "keeps no refresh state" in out and "--data-dir" in out
+    ubm("features", "--data-dir", tmp_path / "start", "--source", "all", "--model", model, "--refreshable",
+        "--out", tmp_path / "e")
+    kept = (tmp_path / "e" / "embeddings.npy").read_bytes()
+    out = ubm("refresh", "--new-events", _other_prices(new, tmp_path / "other"), "--model", model,
+              "--entry", tmp_path / "e", code=1)
+    assert "product_properties" in out and (tmp_path / "e" / "embeddings.npy").read_bytes() == kept == before
+    ubm("refresh", "--model", model, "--entry", tmp_path / "e", code=2)
+    ubm("refresh", "--data-dir", raw, "--new-events", new, "--model", model, "--entry", tmp_path / "e", code=2)
 
 
 def _drop_first_buy(src: Path, dst: Path) -> Path:

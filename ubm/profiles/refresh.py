@@ -2,9 +2,10 @@
 (``ubm refresh``, docs/recipes.md §7).
 
 An entry applied with ``--refreshable`` keeps its recipe's per-client state in ``E/refresh/``
-(:mod:`ubm.profiles.trail`). :func:`refresh_entry` reads that state and the events after its
-watermark, and replaces ``E`` (atomically) with the entry a full apply of the model to the
-grown data would write, state included. Where no incremental path exists (a recipe without one,
+(:mod:`ubm.profiles.trail`). :func:`refresh_entry` reads that state and the new events (those
+after its watermark in the grown data directory, or all events of a directory of new events
+only) and replaces ``E`` (atomically) with the entry a full apply of the model to all events
+would write, state included. Where no incremental path exists (a recipe without one,
 an entry without state, an input that changed under it), it says why and applies the model in
 full: the answer is the same, only slower.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ubm.data.io import Settings, require_dir
-from ubm.errors import OutputError
+from ubm.errors import DataError, OutputError
 from ubm.ownership import read_manifest
 from ubm.profiles.model import ApplyResult, ModelError, apply_model, load_model
 from ubm.profiles.recipes import get_recipe
@@ -50,10 +51,11 @@ def _entry_meta(entry: Path) -> dict:
         raise OutputError(f"--entry {entry}: unreadable columns.json ({exc})") from None
 
 
-def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str, *,
+def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str, *, new_only: bool = False,
                   settings: Settings = Settings(),
                   progress: Callable[[str], None] | None = None) -> RefreshResult:
-    """Bring ``entry`` (an entry of ``model_dir``) up to date with ``data_dir``'s events."""
+    """Bring ``entry`` (an entry of ``model_dir``) up to date with ``data_dir``'s events: all
+    events, the entry's among them, or (``new_only``) only those that arrived since it was built."""
     timer = Timer()
     say = progress or (lambda _msg: None)
     entry, root = Path(entry), require_dir(Path(data_dir))
@@ -73,9 +75,12 @@ def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str
     if reason is None:
         try:
             applied = apply_model(model, root, entry, source=source, settings=settings, progress=progress,
-                                  trail=Trail(entry, before=kept, previous=entry / STATE_DIR))
+                                  trail=Trail(entry, before=kept, previous=entry / STATE_DIR, delta=new_only))
         except StaleTrail as exc:  # nothing was written: the entry is as it was
             reason = str(exc)
+    if reason is not None and new_only:  # without the history there is no full apply to fall back on
+        raise DataError(f"--new-events {root}: cannot refresh {entry} from new events only: {reason}; "
+                        "refresh with --data-dir and all events to apply the model in full")
     if reason is not None:
         say(f"refresh: {reason}; applying the model in full")
         applied = apply_model(model, root, entry, source=source, settings=settings, progress=progress,

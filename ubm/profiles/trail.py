@@ -40,6 +40,7 @@ class Trail:
     out: Path
     before: dict[str, Any] | None = None
     previous: Path | None = None
+    delta: bool = False  # the data holds only the new events (``ubm refresh --new-events``)
     record: dict[str, Any] = field(default_factory=dict)
 
     @property

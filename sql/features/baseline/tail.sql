@@ -8,7 +8,7 @@
 -- @columns ["sku", "category", "price"]  columns with a top-N list
 -- @widest 30  the widest window in days
 -- requires: features/baseline/relevant_events
--- returns: rows (pos, timestamp, columns...) of relevant_<event>, ordered by pos and timestamp (a stable file for equal data).
+-- returns: rows (pos, timestamp, columns...) of relevant_<event>, in no set order (a refresh only counts them).
 SELECT
     e.pos, e.timestamp
     {% for c in columns %}
@@ -21,8 +21,3 @@ WHERE e.timestamp >= $max_ts - INTERVAL '{{ widest }}' DAY
     {{ 'OR ' if not loop.first }}e.{{ c }} IN (SELECT value FROM list_top_{{ c }})
     {% endfor %}
   )
-ORDER BY
-    e.pos, e.timestamp
-    {% for c in columns %}
-    , e.{{ c }}
-    {% endfor %}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from ubm.data import sql
 from ubm.contract import MAX_COLUMNS, VECTOR_LEN
@@ -67,7 +68,7 @@ def _counted_block(data: Data, event: str, cols: tuple[str, ...], windows: list[
     with _registered(data, f"tail_{event}", trail.previous_path(f"{event}.tail.parquet")), \
             sql.temp_view(data, f"relevant_{event}", "features/baseline/relevant_events", {"after": after},
                           {**shape, "fresh": True}):
-        return _count_slots(data, event, cols, windows, top_n, out, col0, trail, after)
+        return _count_slots(data, event, cols, windows, top_n, out, col0, trail)
 
 
 @contextmanager
@@ -80,21 +81,25 @@ def _registered(data: Data, view: str, path: Path) -> Iterator[str]:
 
 
 def _watermark(data: Data, event: str, trail: Trail) -> dt.datetime:
-    """Record how far this build reads ``event``; refreshing, check that the events the last
-    build read are all still there (else :class:`StaleTrail`) and return its watermark: the
-    refresh reads the events after it."""
+    """Record how far this build reads ``event`` and return the time after which its events are
+    new: refreshing grown data, the last build's watermark, once the events at or before it are
+    checked to be all still there (else :class:`StaleTrail`); a build, or a refresh from new
+    events only (every event is new), the earliest time."""
     key = f"baseline.{event}.watermark"
-    after = _EARLIEST
-    if trail.refreshing:
-        old = trail.old(key)
-        after = _EARLIEST if old["latest"] is None else np.datetime64(old["latest"]).item()
-    got = sql.fetch_numpy(data, "features/baseline/watermark", {"upto": after if trail.refreshing else _LATEST},
+    old = trail.old(key) if trail.refreshing else None
+    grown = old is not None and not trail.delta
+    after = np.datetime64(old["latest"]).item() if grown and old["latest"] is not None else _EARLIEST
+    got = sql.fetch_numpy(data, "features/baseline/watermark", {"upto": after if grown else _LATEST},
                           {"event": event})
-    if trail.refreshing and int(got["upto"][0]) != old["upto"]:
+    if grown and int(got["upto"][0]) != old["upto"]:
         raise StaleTrail(f"{event}: {old['upto']:,} events at or before {old['latest']} when the entry was built, "
                          f"{int(got['upto'][0]):,} now (old events changed)")
     latest = None if np.ma.is_masked(got["latest"][0]) else _stamp(got["latest"][0])
-    trail.record[key] = {"latest": latest, "upto": int(got["events"][0])}
+    events = int(got["events"][0])
+    if old is not None and trail.delta:  # the history and the new events together
+        latest = max((t for t in (old["latest"], latest) if t is not None), default=None)
+        events += old["upto"]
+    trail.record[key] = {"latest": latest, "upto": events}
     return after
 
 
@@ -103,8 +108,7 @@ def _stamp(value: Any) -> str:
 
 
 def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[int],
-                 top_n: int, out: ColumnWriter, col0: int, trail: Trail | None = None,
-                 after: dt.datetime | None = None) -> dict:
+                 top_n: int, out: ColumnWriter, col0: int, trail: Trail | None = None) -> dict:
     n_rows = out.n_rows
     top = sql.fetch_numpy(data, "features/baseline/top_per_column", {"top_n": top_n},
                           {"event": event, "columns": list(cols)})
@@ -117,13 +121,14 @@ def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[in
     tops = {col: learnt.array(f"baseline.{event}.top_{col}",
                               lambda i=i: np.asarray(top["value"][np.asarray(top["col"]) == i]).astype(np.int64))
             for i, col in enumerate(cols)}
-    fresh_counts = None
-    if trail is not None and trail.refreshing:
+    refreshing = trail is not None and trail.refreshing
+    if refreshing:
         # relevant_<event> holds the new events and the kept tail: the totals and the end
         # come from the kept state and the new events
         kept = trail.old(f"baseline.{event}.head")
-        fresh_counts = sql.fetch_numpy(data, "features/baseline/pos_counts", {"after": after}, {"event": event})
-        events = kept["events"] + int(np.asarray(fresh_counts["events"]).sum())
+        if "tail_rows" not in kept:
+            raise StaleTrail(f"the kept state of {event} has no tail count")
+        events = kept["events"] + events - kept["tail_rows"]
         if kept["max_ts"] is not None and (np.ma.is_masked(max_ts) or np.datetime64(kept["max_ts"]) > max_ts):
             max_ts = np.datetime64(kept["max_ts"])
     info: dict[str, Any] = {"events": events, "max_ts": None,
@@ -150,13 +155,10 @@ def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[in
     if trail is None:
         out.write(col0, np.bincount(pos, weights=counts, minlength=n_rows))
     else:
-        totals = (trail.previous_array(f"{event}.totals") if trail.refreshing
-                  else np.bincount(pos, weights=counts, minlength=n_rows).astype(np.int64))
-        if fresh_counts is not None:
-            if len(totals) != n_rows:
-                raise StaleTrail(f"the kept {event} totals have {len(totals):,} rows, the entry {n_rows:,}")
-            totals = totals + np.bincount(np.asarray(fresh_counts["pos"]).astype(np.int64),
-                                          weights=np.asarray(fresh_counts["events"]), minlength=n_rows).astype(np.int64)
+        # counted here: the new events and (refreshing) the kept tail, whose rows are in the totals
+        totals = np.bincount(pos, weights=counts, minlength=n_rows).astype(np.int64)
+        if refreshing:
+            totals += _kept_rows(trail, f"{event}.totals", n_rows) - _kept_rows(trail, f"{event}.tail_counts", n_rows)
         out.write(col0, totals.astype(np.float64))
         _keep(data, event, cols, windows, trail, params, max_ts, totals, events)
     # Bucket i holds the events whose smallest window is ascending[i]; a window of d days
@@ -177,15 +179,26 @@ def _count_slots(data: Data, event: str, cols: tuple[str, ...], windows: list[in
     return info
 
 
+def _kept_rows(trail: Trail, name: str, n_rows: int) -> np.ndarray:
+    kept = trail.previous_array(name)
+    if kept.shape != (n_rows,):
+        raise StaleTrail(f"the kept {name} has shape {kept.shape}, the entry {n_rows:,} rows")
+    return kept.astype(np.int64)
+
+
 def _keep(data: Data, event: str, cols: tuple[str, ...], windows: list[int], trail: Trail,
           params: dict[str, Any], max_ts: Any, totals: np.ndarray, events: int) -> None:
     """Keep what the next refresh of ``event`` needs: each client's total, the tail of events a
     later window can still hold, the number of events and the windows' end."""
     trail.save_array(f"{event}.totals", totals)
     end = _EARLIEST if max_ts is None else np.datetime64(max_ts, "us").item()
-    sql.write_parquet(data, "features/baseline/tail", trail.path(f"{event}.tail.parquet"), {**params, "max_ts": end},
+    path = trail.path(f"{event}.tail.parquet")
+    sql.write_parquet(data, "features/baseline/tail", path, {**params, "max_ts": end},
                       {"event": event, "columns": list(cols), "widest": max(windows)})
-    trail.record[f"baseline.{event}.head"] = {"events": events, "max_ts": None if max_ts is None else _stamp(max_ts)}
+    pos = pq.read_table(path, columns=["pos"])["pos"].to_numpy().astype(np.int64)
+    trail.save_array(f"{event}.tail_counts", np.bincount(pos, minlength=len(totals)).astype(np.int64))
+    trail.record[f"baseline.{event}.head"] = {"events": events, "max_ts": None if max_ts is None else _stamp(max_ts),
+                                              "tail_rows": int(len(pos))}
 
 
 def _query_means(data: Data, out: ColumnWriter, col: int, trail: Trail | None) -> int:
@@ -207,8 +220,8 @@ def _query_means(data: Data, out: ColumnWriter, col: int, trail: Trail | None) -
         n, sums = trail.previous_array("search_query.n"), trail.previous_array("search_query.sums")
         if n.shape != (out.n_rows,) or sums.shape != (out.n_rows, VECTOR_LEN):
             raise StaleTrail(f"the kept search sums have {len(n):,} rows, the entry {out.n_rows:,}")
-    got = sql.fetch_numpy(data, "features/baseline/query_sums", {"after": after} if trail.refreshing else {},
-                          {"dims": VECTOR_LEN, "fresh": trail.refreshing})
+    got = sql.fetch_numpy(data, "features/baseline/query_sums", {"after": after} if after != _EARLIEST else {},
+                          {"dims": VECTOR_LEN, "fresh": after != _EARLIEST})
     rows = np.asarray(got["pos"]).astype(np.int64)
     n[rows] += np.asarray(got["n"]).astype(np.int64)
     for i in range(VECTOR_LEN):
