@@ -19,13 +19,14 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import duckdb
 import numpy as np
+
+from measure import measured  # bench/ is the script's folder: on sys.path
 
 # the generated tables, each with the event column's value and the source column of its value
 TYPES = {"product_buy": ("purchase", "sku", "item"), "add_to_cart": ("cart_add", "sku", "item"),
@@ -76,15 +77,6 @@ def _stat(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def measure(label: str, size: str, out: Path, command: list[str]) -> dict:
-    """One stage under bench/measure.py; its record as appended to ``out``."""
-    rc = subprocess.call([sys.executable, str(Path(__file__).parent / "measure.py"), "--label", label,
-                          "--size", size, "--out", str(out), "--", *command])
-    if rc != 0:
-        raise SystemExit(f"error: {label} failed (exit {rc}): {' '.join(command)}")
-    return json.loads(out.read_text().splitlines()[-1])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a generated data directory (ubm generate)")
@@ -111,9 +103,9 @@ def main() -> int:
     settings = ["--threads", str(args.threads), "--memory-limit", args.memory_limit, "--temp-dir", str(spill)]
     ubm = [sys.executable, "-m", "ubm"]
     load_before = os.getloadavg()
-    imp = measure(f"import-{args.layout}", args.size, args.out,
+    imp = measured(f"import-{args.layout}", args.size, args.out,
                   ubm + ["import", "--config", str(src / "mapping.toml"), "--out", str(imported)] + settings)
-    split = measure("split-imported", args.size, args.out, ubm + ["split", "--data-dir", str(imported)] + settings)
+    split = measured("split-imported", args.size, args.out, ubm + ["split", "--data-dir", str(imported)] + settings)
     record = {"label": "import-vs-split", "size": args.size, "layout": args.layout, "threads": args.threads,
               "memory_limit": args.memory_limit, "import_seconds": imp["seconds"], "split_seconds": split["seconds"],
               "ratio": round(imp["seconds"] / split["seconds"], 2), "import_peak_rss_mib": imp["peak_rss_mib"],

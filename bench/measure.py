@@ -16,6 +16,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def main() -> int:
@@ -41,6 +42,16 @@ def main() -> int:
     print(f"[bench] {args.label} ({args.size}): {seconds:.1f}s, peak RSS {peak_kib / 1024:.0f} MiB, rc={rc}",
           file=sys.stderr)
     return rc
+
+
+def measured(label: str, size: str, out: Path, command: list[str]) -> dict:
+    """Run ``command`` under this script (another bench script's stage) and return its record;
+    a failed stage ends the bench run."""
+    rc = subprocess.call([sys.executable, __file__, "--label", label, "--size", size, "--out", str(out), "--",
+                          *command])
+    if rc != 0:
+        raise SystemExit(f"error: {label} failed (exit {rc}): {' '.join(command)}")
+    return json.loads(Path(out).read_text().splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -22,12 +22,13 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import duckdb
+
+from measure import measured  # bench/ is the script's folder: on sys.path
 
 EVENTS = ("product_buy", "add_to_cart", "remove_from_cart", "page_visit", "search_query")
 
@@ -57,14 +58,6 @@ def write_earlier(data: Path, dst: Path, new: Path, days: float, memory: str) ->
     return int(kept), int(total)
 
 
-def measure(label: str, size: str, out: Path, command: list[str]) -> dict:
-    rc = subprocess.call([sys.executable, str(Path(__file__).parent / "measure.py"), "--label", label,
-                          "--size", size, "--out", str(out), "--", *command])
-    if rc != 0:
-        raise SystemExit(f"error: {label} failed (exit {rc}): {' '.join(command)}")
-    return json.loads(out.read_text().splitlines()[-1])
-
-
 def _bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -91,20 +84,20 @@ def main() -> int:
     ubm = [sys.executable, "-m", "ubm"]
     for path in (model, kept, kept_new, full):
         shutil.rmtree(path, ignore_errors=True)
-    measure("refresh-fit", args.size, args.out,
+    measured("refresh-fit", args.size, args.out,
             ubm + ["fit", "--data-dir", str(earlier), "--source", "all", "--out", str(model)] + settings)
-    measure("apply-refreshable", args.size, args.out,
+    measured("apply-refreshable", args.size, args.out,
             ubm + ["features", "--data-dir", str(earlier), "--source", "all", "--model", str(model),
                    "--refreshable", "--out", str(kept)] + settings)
     shutil.copytree(kept, kept_new)
     load_before = os.getloadavg()
-    applied = measure("apply-full", args.size, args.out,
+    applied = measured("apply-full", args.size, args.out,
                       ubm + ["features", "--data-dir", str(args.data), "--source", "all", "--model", str(model),
                              "--out", str(full)] + settings)
-    refreshed = measure("refresh", args.size, args.out,
+    refreshed = measured("refresh", args.size, args.out,
                         ubm + ["refresh", "--data-dir", str(args.data), "--model", str(model), "--entry", str(kept)]
                         + settings)
-    only_new = measure("refresh-new-events", args.size, args.out,
+    only_new = measured("refresh-new-events", args.size, args.out,
                        ubm + ["refresh", "--new-events", str(new), "--model", str(model), "--entry", str(kept_new)]
                        + settings)
 

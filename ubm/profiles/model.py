@@ -138,7 +138,7 @@ def column_blocks(recipe: str, opts: dict[str, Any], names: list[str]) -> list[d
 
 def column_statistics(embeddings: Path, blocks: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Each column's mean, standard deviation and share of values at or beyond its block's clip,
-    over the entry's rows (read a slice of rows at a time, in float64)."""
+    over the entry's rows (read a slice of rows at a time, summed in float64)."""
     emb = np.load(embeddings, mmap_mode="r")
     n, width = emb.shape
     clip = np.zeros(width)
@@ -146,9 +146,10 @@ def column_statistics(embeddings: Path, blocks: list[dict[str, Any]]) -> dict[st
         clip[b["start"]:b["stop"]] = b["clip"]
     total, squares, clipped = np.zeros(width), np.zeros(width), np.zeros(width)
     for r0 in range(0, n, ROWS):
-        x = np.asarray(emb[r0:r0 + ROWS], dtype=np.float64)
-        total += x.sum(axis=0)
-        squares += (x * x).sum(axis=0)
+        # float16 values and their squares are exact in float32; the sums are taken in float64
+        x = np.asarray(emb[r0:r0 + ROWS]).astype(np.float32)
+        total += x.sum(axis=0, dtype=np.float64)
+        squares += np.einsum("ij,ij->j", x, x, dtype=np.float64)
         clipped += (np.abs(x) >= clip).sum(axis=0)
     mean = total / max(n, 1)
     return {"mean": mean, "std": np.sqrt(np.maximum(squares / max(n, 1) - mean * mean, 0.0)),
