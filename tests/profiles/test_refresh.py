@@ -165,6 +165,9 @@ def test_new_events_only_cannot_fall_back_and_say_so(raw, model, tmp_path):
     out = ubm("refresh", "--new-events", _other_prices(new, tmp_path / "other"), "--model", model,
               "--entry", tmp_path / "e", code=1)
     assert "product_properties" in out and (tmp_path / "e" / "embeddings.npy").read_bytes() == kept == before
+    ubm("refresh", "--new-events", new, "--model", model, "--entry", tmp_path / "e")
+    out = ubm("refresh", "--new-events", new, "--model", model, "--entry", tmp_path / "e", code=1)
+    assert "already added" in out and "twice" in out
     ubm("refresh", "--model", model, "--entry", tmp_path / "e", code=2)
     ubm("refresh", "--data-dir", raw, "--new-events", new, "--model", model, "--entry", tmp_path / "e", code=2)
 

@@ -12,17 +12,21 @@ full: the answer is the same, only slower.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ubm.contract import EVENT_TYPES
 from ubm.data.io import Settings, require_dir
+from ubm.layout import DataDir
 from ubm.errors import DataError, OutputError
 from ubm.ownership import read_manifest
 from ubm.profiles.model import ApplyResult, ModelError, apply_model, load_model
 from ubm.profiles.recipes import get_recipe
 from ubm.profiles.trail import STATE_DIR, StaleTrail, Trail, read_state
+from ubm.provenance import content_hash
 from ubm.util import Timer
 
 
@@ -51,6 +55,16 @@ def _entry_meta(entry: Path) -> dict:
         raise OutputError(f"--entry {entry}: unreadable columns.json ({exc})") from None
 
 
+def _digest(root: Path, source: str) -> str:
+    """sha256 over the contents of a directory's event files (missing ones are left to the
+    opening of the data, which names them)."""
+    h = hashlib.sha256()
+    for event in EVENT_TYPES:
+        path = DataDir(root).event_file(event, source)
+        h.update(f"{event}:{content_hash(path) if path.is_file() else '-'};".encode())
+    return h.hexdigest()
+
+
 def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str, *, new_only: bool = False,
                   settings: Settings = Settings(),
                   progress: Callable[[str], None] | None = None) -> RefreshResult:
@@ -72,10 +86,15 @@ def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str
     kept = read_state(entry) if refreshes else None
     reason = (f"recipe {model.meta['recipe']} keeps no refresh state" if not refreshes
               else f"{entry} keeps no refresh state (applied without --refreshable)" if kept is None else None)
+    added = _digest(root, source) if new_only else None
+    if added is not None and kept is not None and added in kept.get("added", []):
+        raise DataError(f"--new-events {root}: these events were already added to {entry} (the same files); "
+                        "adding them again would count them twice")
     if reason is None:
         try:
             applied = apply_model(model, root, entry, source=source, settings=settings, progress=progress,
-                                  trail=Trail(entry, before=kept, previous=entry / STATE_DIR, delta=new_only))
+                                  trail=Trail(entry, before=kept, previous=entry / STATE_DIR, delta=new_only,
+                                              added=added))
         except StaleTrail as exc:  # nothing was written: the entry is as it was
             reason = str(exc)
     if reason is not None and new_only:  # without the history there is no full apply to fall back on

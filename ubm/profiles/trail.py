@@ -27,6 +27,7 @@ from ubm.errors import DataError
 STATE_DIR = "refresh"
 STATE_FILE = "state.json"
 STATE_FORMAT = 1
+ADDED_KEPT = 1000  # digests of the new-event directories added, newest last
 
 
 class StaleTrail(Exception):
@@ -41,6 +42,7 @@ class Trail:
     before: dict[str, Any] | None = None
     previous: Path | None = None
     delta: bool = False  # the data holds only the new events (``ubm refresh --new-events``)
+    added: str | None = None  # with delta: the digest of those events, kept so they are not added twice
     record: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -83,7 +85,9 @@ class Trail:
             raise StaleTrail(f"{what} changed since the entry was built")
 
     def write(self) -> None:
-        state = {"format": STATE_FORMAT, "facts": self.record}
+        seen = list((self.before or {}).get("added", [])) if self.refreshing else []
+        state = {"format": STATE_FORMAT, "facts": self.record,
+                 "added": (seen + [self.added])[-ADDED_KEPT:] if self.added else seen}
         self.path(STATE_FILE).write_text(json.dumps(state, indent=1, default=str) + "\n")
 
 
