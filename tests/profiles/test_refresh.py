@@ -115,6 +115,7 @@ def test_refresh_in_steps_gives_the_bytes_of_a_full_apply(raw, model, tmp_path):
         assert result.incremental, result.reason
         apply_model(model, data, tmp_path / f"full{i}", source="all", settings=SETTINGS)
         same_entry(tmp_path / "e", tmp_path / f"full{i}")
+    ubm("validate", "--data-dir", raw, "--embeddings-dir", tmp_path / "e")
     info = json.loads((tmp_path / "e" / "columns.json").read_text())
     full = json.loads((tmp_path / f"full{len(stages) - 1}" / "columns.json").read_text())
     assert info["recipe_info"] == full["recipe_info"] and info["refreshable"] and not full["refreshable"]
@@ -229,6 +230,9 @@ def test_what_is_not_an_entry_of_the_model_is_refused_untouched(raw, model, tmp_
     with pytest.raises(ModelError, match="not an entry of profile model"):
         refresh_entry(model, raw, tmp_path / "e", settings=SETTINGS)
     assert (tmp_path / "e" / "embeddings.npy").read_bytes() == before
+    ubm("features", "--data-dir", raw, "--source", "all", "--out", tmp_path / "recipe")
+    with pytest.raises(ModelError, match="not applied from a model"):
+        refresh_entry(model, raw, tmp_path / "recipe", settings=SETTINGS)
     out = ubm("refresh", "--data-dir", raw, "--model", tmp_path / "e", "--entry", tmp_path / "e", code=2)
     assert "--model" in out and "Traceback" not in out
     out = ubm("refresh", "--data-dir", raw, "--model", model, "--entry", mine, code=2)
