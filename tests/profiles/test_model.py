@@ -21,7 +21,8 @@ from click.testing import CliRunner
 
 from ubm.cli import main as ubm_main
 from ubm.data.io import Settings
-from ubm.profiles.model import ARRAYS_FILE, MODEL_FILE, apply_model, column_blocks, fit_model, load_model
+from ubm.profiles.model import (ARRAYS_FILE, MODEL_FILE, apply_model, column_blocks, column_statistics, fit_model,
+                                load_model)
 from ubm.profiles.state import ModelError
 
 SETTINGS = Settings(threads=1, progress_bar=False)
@@ -218,3 +219,15 @@ def test_column_blocks():
     blocks = column_blocks("baseline", {"clip": 10.0}, names)
     assert [(b["name"], b["start"], b["stop"]) for b in blocks] == [
         ("a", 0, 2), ("encoder.rep", 2, 3), ("encoder.binary", 3, 5), ("encoder.sku", 5, 6)]
+
+
+def test_column_statistics_on_paper(tmp_path):
+    # one column clipped at 3.3 (no float32 or float16 is 3.3): 3.30078 and -3.3105 are at or
+    # beyond it, 3.29883 is not; mean and spread of the four float16 values as written
+    values = np.array([3.3, 3.298, -3.31, 1.0], dtype=np.float16)
+    np.save(tmp_path / "e.npy", values[:, None])
+    stats = column_statistics(tmp_path / "e.npy", [{"name": "b", "start": 0, "stop": 1, "clip": 3.3}])
+    exact = values.astype(np.float64)
+    assert stats["clipped"].tolist() == [0.5]
+    assert stats["mean"][0] == pytest.approx(exact.mean(), abs=1e-15)
+    assert stats["std"][0] == pytest.approx(exact.std(), rel=1e-12)

@@ -144,13 +144,17 @@ def column_statistics(embeddings: Path, blocks: list[dict[str, Any]]) -> dict[st
     clip = np.zeros(width)
     for b in blocks:
         clip[b["start"]:b["stop"]] = b["clip"]
-    total, squares, clipped = np.zeros(width), np.zeros(width), np.zeros(width)
+    # |x| >= clip for a float32 x is |x| >= the least float32 at or above clip
+    clip32 = clip.astype(np.float32)
+    below = clip32.astype(np.float64) < clip
+    clip32[below] = np.nextafter(clip32[below], np.float32(np.inf))
+    total, squares, clipped = np.zeros(width), np.zeros(width), np.zeros(width, dtype=np.int64)
     for r0 in range(0, n, ROWS):
         # float16 values and their squares are exact in float32; the sums are taken in float64
         x = np.asarray(emb[r0:r0 + ROWS]).astype(np.float32)
         total += x.sum(axis=0, dtype=np.float64)
         squares += np.einsum("ij,ij->j", x, x, dtype=np.float64)
-        clipped += (np.abs(x) >= clip).sum(axis=0)
+        clipped += (np.abs(x, out=x) >= clip32).sum(axis=0)
     mean = total / max(n, 1)
     return {"mean": mean, "std": np.sqrt(np.maximum(squares / max(n, 1) - mean * mean, 0.0)),
             "clipped": clipped / max(n, 1)}
