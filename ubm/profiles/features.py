@@ -38,6 +38,7 @@ from ubm.profiles.state import ModelState
 from ubm.profiles.trail import STATE_DIR
 from ubm.profiles.writer import ColumnWriter, Float16OverflowWarning, SpooledColumnWriter, warn_overflow
 from ubm import provenance
+from ubm.provenance import content_hash
 from ubm.data.io import Data, DataError, Settings, input_files, load_id_array, require_dir
 from ubm.layout import DataDir
 from ubm.data.opener import open_data
@@ -46,6 +47,7 @@ from ubm.ownership import check_out
 from ubm.util import Timer, atomic_dir
 
 ENTRY_FILES = ("client_ids.npy", "embeddings.npy", "columns.json")
+KEPT_INPUTS = ("product_properties", "relevant_clients")  # a refresh's, by content, as at the build
 FEATURE_INPUTS = (*EVENT_TYPES, "product_properties", "relevant_clients")
 
 
@@ -150,9 +152,15 @@ def export_features(
         provenance.verify_lists(root)
     data = open_data(root, window=source, settings=settings, require=FEATURE_INPUTS, lists=rec.reads_lists)
     try:
-        # Every row is checked, not only the relevant clients' rows the recipes happen to parse.
-        require_clean(data, {**{e: None for e in EVENT_TYPES}, "product_properties": ("sku",)})
-        require_clean(data, {"search_query": ("query",), "product_properties": ("name",)}, nulls_only=False)
+        trail = learnt.trail if learnt is not None else None
+        if trail is not None:  # a refresh needs the product table and clients of the build it extends
+            for view in KEPT_INPUTS:
+                trail.expect(f"inputs.{view}", content_hash(Path(data.paths[view])), Path(data.paths[view]).name)
+        # Every row is checked, not only the relevant clients' rows the recipes happen to parse;
+        # a refresh's product table is the bytes its build checked.
+        products = () if trail is not None and trail.refreshing else ("product_properties",)
+        require_clean(data, {**{e: None for e in EVENT_TYPES}, **{p: ("sku",) for p in products}})
+        require_clean(data, {"search_query": ("query",), **{p: ("name",) for p in products}}, nulls_only=False)
         clients = load_id_array(data.paths["relevant_clients"], unique=True)
         say(f"features: recipe {recipe} {opts}, {len(clients):,} clients x {len(names)} columns, "
             f"{source} events")

@@ -21,7 +21,6 @@ from ubm.profiles import state
 from ubm.profiles.recipes import Options, Recipe, register, whole, window_days
 from ubm.profiles.trail import StaleTrail, Trail
 from ubm.profiles.writer import ColumnWriter
-from ubm.provenance import content_hash
 
 # docs/baseline.md §1: block order and the columns of each counted event type.
 BASELINE_COUNTED: dict[str, tuple[str, ...]] = {
@@ -242,10 +241,8 @@ def _baseline_build(data: Data, clients: np.ndarray, options: Options, out: Colu
     windows, top_n = options["windows"], options["top_n"]
     info: dict[str, Any] = {}
     trail = state.current().trail
-    if trail is not None:
+    if trail is not None:  # the inputs a refresh shares with its build are checked by the driver
         trail.expect("baseline.options", options, "the recipe's options")
-        for view in ("product_properties", "relevant_clients"):
-            trail.expect(f"inputs.{view}", content_hash(Path(data.paths[view])), Path(data.paths[view]).name)
     col = 0
     for event, cols in BASELINE_COUNTED.items():
         info[event] = _counted_block(data, event, cols, windows, top_n, out, col)
