@@ -208,6 +208,7 @@ class Model:
     meta: dict[str, Any]
     arrays: dict[str, np.ndarray]
     stats: dict[str, np.ndarray]
+    digest: str = ""  # sha256 of model.json: which model an entry was applied from
 
     def state(self) -> ModelState:
         return ModelState("apply", arrays=self.arrays, values=self.meta.get("values", {}))
@@ -221,7 +222,8 @@ def load_model(model_dir: Path | str) -> Model:
         raise NotAModel(f"--model {path}: not a profile model (no {MODEL_FILE} with a model manifest; "
                         "write one with `ubm fit`)")
     try:
-        meta = json.loads((path / MODEL_FILE).read_text())
+        text = (path / MODEL_FILE).read_bytes()
+        meta = json.loads(text)
         with np.load(path / ARRAYS_FILE, allow_pickle=False) as npz:
             stored = {name: npz[name] for name in npz.files}
     except (OSError, ValueError) as exc:
@@ -234,7 +236,7 @@ def load_model(model_dir: Path | str) -> Model:
         raise ModelError(f"--model {path}: {ARRAYS_FILE} lacks learnt array {missing[0]}")
     arrays = {k: stored[name] for k, name in meta["arrays"].items()}
     stats = {k: stored[f"column.{k}"] for k in ("mean", "std", "clipped")}
-    return Model(path, meta, arrays, stats)
+    return Model(path, meta, arrays, stats, hashlib.sha256(text).hexdigest())
 
 
 # -- fit and apply ---------------------------------------------------------------------------------
@@ -331,7 +333,8 @@ def apply_model(model_dir: Path | str | Model, data_dir: Path | str, out: Path |
         applied = column_statistics(entry / "embeddings.npy", meta["blocks"])
         found.extend(drift(model.stats, applied, meta["blocks"], meta["columns"]))
         entry_meta["model"] = {"path": str(model.path.resolve()), "created": meta.get("created"),
-                               "fitted_fingerprint": meta["fitted"]["fingerprint"]["sha256"]}
+                               "fitted_fingerprint": meta["fitted"]["fingerprint"]["sha256"],
+                               "sha256": model.digest}
         entry_meta["drift"] = [asdict(d) for d in found]
         entry_meta["refreshable"] = learnt.trail is not None
 

@@ -76,10 +76,10 @@ def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str
     meta = _entry_meta(entry)
     model = load_model(model_dir)
     built_by = meta.get("model") or {}
-    if built_by.get("fitted_fingerprint") != model.meta["fitted"]["fingerprint"]["sha256"] \
-            or built_by.get("created") != model.meta.get("created"):
-        raise ModelError(f"--entry {entry}: not an entry of profile model {model.path} (it was "
-                         f"{'built by ' + built_by['path'] if built_by.get('path') else 'not applied from a model'}); "
+    if built_by.get("sha256") != model.digest:  # model.json: its options, fit, creation time
+        was = (f"applied from the model fitted {built_by.get('created')} at {built_by['path']}, this one was fitted "
+               f"{model.meta.get('created')}" if built_by.get("path") else "not applied from a model")
+        raise ModelError(f"--entry {entry}: not an entry of profile model {model.path} ({was}); "
                          "apply this model with `ubm features --model`")
     source = meta.get("source", "input")
     refreshes = get_recipe(model.meta["recipe"]).refreshes
