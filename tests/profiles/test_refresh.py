@@ -209,8 +209,11 @@ def test_an_entry_without_state_and_a_recipe_without_one_apply_in_full(raw, mode
     assert not result.incremental and "--refreshable" in result.reason
     assert (tmp_path / "plain" / "refresh" / "state.json").is_file()
     fit_model(raw, "universal", tmp_path / "mu", source="all", settings=SETTINGS)
-    apply_model(tmp_path / "mu", raw, tmp_path / "eu", source="all", settings=SETTINGS, refreshable=True)
+    said: list[str] = []
+    apply_model(tmp_path / "mu", raw, tmp_path / "eu", source="all", settings=SETTINGS, refreshable=True,
+                progress=said.append)
     assert not (tmp_path / "eu" / "refresh").exists()
+    assert any("universal keeps no refresh state" in line for line in said)
     before = (tmp_path / "eu" / "embeddings.npy").read_bytes()
     result = refresh_entry(tmp_path / "mu", raw, tmp_path / "eu", settings=SETTINGS)
     assert not result.incremental and "universal keeps no refresh state" in result.reason

@@ -341,6 +341,9 @@ def apply_model(model_dir: Path | str | Model, data_dir: Path | str, out: Path |
     learnt = model.state()
     if trail is None and refreshable and get_recipe(meta["recipe"]).refreshes:
         trail = Trail(Path(out))  # its folder is set inside the entry being written
+    elif refreshable and trail is None:
+        say(f"note: recipe {meta['recipe']} keeps no refresh state; `ubm refresh` of this entry applies the "
+            "model in full")
     learnt.trail = trail
     summary: ExportSummary = export_features(data_dir, out, recipe=meta["recipe"], options=opts, source=source,
                                              settings=settings, progress=progress, learnt=learnt,
