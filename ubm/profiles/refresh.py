@@ -23,7 +23,7 @@ from ubm.data.io import Settings, require_dir
 from ubm.layout import DataDir
 from ubm.errors import DataError, OutputError
 from ubm.ownership import read_manifest
-from ubm.profiles.model import ApplyResult, ModelError, apply_model, load_model
+from ubm.profiles.model import ApplyResult, Model, ModelError, apply_model, load_model
 from ubm.profiles.recipes import get_recipe
 from ubm.profiles.trail import STATE_DIR, StaleTrail, Trail, read_state
 from ubm.provenance import content_hash
@@ -65,6 +65,15 @@ def _digest(root: Path, source: str) -> str:
     return h.hexdigest()
 
 
+def _require_applied_from(model: Model, entry: Path, meta: dict) -> None:
+    built_by = meta.get("model") or {}
+    if built_by.get("sha256") != model.digest:  # model.json: its options, fit, creation time
+        was = (f"applied from the model fitted {built_by.get('created')} at {built_by['path']}, this one was fitted "
+               f"{model.meta.get('created')}" if built_by.get("path") else "not applied from a model")
+        raise ModelError(f"--entry {entry}: not an entry of profile model {model.path} ({was}); "
+                         "apply this model with `ubm features --model`")
+
+
 def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str, *, new_only: bool = False,
                   settings: Settings = Settings(),
                   progress: Callable[[str], None] | None = None) -> RefreshResult:
@@ -75,12 +84,7 @@ def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str
     entry, root = Path(entry), require_dir(Path(data_dir))
     meta = _entry_meta(entry)
     model = load_model(model_dir)
-    built_by = meta.get("model") or {}
-    if built_by.get("sha256") != model.digest:  # model.json: its options, fit, creation time
-        was = (f"applied from the model fitted {built_by.get('created')} at {built_by['path']}, this one was fitted "
-               f"{model.meta.get('created')}" if built_by.get("path") else "not applied from a model")
-        raise ModelError(f"--entry {entry}: not an entry of profile model {model.path} ({was}); "
-                         "apply this model with `ubm features --model`")
+    _require_applied_from(model, entry, meta)
     source = meta.get("source", "input")
     refreshes = get_recipe(model.meta["recipe"]).refreshes
     kept = read_state(entry) if refreshes else None
