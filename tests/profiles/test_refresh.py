@@ -208,6 +208,10 @@ def test_an_entry_without_state_and_a_recipe_without_one_apply_in_full(raw, mode
     result = refresh_entry(model, raw, tmp_path / "plain", settings=SETTINGS)
     assert not result.incremental and "--refreshable" in result.reason
     assert (tmp_path / "plain" / "refresh" / "state.json").is_file()
+    (tmp_path / "plain" / "refresh" / "state.json").write_text("{ not json")  # a damaged state
+    result = refresh_entry(model, raw, tmp_path / "plain", settings=SETTINGS)
+    assert not result.incremental and "unreadable refresh state" in result.reason
+    assert refresh_entry(model, raw, tmp_path / "plain", settings=SETTINGS).incremental
     fit_model(raw, "universal", tmp_path / "mu", source="all", settings=SETTINGS)
     said: list[str] = []
     apply_model(tmp_path / "mu", raw, tmp_path / "eu", source="all", settings=SETTINGS, refreshable=True,

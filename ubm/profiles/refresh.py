@@ -87,9 +87,16 @@ def refresh_entry(model_dir: Path | str, data_dir: Path | str, entry: Path | str
     _require_applied_from(model, entry, meta)
     source = meta.get("source", "input")
     refreshes = get_recipe(model.meta["recipe"]).refreshes
-    kept = read_state(entry) if refreshes else None
-    reason = (f"recipe {model.meta['recipe']} keeps no refresh state" if not refreshes
-              else f"{entry} keeps no refresh state (applied without --refreshable)" if kept is None else None)
+    kept, reason = None, None
+    if not refreshes:
+        reason = f"recipe {model.meta['recipe']} keeps no refresh state"
+    else:
+        try:
+            kept = read_state(entry)
+        except StaleTrail as exc:
+            reason = str(exc)
+        else:
+            reason = f"{entry} keeps no refresh state (applied without --refreshable)" if kept is None else None
     added = _digest(root, source) if new_only else None
     if added is not None and kept is not None and added in kept.get("added", []):
         raise DataError(f"--new-events {root}: these events were already added to {entry} (the same files); "

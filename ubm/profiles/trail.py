@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ubm.errors import DataError
 
 STATE_DIR = "refresh"
 STATE_FILE = "state.json"
@@ -92,12 +91,15 @@ class Trail:
 
 
 def read_state(entry: Path) -> dict[str, Any] | None:
-    """The entry's kept state.json, or None when it keeps none (or one of another format)."""
+    """The entry's kept state.json; None when it keeps none; :class:`StaleTrail` when it is
+    unreadable or of another format."""
     path = entry / STATE_DIR / STATE_FILE
     if not path.is_file():
         return None
     try:
         state = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: unreadable refresh state ({exc}); build the entry again with --refreshable") from None
-    return state if state.get("format") == STATE_FORMAT else None
+        raise StaleTrail(f"{path}: unreadable refresh state ({exc})") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise StaleTrail(f"{path}: a refresh state of another format")
+    return state
