@@ -361,6 +361,16 @@ def temp_view(data: Data, view: str, name: str, params: dict[str, Any] | None = 
 
 
 @contextmanager
+def temp_parquet_view(data: Data, view: str, path: str | Path) -> Iterator[str]:
+    """A parquet file ubm wrote (kept state, not a data directory's table) as temp view ``view``."""
+    data.engine.register_parquet(view, str(path))
+    try:
+        yield view
+    finally:
+        data.engine.drop(view)
+
+
+@contextmanager
 def temp_arrays_view(data: Data, view: str, columns: dict[str, Any]) -> Iterator[str]:
     """Int64 arrays from Python as temp view ``view`` (e.g. task_clients(pos, client_id))."""
     with temp_arrays(data.engine, view, columns):

@@ -30,7 +30,8 @@ ADDED_KEPT = 1000  # digests of the new-event directories added, newest last
 
 
 class StaleTrail(Exception):
-    """The kept state cannot be extended to this data (the reason says why): build in full."""
+    """The kept state cannot be extended to this data (the reason says why): a refresh of all
+    events builds in full, one of new events only is refused."""
 
 
 @dataclass

@@ -7,9 +7,7 @@ values in fixed slots; then the mean search-query vector.
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -64,19 +62,10 @@ def _counted_block(data: Data, event: str, cols: tuple[str, ...], windows: list[
         with sql.temp_view(data, f"relevant_{event}", "features/baseline/relevant_events", structure=shape):
             return _count_slots(data, event, cols, windows, top_n, out, col0, trail)
     # A refresh: the events after the watermark, and the kept tail of the older ones.
-    with _registered(data, f"tail_{event}", trail.previous_path(f"{event}.tail.parquet")), \
+    with sql.temp_parquet_view(data, f"tail_{event}", trail.previous_path(f"{event}.tail.parquet")), \
             sql.temp_view(data, f"relevant_{event}", "features/baseline/relevant_events", {"after": after},
                           {**shape, "fresh": True}):
         return _count_slots(data, event, cols, windows, top_n, out, col0, trail)
-
-
-@contextmanager
-def _registered(data: Data, view: str, path: Path) -> Iterator[str]:
-    data.engine.register_parquet(view, str(path))
-    try:
-        yield view
-    finally:
-        data.engine.drop(view)
 
 
 def _watermark(data: Data, event: str, trail: Trail) -> dt.datetime:
@@ -217,12 +206,12 @@ def _query_means(data: Data, out: ColumnWriter, col: int, trail: Trail | None) -
             out.scatter(rows, col, values)
         return int(len(rows))
     after = _watermark(data, "search_query", trail)
-    n = np.zeros(out.n_rows, dtype=np.int64)
-    sums = np.zeros((out.n_rows, VECTOR_LEN), dtype=np.int64)
     if trail.refreshing:
         n, sums = trail.previous_array("search_query.n"), trail.previous_array("search_query.sums")
         if n.shape != (out.n_rows,) or sums.shape != (out.n_rows, VECTOR_LEN):
             raise StaleTrail(f"the kept search sums have {len(n):,} rows, the entry {out.n_rows:,}")
+    else:
+        n, sums = np.zeros(out.n_rows, dtype=np.int64), np.zeros((out.n_rows, VECTOR_LEN), dtype=np.int64)
     got = sql.fetch_numpy(data, "features/baseline/query_sums", {"after": after} if after != _EARLIEST else {},
                           {"dims": VECTOR_LEN, "fresh": after != _EARLIEST})
     rows = np.asarray(got["pos"]).astype(np.int64)
